@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install everything the project needs on a fresh Debian machine; fast and silent when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=(packer debootstrap zstd openssh-client git make ca-certificates)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The venv is rebuilt only when the pinned requirements change.
+want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
+if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.requirements-stamp 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing Python requirements"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+  echo "$want" > .venv/.requirements-stamp
+fi
+
+scripts/collections.sh

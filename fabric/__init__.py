@@ -1,0 +1,39 @@
+"""Samakia Fabric: typed Pulumi components for a GitOps-run Proxmox LXC fabric.
+
+Compose them directly (``Image``, ``LxcContainer``, ``ConfigPolicy``) or build a whole
+fleet from a validated stack (``validate`` then ``Fleet``).
+"""
+
+from .catalog import Catalog, ImageBuild, load_catalog
+from .config_policy import ConfigPolicy, ConfigPolicyArgs, PolicyTarget
+from .container import LxcContainer, LxcContainerArgs
+from .errors import FabricConfigError, Problem
+from .fleet import Fleet
+from .guard import ApplyDecision, ApplyRefused, decide
+from .image import Image, ImageArgs
+from .intent import FabricIntent
+from .provider import proxmox_provider
+from .validation import Fabric, validate
+
+__all__ = [
+    "ApplyDecision",
+    "ApplyRefused",
+    "Catalog",
+    "ConfigPolicy",
+    "ConfigPolicyArgs",
+    "Fabric",
+    "FabricConfigError",
+    "FabricIntent",
+    "Fleet",
+    "Image",
+    "ImageArgs",
+    "ImageBuild",
+    "LxcContainer",
+    "LxcContainerArgs",
+    "PolicyTarget",
+    "Problem",
+    "decide",
+    "load_catalog",
+    "proxmox_provider",
+    "validate",
+]

@@ -1,0 +1,129 @@
+"""``LxcContainer``: one Proxmox LXC container, replaced whenever its image changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_proxmoxve as proxmoxve
+
+from .intent import FeaturesSpec, HaSpec
+
+
+@dataclass(frozen=True)
+class LxcContainerArgs:
+    """A container as the provider needs it; ``Fleet`` builds these from the stack file."""
+
+    vmid: int
+    """Fixed VMID; kept across replacement, so the old container is deleted first."""
+    hostname: str
+    node: str
+    """Proxmox node it runs on; changing it replaces the container."""
+    template_file_id: pulumi.Input[str]
+    """Template volume id (``local:vztmpl/<file>``), normally ``Image.file_id``."""
+    image_identity: str
+    """``family@version#sha256:...``: any change of it replaces the container."""
+    cpu: int
+    memory_mb: int
+    disk_gb: int
+    datastore: str
+    """Storage of the root disk."""
+    address: str
+    """Static IPv4 with prefix, e.g. ``10.20.0.11/24``."""
+    gateway: str
+    ssh_keys: list[str]
+    """Public keys root accepts for the bootstrap configuration run."""
+    bridge: str = "vmbr0"
+    vlan: int | None = None
+    swap_mb: int = 0
+    dns_servers: list[str] = field(default_factory=list)
+    domain: str | None = None
+    tags: list[str] = field(default_factory=list)
+    features: FeaturesSpec = field(default_factory=FeaturesSpec)
+    unprivileged: bool = True
+    """Unprivileged unless there is a written reason; privileged containers hold host root."""
+    start_on_boot: bool = True
+    protection: bool = False
+    pool: str | None = None
+    ha: HaSpec | None = None
+    description: str = ""
+
+
+class LxcContainer(pulumi.ComponentResource):
+    """A container whose replacement on image change is explicit in its resource options.
+
+    ``replacement_trigger`` keys on the image identity (version and sha256) rather than on
+    the provider's own diff, and ``delete_before_replace`` frees the fixed VMID and address
+    before the new container is created.
+    """
+
+    vmid: pulumi.Output[int]
+    container_id: pulumi.Output[str]
+    address: pulumi.Output[str]
+
+    def __init__(self, name: str, args: LxcContainerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("samakia:fabric:LxcContainer", name, None, opts)
+        self.args = args
+        dns = (
+            proxmoxve.ContainerLegacyInitializationDnsArgs(servers=args.dns_servers, domain=args.domain)
+            if args.dns_servers or args.domain
+            else None
+        )
+        self.container = proxmoxve.ContainerLegacy(
+            name,
+            node_name=args.node,
+            vm_id=args.vmid,
+            description=args.description or None,
+            tags=sorted(args.tags),
+            unprivileged=args.unprivileged,
+            start_on_boot=args.start_on_boot,
+            started=True,
+            protection=args.protection,
+            pool_id=args.pool,
+            cpu=proxmoxve.ContainerLegacyCpuArgs(cores=args.cpu),
+            memory=proxmoxve.ContainerLegacyMemoryArgs(dedicated=args.memory_mb, swap=args.swap_mb),
+            disk=proxmoxve.ContainerLegacyDiskArgs(datastore_id=args.datastore, size=args.disk_gb),
+            features=proxmoxve.ContainerLegacyFeaturesArgs(
+                nesting=args.features.nesting, keyctl=args.features.keyctl, fuse=args.features.fuse
+            ),
+            operating_system=proxmoxve.ContainerLegacyOperatingSystemArgs(
+                template_file_id=args.template_file_id, type="debian"
+            ),
+            network_interfaces=[
+                proxmoxve.ContainerLegacyNetworkInterfaceArgs(name="eth0", bridge=args.bridge, vlan_id=args.vlan)
+            ],
+            initialization=proxmoxve.ContainerLegacyInitializationArgs(
+                hostname=args.hostname,
+                dns=dns,
+                ip_configs=[
+                    proxmoxve.ContainerLegacyInitializationIpConfigArgs(
+                        ipv4=proxmoxve.ContainerLegacyInitializationIpConfigIpv4Args(
+                            address=args.address, gateway=args.gateway
+                        )
+                    )
+                ],
+                user_account=proxmoxve.ContainerLegacyInitializationUserAccountArgs(keys=args.ssh_keys),
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                replacement_trigger=args.image_identity,
+                delete_before_replace=True,
+            ),
+        )
+        self.ha = (
+            proxmoxve.Haresource(
+                f"{name}-ha",
+                resource_id=f"ct:{args.vmid}",
+                state=args.ha.state,
+                group=args.ha.group,
+                max_restart=args.ha.max_restart,
+                max_relocate=args.ha.max_relocate,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.container]),
+            )
+            if args.ha
+            else None
+        )
+        self.vmid = pulumi.Output.from_input(args.vmid)
+        self.container_id = self.container.id
+        self.address = pulumi.Output.from_input(args.address)
+        self.register_outputs({"vmid": self.vmid, "containerId": self.container_id, "address": self.address})

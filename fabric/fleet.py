@@ -1,0 +1,129 @@
+"""``Fleet``: the whole fabric composed from a validated stack, in the spec's order.
+
+Images come first, containers depend on their image's file, and each config policy
+depends on its container: the resource graph enforces images -> infrastructure ->
+configuration.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import pulumi
+
+from .config_policy import ConfigPolicy, ConfigPolicyArgs, PolicyTarget
+from .container import LxcContainer, LxcContainerArgs
+from .image import Image, ImageArgs
+from .intent import ContainerSpec
+from .validation import Fabric, ResolvedImage
+
+
+class Fleet(pulumi.ComponentResource):
+    """Every image, container and config policy a stack declares."""
+
+    def __init__(self, name: str, fabric: Fabric, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("samakia:fabric:Fleet", name, None, opts)
+        self.fabric = fabric
+        child = pulumi.ResourceOptions(parent=self)
+        self.images: dict[tuple[str, str], Image] = {}
+        self.containers: dict[str, LxcContainer] = {}
+        self.policies: dict[str, ConfigPolicy] = {}
+        for cname, spec in fabric.intent.containers.items():
+            image = self._image(fabric.image_of(spec), spec.node, child)
+            container = LxcContainer(cname, self._container_args(spec, image), child)
+            self.containers[cname] = container
+            if spec.policy is not None:
+                self.policies[cname] = ConfigPolicy(f"{cname}-config", self._policy_args(spec, image, container), child)
+        self.register_outputs({})
+
+    def _image(self, resolved: ResolvedImage, node: str, opts: pulumi.ResourceOptions) -> Image:
+        key = (resolved.identity, node)
+        if key not in self.images:
+            args = ImageArgs(
+                family=resolved.family,
+                build=resolved.build,
+                node=node,
+                mirror_url=self.fabric.intent.image_mirror,
+                datastore=self.fabric.intent.nodes[node].template_storage,
+            )
+            self.images[key] = Image(f"{resolved.family}-{resolved.build.version}-{node}", args, opts)
+        return self.images[key]
+
+    def _container_args(self, spec: ContainerSpec, image: Image) -> LxcContainerArgs:
+        intent = self.fabric.intent
+        net = intent.networks[spec.nic.network]
+        prefix = ipaddress.IPv4Network(net.cidr).prefixlen
+        return LxcContainerArgs(
+            vmid=spec.vmid,
+            hostname=spec.hostname,
+            node=spec.node,
+            template_file_id=image.file_id,
+            image_identity=image.args.identity,
+            cpu=spec.cpu,
+            memory_mb=spec.memory_mb,
+            swap_mb=spec.swap_mb,
+            disk_gb=spec.disk_gb,
+            datastore=spec.datastore or intent.nodes[spec.node].disk_storage,
+            address=f"{spec.nic.address}/{prefix}",
+            gateway=net.gateway,
+            bridge=net.bridge,
+            vlan=net.vlan,
+            dns_servers=list(net.dns_servers),
+            domain=net.domain,
+            ssh_keys=list(spec.ssh_keys),
+            tags=list(spec.tags),
+            features=spec.features,
+            unprivileged=spec.unprivileged,
+            start_on_boot=spec.start_on_boot,
+            protection=spec.protection,
+            pool=spec.pool,
+            ha=spec.ha,
+            description=spec.description,
+        )
+
+    def _target(self, spec: ContainerSpec, image: Image) -> PolicyTarget:
+        conn = self.fabric.intent.connection
+        if conn.type == "chroot":
+            cache = conn.image_cache or "."
+            return PolicyTarget(
+                type="chroot",
+                host=f"{conn.roots_dir.rstrip('/')}/{spec.vmid}",
+                image_artifact=f"{cache.rstrip('/')}/{image.args.family}/{image.args.build.file_name}",
+            )
+        key_env = conn.private_key.env if conn.private_key else None
+        return PolicyTarget(type="ssh", host=spec.nic.address, user=conn.user, key_env=key_env)
+
+    def _policy_args(self, spec: ContainerSpec, image: Image, container: LxcContainer) -> ConfigPolicyArgs:
+        assert spec.policy is not None
+        policy = self.fabric.intent.policies[spec.policy]
+        variables: dict[str, Any] = {
+            **policy.vars,
+            "fabric_hostname": spec.hostname,
+            "fabric_admin_ssh_keys": list(spec.ssh_keys),
+            "fabric_runtime_profiles": list(policy.profiles),
+        }
+        return ConfigPolicyArgs(
+            container=container.container,
+            container_id=container.container_id,
+            image_identity=image.args.identity,
+            target=self._target(spec, image),
+            playbook=policy.playbook,
+            vars_files=list(policy.vars_files),
+            variables=variables,
+            playbooks_dir=self.fabric.project_dir / "playbooks",
+        )
+
+    def _describe(self, name: str, vmid: int, address: str) -> dict[str, Any]:
+        spec = self.fabric.intent.containers[name]
+        image = self.fabric.image_of(spec)
+        return {"vmid": vmid, "address": address, "node": spec.node, "image": f"{image.family}@{image.build.version}"}
+
+    def summary(self) -> dict[str, pulumi.Output[Any]]:
+        """Stack outputs: per container its vmid, node, address and image; per image its file id."""
+        containers = {
+            name: pulumi.Output.all(c.vmid, c.address).apply(lambda v, n=name: self._describe(n, v[0], v[1]))
+            for name, c in self.containers.items()
+        }
+        images = {f"{i.args.family}@{i.args.build.version}/{i.args.node}": i.file_id for i in self.images.values()}
+        return {"containers": pulumi.Output.from_input(containers), "images": pulumi.Output.from_input(images)}

@@ -1,0 +1,68 @@
+"""The apply guard: protected stacks change only from main-branch CI, or by recorded break-glass.
+
+Previews are always allowed: they are how a pull request shows its plan for review.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+BREAK_GLASS_VAR = "SAMAKIA_BREAK_GLASS_REASON"
+MIN_REASON = 15
+
+
+class ApplyRefused(RuntimeError):
+    """An update of a protected stack outside main-branch CI, without break-glass."""
+
+
+@dataclass(frozen=True)
+class ApplyDecision:
+    """Why this run may proceed; exported and logged so the stack history keeps it."""
+
+    mode: str
+    """``preview``, ``unprotected``, ``main-ci`` or ``break-glass``."""
+    stack: str
+    reason: str = ""
+    actor: str = ""
+    at: str = ""
+
+    def record(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def ci_branch(env: Mapping[str, str]) -> str | None:
+    """The branch CI is building, from the variables the common CI systems set."""
+    if env.get("CI", "").lower() not in ("true", "1"):
+        return None
+    ref = env.get("GITHUB_REF", "")
+    if ref.startswith("refs/heads/"):
+        return ref.removeprefix("refs/heads/")
+    for var in ("CI_COMMIT_BRANCH", "BRANCH_NAME", "SAMAKIA_CI_BRANCH"):
+        if env.get(var):
+            return env[var]
+    return None
+
+
+def decide(stack: str, protected: bool, dry_run: bool, env: Mapping[str, str]) -> ApplyDecision:
+    """Allow or refuse this run; raise ``ApplyRefused`` with what to do instead."""
+    if dry_run:
+        return ApplyDecision("preview", stack)
+    if not protected:
+        return ApplyDecision("unprotected", stack)
+    actor = env.get("GITHUB_ACTOR") or env.get("GITLAB_USER_LOGIN") or env.get("USER") or getpass.getuser()
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    if ci_branch(env) == "main" and env.get("GITHUB_EVENT_NAME", "push") == "push":
+        return ApplyDecision("main-ci", stack, actor=actor, at=now)
+    reason = env.get(BREAK_GLASS_VAR, "").strip()
+    if reason:
+        if len(reason) < MIN_REASON:
+            raise ApplyRefused(f"{BREAK_GLASS_VAR} must explain the emergency (at least {MIN_REASON} characters)")
+        return ApplyDecision("break-glass", stack, reason=reason, actor=actor, at=now)
+    raise ApplyRefused(
+        f"stack '{stack}' is protected: 'pulumi up' runs only from main-branch CI. "
+        f"Open a pull request (its preview is the reviewed plan), or in an emergency set "
+        f"{BREAK_GLASS_VAR} to the reason; it is recorded in the stack's outputs and log."
+    )

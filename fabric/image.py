@@ -1,0 +1,69 @@
+"""``Image``: one immutable LXC template version on a node's storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_proxmoxve import download
+
+from .catalog import ImageBuild
+
+
+@dataclass(frozen=True)
+class ImageArgs:
+    """Which catalogued build to place where."""
+
+    family: str
+    """Image family, e.g. ``debian12-base``."""
+    build: ImageBuild
+    """The catalog entry: its file name and sha256 are what Proxmox downloads and verifies."""
+    node: str
+    """Proxmox node whose storage receives the template."""
+    mirror_url: str
+    """Base URL serving ``<family>/<file_name>``; the artifact store the build published to."""
+    datastore: str = "local"
+    """Storage with ``vztmpl`` content enabled."""
+
+    @property
+    def url(self) -> str:
+        return f"{self.mirror_url.rstrip('/')}/{self.family}/{self.build.file_name}"
+
+    @property
+    def identity(self) -> str:
+        """Version and digest together: what dependent containers replace on."""
+        return f"{self.family}@{self.build.version}#sha256:{self.build.sha256}"
+
+
+class Image(pulumi.ComponentResource):
+    """A versioned template on Proxmox storage.
+
+    The file name embeds the version and is never overwritten; Proxmox verifies the
+    sha256 on download; removing the image from code leaves the file in place, so old
+    versions stay available for rollback.
+    """
+
+    file_id: pulumi.Output[str]
+    version: pulumi.Output[str]
+    sha256: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ImageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("samakia:fabric:Image", name, None, opts)
+        self.args = args
+        self.file = download.File(
+            name,
+            node_name=args.node,
+            datastore_id=args.datastore,
+            content_type="vztmpl",
+            url=args.url,
+            file_name=args.build.file_name,
+            checksum=args.build.sha256,
+            checksum_algorithm="sha256",
+            overwrite=False,
+            overwrite_unmanaged=False,
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        )
+        self.file_id = self.file.id
+        self.version = pulumi.Output.from_input(args.build.version)
+        self.sha256 = pulumi.Output.from_input(args.build.sha256)
+        self.register_outputs({"fileId": self.file_id, "version": self.version, "sha256": self.sha256})

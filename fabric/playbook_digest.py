@@ -1,0 +1,103 @@
+"""Digest exactly the files a playbook run depends on.
+
+A config policy re-runs when this digest changes, so it covers the playbook, the roles it
+names (all their files), the role dependencies in their ``meta/main.yml``, and the vars
+files; a change to a role or vars file the policy does not use leaves it untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def _role_names(entries: Iterable[Any]) -> list[str]:
+    names = []
+    for entry in entries or []:
+        if isinstance(entry, str):
+            names.append(entry)
+        elif isinstance(entry, dict):
+            name = entry.get("role") or entry.get("name")
+            if isinstance(name, str):
+                names.append(name)
+    return names
+
+
+def _tasks_roles(tasks: Iterable[Any]) -> list[str]:
+    names = []
+    for task in tasks or []:
+        if not isinstance(task, dict):
+            continue
+        for key in ("ansible.builtin.include_role", "ansible.builtin.import_role", "include_role", "import_role"):
+            body = task.get(key)
+            if isinstance(body, dict) and isinstance(body.get("name"), str):
+                names.append(body["name"])
+        for key in ("block", "rescue", "always"):
+            names += _tasks_roles(task.get(key) or [])
+    return names
+
+
+def _playbook_files(playbooks_dir: Path, playbook: str, seen: set[Path]) -> tuple[list[Path], list[str]]:
+    path = (playbooks_dir / playbook).resolve()
+    if path in seen:
+        return [], []
+    seen.add(path)
+    files, roles = [path], []
+    for play in yaml.safe_load(path.read_text()) or []:
+        if not isinstance(play, dict):
+            continue
+        imported = play.get("ansible.builtin.import_playbook") or play.get("import_playbook")
+        if isinstance(imported, str):
+            more_files, more_roles = _playbook_files(playbooks_dir, imported, seen)
+            files += more_files
+            roles += more_roles
+        roles += _role_names(play.get("roles", []))
+        for section in ("pre_tasks", "tasks", "post_tasks", "handlers"):
+            roles += _tasks_roles(play.get(section, []))
+        files += [playbooks_dir / f for f in play.get("vars_files", []) or [] if isinstance(f, str)]
+    return files, roles
+
+
+def _role_closure(roles_dir: Path, roles: list[str]) -> list[str]:
+    """Roles plus those they pull in (meta dependencies, include_role/import_role), transitively."""
+    todo, done = list(roles), []
+    while todo:
+        role = todo.pop()
+        if role in done:
+            continue
+        done.append(role)
+        meta = roles_dir / role / "meta" / "main.yml"
+        if meta.is_file():
+            body = yaml.safe_load(meta.read_text()) or {}
+            todo += _role_names(body.get("dependencies", []) if isinstance(body, dict) else [])
+        for section in ("tasks", "handlers"):
+            for tasks_file in sorted((roles_dir / role / section).glob("*.y*ml")):
+                body = yaml.safe_load(tasks_file.read_text())
+                todo += _tasks_roles(body if isinstance(body, list) else [])
+    return sorted(done)
+
+
+def policy_files(playbooks_dir: Path, playbook: str, vars_files: Iterable[str] = ()) -> list[Path]:
+    """Every file the run of ``playbook`` with ``vars_files`` reads, sorted and unique."""
+    files, roles = _playbook_files(playbooks_dir, playbook, set())
+    for role in _role_closure(playbooks_dir / "roles", roles):
+        files += [p for p in (playbooks_dir / "roles" / role).rglob("*") if p.is_file()]
+    files += [playbooks_dir / f for f in vars_files]
+    config = playbooks_dir / "ansible.cfg"
+    if config.is_file():
+        files.append(config)
+    return sorted({f.resolve() for f in files})
+
+
+def policy_digest(playbooks_dir: Path, playbook: str, vars_files: Iterable[str] = (), extra: str = "") -> str:
+    """sha256 over the relative names and contents of the policy's files, plus ``extra``."""
+    h = hashlib.sha256()
+    root = playbooks_dir.resolve()
+    for f in policy_files(playbooks_dir, playbook, vars_files):
+        h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    h.update(extra.encode())
+    return h.hexdigest()

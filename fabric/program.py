@@ -1,0 +1,34 @@
+"""The Pulumi program: validate the stack's intent, guard the apply, compose the fleet."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pulumi
+
+from .fleet import Fleet
+from .guard import decide
+from .provider import proxmox_provider
+from .stack_config import read_namespace
+from .validation import Fabric, validate
+
+
+def load_fabric(project_dir: Path) -> Fabric:
+    """The running stack's validated intent; raises ``FabricConfigError`` before any resource."""
+    raw, secret_keys = read_namespace()
+    return validate(raw, project_dir=project_dir, secret_keys=secret_keys)
+
+
+def run(project_dir: Path) -> Fleet:
+    """Everything ``__main__`` does, importable for tests and benchmarks."""
+    fabric = load_fabric(project_dir)
+    decision = decide(pulumi.get_stack(), fabric.intent.protected, pulumi.runtime.is_dry_run(), os.environ)
+    if decision.mode == "break-glass":
+        pulumi.log.warn(f"BREAK-GLASS apply of '{decision.stack}' by {decision.actor}: {decision.reason}")
+    provider = proxmox_provider("proxmox", fabric.intent.proxmox)
+    fleet = Fleet("fabric", fabric, pulumi.ResourceOptions(providers=[provider]))
+    for key, value in fleet.summary().items():
+        pulumi.export(key, value)
+    pulumi.export("applyGuard", decision.record())
+    return fleet

@@ -1,0 +1,37 @@
+#!/bin/bash
+# Step 3: remove everything machine-, build- or time-specific. Proxmox generates SSH host keys
+# and writes hostname, hosts, resolv.conf and network config at container creation; systemd
+# generates the machine-id on first boot.
+set -euo pipefail
+cd "$ROOTFS"
+
+rm -f usr/sbin/policy-rc.d
+
+# SSH host keys and identities.
+rm -f etc/ssh/ssh_host_*
+: >etc/machine-id
+rm -f var/lib/dbus/machine-id var/lib/systemd/random-seed var/lib/systemd/credential.secret
+
+# Environment-specific files debootstrap copies from the build host.
+echo localhost >etc/hostname
+: >etc/resolv.conf
+
+# Package caches, indexes, backups and logs.
+rm -rf var/lib/apt/lists/* var/cache/apt/* var/cache/ldconfig/aux-cache
+mkdir -p var/lib/apt/lists/partial var/cache/apt/archives/partial
+rm -f var/cache/debconf/*-old var/lib/dpkg/*-old etc/*- etc/.pwd.lock
+find var/log -type f -delete
+rm -rf tmp/* tmp/.[!.]* var/tmp/* root/.bash_history root/.cache
+
+# Python bytecode is generated per machine on first use; compiled files are not reproducible.
+find usr/lib/python3* -depth -type d -name __pycache__ -exec rm -rf {} +
+
+# /dev is provided by LXC (autodev); device nodes in the tarball break unprivileged restores.
+find dev -mindepth 1 -delete
+
+# Nothing may be mounted inside the root when it is packed.
+if grep -q " $ROOTFS/" /proc/mounts; then
+  echo "30-clean: something is still mounted under $ROOTFS" >&2
+  exit 1
+fi
+echo "30-clean: $(du -sh --apparent-size . | cut -f1) left"

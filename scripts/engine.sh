@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Build (or find) the Pulumi engine for Samakia Fabric and print its bin dir on stdout.
+#
+#   scripts/engine.sh            # cold: builds (minutes); warm: prints the bin dir (well under 1 s)
+#   scripts/engine.sh --rebuild  # forget the stamp and build again
+#
+# Everything lands outside the repo, in ${SAMAKIA_CACHE:-$HOME/.cache/samakia-fabric}:
+#   engine/<key>/bin/    pulumi, pulumi-language-python (+ -exec), pulumi-resource-pulumi-python
+#   engine/<key>/src/    the wrapper modules copied from scripts/engine/ and built there
+#   engine/<key>/stamp   written only after everything above succeeded
+#   pulumi-home/         PULUMI_HOME: the resource providers registered with `pulumi plugin install`
+# <key> (computed by scripts/env.sh) encodes the CLI, SDK, command and proxmoxve versions, the Go
+# version and a hash of scripts/engine/, so a change to any of them builds afresh.
+#
+# Resource providers: github.com/pulumi/pulumi-command/provider and
+# github.com/muhlba91/pulumi-proxmoxve/provider are refused by the Go module proxy (403), so they
+# cannot be built here. Put binaries named pulumi-resource-command and pulumi-resource-proxmoxve in
+# the directory named by SAMAKIA_PROVIDER_BINARIES and this script registers them into PULUMI_HOME at
+# the versions the Python SDKs request. A missing provider is a warning (the engine itself works);
+# SAMAKIA_ENGINE_STRICT=1 makes it an error (exit 3). See docs/engine.md.
+set -euo pipefail
+
+# shellcheck source=scripts/env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+log() { printf 'engine.sh: %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+REBUILD=0
+for arg in "$@"; do
+    case "$arg" in
+        --rebuild) REBUILD=1 ;;
+        -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument: $arg" ;;
+    esac
+done
+
+GO=$(command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+[ -x "$GO" ] || die "no Go toolchain (looked on PATH and at /usr/local/go/bin/go)"
+export GOTOOLCHAIN=${GOTOOLCHAIN:-local}   # never fetch another Go behind our back
+export GOFLAGS="-mod=mod -buildvcs=false"
+
+BIN=$SAMAKIA_ENGINE_BIN
+SRC=$SAMAKIA_ENGINE_DIR/src
+STAMP=$SAMAKIA_ENGINE_DIR/stamp
+ENGINE_SRC=$SAMAKIA_ROOT/scripts/engine
+SDK_MODULE=github.com/pulumi/pulumi/sdk/v3
+CLI_MODULE=github.com/pulumi/pulumi/pkg/v3
+
+# The SDK pins in requirements.txt must match the ones the engine is built for.
+check_pins() {
+    local req=$SAMAKIA_ROOT/requirements.txt name want got
+    [ -f "$req" ] || return 0
+    for name in pulumi pulumi-command pulumi-proxmoxve; do
+        case $name in
+            pulumi) want=$SAMAKIA_PULUMI_SDK_VERSION ;;
+            pulumi-command) want=$SAMAKIA_COMMAND_VERSION ;;
+            pulumi-proxmoxve) want=$SAMAKIA_PROXMOXVE_VERSION ;;
+        esac
+        got=$(sed -n "s/^${name}==\([^ #]*\).*/\1/p" "$req")
+        [ -z "$got" ] || [ "$got" = "$want" ] ||
+            die "requirements.txt pins $name==$got but scripts/env.sh builds for $want: bump them together"
+    done
+}
+
+# register NAME VERSION BINARY: install a resource provider into PULUMI_HOME unless the same binary
+# is already there.
+register() {
+    local name=$1 version=$2 bin=$3
+    local installed=$PULUMI_HOME/plugins/resource-$name-v$version/pulumi-resource-$name
+    if [ -f "$installed" ] && cmp -s "$installed" "$bin"; then
+        return 0
+    fi
+    log "registering resource provider $name $version from $bin"
+    "$BIN/pulumi" plugin install resource "$name" "$version" --file "$bin" --reinstall >&2
+}
+
+# providers: register what can be found; report the rest. Returns the number missing.
+providers() {
+    local missing=0 name version dir=${SAMAKIA_PROVIDER_BINARIES:-}
+    for name in command proxmoxve; do
+        case $name in
+            command) version=$SAMAKIA_COMMAND_VERSION ;;
+            proxmoxve) version=$SAMAKIA_PROXMOXVE_VERSION ;;
+        esac
+        if [ -n "$dir" ] && [ -x "$dir/pulumi-resource-$name" ]; then
+            register "$name" "$version" "$dir/pulumi-resource-$name"
+        elif [ -f "$PULUMI_HOME/plugins/resource-$name-v$version/pulumi-resource-$name" ]; then
+            :
+        else
+            log "WARNING: no resource provider $name $version: its Go module is refused by the module" \
+                "proxy; set SAMAKIA_PROVIDER_BINARIES to a dir holding pulumi-resource-$name (docs/engine.md)"
+            missing=$((missing + 1))
+        fi
+    done
+    return "$missing"
+}
+
+finish() {
+    local missing=0
+    providers || missing=$?
+    if [ "$missing" -gt 0 ] && [ "${SAMAKIA_ENGINE_STRICT:-0}" = 1 ]; then
+        log "ERROR: $missing resource provider(s) missing (SAMAKIA_ENGINE_STRICT=1)"
+        exit 3
+    fi
+    printf '%s\n' "$BIN"
+}
+
+check_pins
+
+# Warm path: the stamp says a full build finished, and the binaries are still there.
+if [ "$REBUILD" = 0 ] && [ -f "$STAMP" ] && [ -x "$BIN/pulumi" ] && [ -x "$BIN/pulumi-language-python" ] &&
+    [ -x "$BIN/pulumi-language-python-exec" ]; then
+    finish
+    exit 0
+fi
+
+mkdir -p "$SAMAKIA_ENGINE_DIR" "$PULUMI_HOME"
+# One build per key at a time (parallel make, two shells).
+exec 9>"$SAMAKIA_ENGINE_DIR.lock"
+flock 9
+if [ "$REBUILD" = 0 ] && [ -f "$STAMP" ]; then   # another process finished it while we waited
+    finish
+    exit 0
+fi
+rm -f "$STAMP"
+mkdir -p "$BIN" "$SRC"
+log "building the engine into $SAMAKIA_ENGINE_DIR (cold: several minutes)"
+start=$(date +%s)
+
+# 1. The pulumi CLI. Use one of the right version already on PATH (outside this cache), else build
+#    it from a wrapper module (scripts/engine/pulumi: pkg/v3's go.mod has replace lines, which only
+#    apply in the main module, so the wrapper repeats the one that matters).
+found=""
+if candidate=$(PATH=${PATH//$BIN:/} command -v pulumi 2>/dev/null) &&
+    [ "$("$candidate" version 2>/dev/null)" = "v$SAMAKIA_PULUMI_CLI_VERSION" ]; then
+    found=$candidate
+fi
+if [ -n "$found" ]; then
+    log "using $found (v$SAMAKIA_PULUMI_CLI_VERSION)"
+    cp "$found" "$BIN/pulumi.tmp"
+else
+    rm -rf "$SRC/pulumi" && cp -r "$ENGINE_SRC/pulumi" "$SRC/pulumi"
+    log "go build $CLI_MODULE/cmd/pulumi@v$SAMAKIA_PULUMI_CLI_VERSION"
+    (cd "$SRC/pulumi" && "$GO" build -trimpath \
+        -ldflags "-s -w -X $SDK_MODULE/go/common/version.Version=v$SAMAKIA_PULUMI_CLI_VERSION" \
+        -o "$BIN/pulumi.tmp" "$CLI_MODULE/cmd/pulumi")
+fi
+mv -f "$BIN/pulumi.tmp" "$BIN/pulumi"
+[ "$("$BIN/pulumi" version)" = "v$SAMAKIA_PULUMI_CLI_VERSION" ] ||
+    die "built pulumi reports $("$BIN/pulumi" version), wanted v$SAMAKIA_PULUMI_CLI_VERSION"
+
+# 2. The Python language host (scripts/engine/langhost; the upstream one is refused by the proxy)
+#    and, beside it, pulumi-language-python-exec and the dynamic-provider shim from the sdk/v3
+#    module at the Python SDK's version.
+rm -rf "$SRC/langhost" && cp -r "$ENGINE_SRC/langhost" "$SRC/langhost"
+log "go build pulumi-language-python (sdk/v3 v$SAMAKIA_PULUMI_SDK_VERSION)"
+(cd "$SRC/langhost" && "$GO" build -trimpath -ldflags "-s -w -X main.version=$SAMAKIA_PULUMI_SDK_VERSION" \
+    -o "$BIN/pulumi-language-python.tmp" .)
+mv -f "$BIN/pulumi-language-python.tmp" "$BIN/pulumi-language-python"
+sdk_dir=$(cd "$SRC/langhost" && "$GO" list -m -f '{{.Dir}}' "$SDK_MODULE")
+[ "$(cd "$SRC/langhost" && "$GO" list -m -f '{{.Version}}' "$SDK_MODULE")" = "v$SAMAKIA_PULUMI_SDK_VERSION" ] ||
+    die "scripts/engine/langhost/go.mod does not require $SDK_MODULE v$SAMAKIA_PULUMI_SDK_VERSION"
+install -m 0755 "$sdk_dir/python/cmd/pulumi-language-python-exec" "$BIN/pulumi-language-python-exec"
+install -m 0755 "$sdk_dir/python/dist/pulumi-resource-pulumi-python" "$BIN/pulumi-resource-pulumi-python"
+
+# 3. Smoke test: the host starts and prints its port.
+out=$(mktemp)
+"$BIN/pulumi-language-python" 127.0.0.1:1 >"$out" 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -s "$out" ] && break; sleep 0.1; done
+kill "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+port=$(head -n1 "$out")
+rm -f "$out"
+case "$port" in
+    ''|*[!0-9]*) die "pulumi-language-python did not start (printed '$port')" ;;
+esac
+
+printf 'built %s in %ss\n' "$SAMAKIA_ENGINE_KEY" "$(($(date +%s) - start))" >"$STAMP"
+log "engine built in $(($(date +%s) - start))s"
+finish

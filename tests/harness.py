@@ -1,0 +1,148 @@
+"""Run fabric code under Pulumi mocks and record every registration, options included.
+
+Resource options never reach ``Mocks.new_resource``; the recording monitor keeps the raw
+``RegisterResource`` requests so tests can assert on replacement triggers, delete-before-
+replace, retain-on-delete, parents and dependencies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks, rpc, settings
+from pulumi.runtime.sync_await import _sync_await
+
+CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy"
+FILE = "proxmoxve:download/file:File"
+COMMAND = "command:local:Command"
+HA = "proxmoxve:index/haresource:Haresource"
+
+
+class FabricMocks(pulumi.runtime.Mocks):
+    """Ids shaped like the provider's: template volume ids and VMIDs."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if args.typ == FILE:
+            return f"{args.inputs['datastoreId']}:vztmpl/{args.inputs['fileName']}", dict(args.inputs)
+        if args.typ == CONTAINER:
+            return str(int(args.inputs["vmId"])), dict(args.inputs)
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+@dataclass
+class Registered:
+    """One resource registration as the engine would receive it."""
+
+    type: str
+    name: str
+    urn: str
+    custom: bool
+    parent: str
+    inputs: dict[str, Any]
+    dependencies: list[str]
+    delete_before_replace: bool
+    retain_on_delete: bool
+    replacement_trigger: Any
+    replace_with: list[str]
+    provider: str
+    providers: dict[str, str]
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    def __init__(self, m: pulumi.runtime.Mocks) -> None:
+        super().__init__(m)
+        self.registered: list[Registered] = []
+        self.outputs: dict[str, dict[str, Any]] = {}
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        self.outputs[request.urn] = rpc.deserialize_properties(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            trigger = (
+                rpc.deserialize_property(json_format.MessageToDict(request.replacement_trigger))
+                if request.HasField("replacement_trigger")
+                else None
+            )
+            self.registered.append(
+                Registered(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    custom=request.custom,
+                    parent=request.parent,
+                    inputs=rpc.deserialize_properties(request.object),
+                    dependencies=list(request.dependencies),
+                    delete_before_replace=request.deleteBeforeReplace,
+                    retain_on_delete=request.retainOnDelete,
+                    replacement_trigger=trigger,
+                    replace_with=list(request.replace_with),
+                    provider=request.provider,
+                    providers=dict(request.providers),
+                )
+            )
+        return response
+
+
+@dataclass
+class Recording:
+    registered: list[Registered]
+    result: Any
+    outputs: dict[str, dict[str, Any]]
+
+    stack_outputs: dict[str, Any]
+
+    def of_type(self, typ: str) -> list[Registered]:
+        return [r for r in self.registered if r.type == typ]
+
+    def named(self, typ: str, name: str) -> Registered:
+        matches = [r for r in self.registered if r.type == typ and r.name == name]
+        assert len(matches) == 1, f"{typ} {name}: {len(matches)} registrations"
+        return matches[0]
+
+
+def run_program(
+    fn: Callable[[], Any],
+    *,
+    stack: str = "test",
+    preview: bool = True,
+    config: dict[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+) -> Recording:
+    """Run ``fn`` as a Pulumi program under mocks; return every registration it made."""
+    m = FabricMocks()
+    monitor = RecordingMonitor(m)
+    pulumi.runtime.set_all_config(config or {}, secret_keys or [])
+    settings.ROOT.set(None)  # a fresh root stack per run, so its exports are this run's
+    pulumi.runtime.set_mocks(m, project="samakia-fabric", stack=stack, preview=preview, monitor=monitor)
+    box: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def program() -> None:
+        box["result"] = fn()
+
+    try:
+        program()
+    finally:
+        pulumi.runtime.set_all_config({}, [])
+    root = settings.get_root_resource()
+    exports = {k: resolve(v) for k, v in getattr(root, "outputs", {}).items()}
+    return Recording(monitor.registered, box.get("result"), monitor.outputs, exports)
+
+
+def resolve(output: Any) -> Any:
+    """The value of an Output once the mocks have settled."""
+    return _sync_await(pulumi.Output.from_input(output).future())
+
+
+def is_secret(output: Any) -> bool:
+    return bool(_sync_await(pulumi.Output.from_input(output).is_secret()))

@@ -26,6 +26,11 @@ class ImageBuild(BaseModel):
     built_at: str = Field(description="UTC build time, ISO 8601.")
     git_commit: str = Field(description="Commit of the image code the artifact was built from.")
     base_suite: str = Field(description="Debian suite the image is based on.")
+    template_digest: str | None = Field(
+        default=None,
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="Digest of the image code (images/<family>/) the artifact was built from; also stamped.",
+    )
 
 
 class Catalog(BaseModel):
@@ -43,6 +48,44 @@ class Catalog(BaseModel):
 
     def versions(self, family: str) -> list[str]:
         return [build.version for build in self.families.get(family, [])]
+
+    def latest(self, family: str) -> ImageBuild | None:
+        builds = self.families.get(family, [])
+        return builds[-1] if builds else None
+
+    def with_build(self, family: str, build: ImageBuild) -> Catalog:
+        """A new catalog with ``build`` appended to ``family`` (existing entries untouched)."""
+        families = {name: list(builds) for name, builds in self.families.items()}
+        families.setdefault(family, []).append(build)
+        return Catalog(families=families)
+
+
+CATALOG_HEADER = """\
+# Image catalog: one entry per built template version, oldest first, per family.
+# Written by `make image FAMILY=... VERSION=...` (ops/build_image.py); never edit an entry by hand.
+# Entries are immutable: `make catalog-check` (part of lint and PR validation) fails when an
+# existing entry is changed or removed compared to the target branch. Old versions are retained.
+"""
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """Sort key of a MAJOR.MINOR.PATCH version."""
+    return tuple(int(part) for part in version.split("."))
+
+
+def dump_catalog(catalog: Catalog) -> str:
+    """The catalog as YAML, in a stable layout (field order of the model, no reflow)."""
+    data = catalog.model_dump(mode="json", exclude_none=True)
+    body = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=1000)
+    return CATALOG_HEADER + body
+
+
+def save_catalog(catalog: Catalog, path: str | Path) -> None:
+    """Write the catalog atomically (a reader never sees a half-written file)."""
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.tmp")
+    tmp.write_text(dump_catalog(catalog))
+    tmp.replace(p)
 
 
 def load_catalog(path: str | Path) -> Catalog:

@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 from pulumi_command import local
 
-from .playbook_digest import policy_digest
+from .playbook_digest import combine, files_digest
 
 # The runner is a module of this repository, found through PATH's python3 and the
 # program's working directory, so the command text is the same on every machine.
@@ -47,6 +47,8 @@ class ConfigPolicyArgs:
     variables: dict[str, Any] = field(default_factory=dict)
     """Extra variables (hostname, admin keys, runtime profiles); passed on stdin, not argv."""
     playbooks_dir: Path = Path("playbooks")
+    files_digest: str | None = None
+    """Digest of the playbook's files when the caller already has it (a fleet shares one per policy)."""
 
 
 class ConfigPolicy(pulumi.ComponentResource):
@@ -62,9 +64,8 @@ class ConfigPolicy(pulumi.ComponentResource):
     def __init__(self, name: str, args: ConfigPolicyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("samakia:fabric:ConfigPolicy", name, None, opts)
         variables = dict(sorted(args.variables.items()))
-        digest = policy_digest(
-            args.playbooks_dir, args.playbook, args.vars_files, extra=json.dumps(variables, sort_keys=True)
-        )
+        files = args.files_digest or files_digest(args.playbooks_dir, args.playbook, args.vars_files)
+        digest = combine(files, json.dumps(variables, sort_keys=True))
         request = {
             "playbook": args.playbook,
             "varsFiles": args.vars_files,

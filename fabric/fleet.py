@@ -8,6 +8,7 @@ configuration.
 from __future__ import annotations
 
 import ipaddress
+from functools import partial
 from typing import Any
 
 import pulumi
@@ -16,6 +17,7 @@ from .config_policy import ConfigPolicy, ConfigPolicyArgs, PolicyTarget
 from .container import LxcContainer, LxcContainerArgs
 from .image import Image, ImageArgs
 from .intent import ContainerSpec
+from .playbook_digest import files_digest
 from .validation import Fabric, ResolvedImage
 
 
@@ -29,6 +31,7 @@ class Fleet(pulumi.ComponentResource):
         self.images: dict[tuple[str, str], Image] = {}
         self.containers: dict[str, LxcContainer] = {}
         self.policies: dict[str, ConfigPolicy] = {}
+        self._digests: dict[str, str] = {}
         for cname, spec in fabric.intent.containers.items():
             image = self._image(fabric.image_of(spec), spec.node, child)
             container = LxcContainer(cname, self._container_args(spec, image), child)
@@ -89,7 +92,7 @@ class Fleet(pulumi.ComponentResource):
             return PolicyTarget(
                 type="chroot",
                 host=f"{conn.roots_dir.rstrip('/')}/{spec.vmid}",
-                image_artifact=f"{cache.rstrip('/')}/{image.args.family}/{image.args.build.file_name}",
+                image_artifact=f"{cache.rstrip('/')}/{image.args.build.file_name}",
             )
         key_env = conn.private_key.env if conn.private_key else None
         return PolicyTarget(type="ssh", host=spec.nic.address, user=conn.user, key_env=key_env)
@@ -112,9 +115,19 @@ class Fleet(pulumi.ComponentResource):
             vars_files=list(policy.vars_files),
             variables=variables,
             playbooks_dir=self.fabric.project_dir / "playbooks",
+            files_digest=self._files_digest(spec.policy),
         )
 
-    def _describe(self, name: str, vmid: int, address: str) -> dict[str, Any]:
+    def _files_digest(self, policy_name: str) -> str:
+        # Read and hash each policy's files once per program run, not once per container.
+        if policy_name not in self._digests:
+            policy = self.fabric.intent.policies[policy_name]
+            playbooks = self.fabric.project_dir / "playbooks"
+            self._digests[policy_name] = files_digest(playbooks, policy.playbook, policy.vars_files)
+        return self._digests[policy_name]
+
+    def _describe(self, name: str, values: list[Any]) -> dict[str, Any]:
+        vmid, address = values
         spec = self.fabric.intent.containers[name]
         image = self.fabric.image_of(spec)
         return {"vmid": vmid, "address": address, "node": spec.node, "image": f"{image.family}@{image.build.version}"}
@@ -122,7 +135,7 @@ class Fleet(pulumi.ComponentResource):
     def summary(self) -> dict[str, pulumi.Output[Any]]:
         """Stack outputs: per container its vmid, node, address and image; per image its file id."""
         containers = {
-            name: pulumi.Output.all(c.vmid, c.address).apply(lambda v, n=name: self._describe(n, v[0], v[1]))
+            name: pulumi.Output.all(c.vmid, c.address).apply(partial(self._describe, name))
             for name, c in self.containers.items()
         }
         images = {f"{i.args.family}@{i.args.build.version}/{i.args.node}": i.file_id for i in self.images.values()}

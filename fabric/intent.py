@@ -187,7 +187,9 @@ class ConfigConnection(Model):
     user: str = Field(default="root", description="SSH user for the bootstrap run.")
     private_key: SecretRef | None = Field(default=None, description="Path of the SSH key, as a reference.")
     roots_dir: str = Field(default=".state/roots", description="chroot only: where container roots live.")
-    image_cache: str | None = Field(default=None, description="chroot only: directory of built templates.")
+    image_cache: str | None = Field(
+        default=None, description="chroot only: the node's template cache, where roots are unpacked from."
+    )
 
 
 class FabricIntent(Model):

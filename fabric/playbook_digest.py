@@ -93,11 +93,19 @@ def policy_files(playbooks_dir: Path, playbook: str, vars_files: Iterable[str] =
     return sorted({f.resolve() for f in files})
 
 
-def policy_digest(playbooks_dir: Path, playbook: str, vars_files: Iterable[str] = (), extra: str = "") -> str:
-    """sha256 over the relative names and contents of the policy's files, plus ``extra``."""
+def files_digest(playbooks_dir: Path, playbook: str, vars_files: Iterable[str] = ()) -> str:
+    """sha256 over the relative names and contents of the policy's files."""
     h = hashlib.sha256()
     root = playbooks_dir.resolve()
     for f in policy_files(playbooks_dir, playbook, vars_files):
         h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
-    h.update(extra.encode())
     return h.hexdigest()
+
+
+def policy_digest(playbooks_dir: Path, playbook: str, vars_files: Iterable[str] = (), extra: str = "") -> str:
+    """The policy's files digest combined with ``extra`` (its variables)."""
+    return combine(files_digest(playbooks_dir, playbook, vars_files), extra)
+
+
+def combine(files: str, extra: str) -> str:
+    return hashlib.sha256(f"{files}\0{extra}".encode()).hexdigest()

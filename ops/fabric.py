@@ -1,0 +1,211 @@
+"""Drive a stack with the real Pulumi engine: the local fabric by default, a real Proxmox when selected.
+
+    python -m ops.fabric up --stack local       # the main job: images, fake Proxmox, preview, up
+    python -m ops.fabric preview --stack prod   # a PR check against the real cluster
+
+For the ``local`` stack this starts everything the fabric needs on loopback (the template
+mirror and the local Proxmox), keeps state under ``.state/`` (ignored by Git), and stops it
+all afterwards. Secrets the local fabric needs are generated once into ``.state/`` with mode
+0600 and reach Pulumi and the fake through the environment, never through argv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import http.server
+import json
+import os
+import secrets
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fabric.intent import parse_image_ref
+from fabric.stack_file import read_stack_file
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL_STACKS = ("local",)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("SAMAKIA_CACHE", Path.home() / ".cache" / "samakia-fabric"))
+
+
+def _state_secret(path: Path, nbytes: int = 24) -> str:
+    """A secret generated once per checkout and kept beside the state it protects."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(nbytes))
+    return path.read_text().strip()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+        pass
+
+
+@contextlib.contextmanager
+def serve_directory(root: Path, host: str, port: int) -> Iterator[str]:
+    """A read-only HTTP mirror of ``root`` on loopback, for as long as the block runs."""
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer((host, port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class Workspace:
+    """Where a stack runs: the project directory and the environment Pulumi gets."""
+
+    project_dir: Path
+    stack: str
+    env: dict[str, str]
+
+    def pulumi(self, *args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess[str]:
+        cmd = ["pulumi", *args, "--stack", self.stack, "--non-interactive"]
+        result = subprocess.run(cmd, cwd=self.project_dir, env=self.env, text=True, capture_output=capture)
+        if check and result.returncode != 0:
+            detail = (result.stdout or "")[-2000:] + (result.stderr or "")[-2000:] if capture else ""
+            raise SystemExit(f"pulumi {args[0]} failed (exit {result.returncode}){': ' + detail if detail else ''}")
+        return result
+
+    def ensure_stack(self) -> None:
+        probe = subprocess.run(
+            ["pulumi", "stack", "select", self.stack, "--non-interactive"],
+            cwd=self.project_dir, env=self.env, text=True, capture_output=True,
+        )
+        if probe.returncode != 0:
+            subprocess.run(
+                ["pulumi", "stack", "init", self.stack, "--non-interactive"],
+                cwd=self.project_dir, env=self.env, text=True, check=True, capture_output=True,
+            )
+
+    def outputs(self) -> dict[str, Any]:
+        out = self.pulumi("stack", "output", "--json", capture=True).stdout
+        return dict(json.loads(out or "{}"))
+
+
+def local_images(project_dir: Path, stack: str) -> list[tuple[str, str]]:
+    """The (family, version) pairs a local stack file references."""
+    raw, _ = read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
+    refs = [parse_image_ref(ref) for ref in (raw.get("images") or {}).values()]
+    return sorted({r for r in refs if r is not None})
+
+
+def ensure_local_images(project_dir: Path, stack: str, extra: list[tuple[str, str]] | None = None) -> Path:
+    """Build (or find, cached) every image version the local stack uses into its local catalog."""
+    from ops.build_image import build_image
+
+    raw, _ = read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
+    catalog = project_dir / str(raw.get("imageCatalog", "images/catalog.local.yaml"))
+    for family, version in sorted(set(local_images(project_dir, stack) + (extra or []))):
+        build_image(family, version, catalog)
+    return catalog
+
+
+def base_env(project_dir: Path, state_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("PULUMI_BACKEND_URL", f"file://{state_dir / 'pulumi'}")
+    env.setdefault("PULUMI_CONFIG_PASSPHRASE", _state_secret(state_dir / "passphrase"))
+    env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
+    env["PYTHONUNBUFFERED"] = "1"
+    (state_dir / "pulumi").mkdir(parents=True, exist_ok=True)
+    return env
+
+
+@contextlib.contextmanager
+def local_fabric(
+    project_dir: Path,
+    stack: str = "local",
+    state_dir: Path | None = None,
+    pve_host: str = "127.0.0.2",
+    mirror_port: int = 8099,
+) -> Iterator[tuple[Workspace, Any]]:
+    """Start the mirror and the local Proxmox; yield the workspace and the running fake."""
+    from ops.local_pve import RunningPve
+
+    state = state_dir or project_dir / ".state"
+    env = base_env(project_dir, state)
+    password = _state_secret(state / "pve" / "password")
+    env["SAMAKIA_PVE_PASSWORD"] = password
+    with serve_directory(cache_dir() / "images", "127.0.0.1", mirror_port):
+        pve = RunningPve(state / "pve", host=pve_host, password=password).start()
+        try:
+            bundle = state / "pve" / "ca-bundle.pem"
+            system = Path(os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"))
+            bundle.write_text(system.read_text() + "\n" + pve.cafile.read_text())
+            env["SSL_CERT_FILE"] = str(bundle)  # the provider trusts the fake's CA, nothing is skipped
+            ws = Workspace(project_dir, stack, env)
+            ws.ensure_stack()
+            yield ws, pve
+        finally:
+            pve.stop()
+
+
+def drift_check(ws: Workspace) -> int:
+    """Refresh and expect no changes; print what drifted. Non-zero on drift."""
+    result = ws.pulumi("preview", "--refresh", "--expect-no-changes", "--json", check=False, capture=True)
+    drifted = [s for s in _steps(result.stdout) if s.get("op") not in ("same", "read", "refresh")]
+    for step in drifted:
+        print(f"DRIFT: {step['op']} {step['urn'].rsplit('::', 1)[-1]} ({', '.join(step.get('diffReasons') or [])})")
+    if result.returncode != 0 and not drifted:
+        sys.stderr.write(result.stderr[-3000:])
+    print("infrastructure drift: none" if result.returncode == 0 else f"infrastructure drift: {len(drifted)} change(s)")
+    return result.returncode
+
+
+def _steps(preview_json: str) -> list[dict[str, Any]]:
+    try:
+        return list(json.loads(preview_json or "{}").get("steps", []))
+    except ValueError:
+        return []
+
+
+def run_action(ws: Workspace, action: str) -> int:
+    if action == "preview":
+        return ws.pulumi("preview", "--diff", check=False).returncode
+    if action == "up":
+        ws.pulumi("preview", "--diff")
+        ws.pulumi("up", "--yes", "--skip-preview")
+        print(json.dumps(ws.outputs(), indent=2, sort_keys=True))
+        return 0
+    if action == "down":
+        return ws.pulumi("destroy", "--yes", check=False).returncode
+    if action == "drift":
+        return drift_check(ws)
+    if action == "outputs":
+        print(json.dumps(ws.outputs(), indent=2, sort_keys=True))
+        return 0
+    raise SystemExit(f"unknown action {action}")
+
+
+def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
+    parser = argparse.ArgumentParser(description="Drive a Samakia Fabric stack with the real engine.")
+    parser.add_argument("action", choices=["preview", "up", "down", "drift", "outputs"])
+    parser.add_argument("--stack", default=environ.get("STACK", "local"))
+    args = parser.parse_args(argv)
+    if args.stack in LOCAL_STACKS:
+        if args.action in ("preview", "up"):
+            ensure_local_images(ROOT, args.stack)
+        with local_fabric(ROOT, args.stack) as (ws, _):
+            return run_action(ws, args.action)
+    # A real cluster: the operator's (or CI's) backend, passphrase and credentials apply.
+    ws = Workspace(ROOT, args.stack, dict(environ))
+    return run_action(ws, args.action)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Explain a preview for the pull request: every replace and delete, why, and its blast radius.
+
+    pulumi preview --json > preview.json
+    python -m ops.plan_summary --stack-file Pulumi.prod.yaml preview.json
+
+Reads the engine's JSON steps. A container replaced because its template changed is named
+with the image versions (old -> new); a replica group losing every member at once is flagged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fabric.stack_file import read_stack_file
+
+CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy"
+DESTRUCTIVE = ("replace", "create-replacement", "delete-replaced", "delete")
+
+
+@dataclass
+class Change:
+    """One resource the plan replaces, deletes, creates or updates."""
+
+    name: str
+    type: str
+    op: str
+    reasons: list[str] = field(default_factory=list)
+    image_change: tuple[str, str] | None = None
+
+
+@dataclass
+class Summary:
+    changes: list[Change]
+    warnings: list[str]
+
+    @property
+    def replaced(self) -> list[str]:
+        return sorted({c.name for c in self.changes if c.op in ("replace", "create-replacement") and c.type == CONTAINER})
+
+    def markdown(self) -> str:
+        lines = ["### Samakia Fabric plan", ""]
+        significant = [c for c in self.changes if c.op in (*DESTRUCTIVE, "create", "update")]
+        if not significant:
+            lines.append("No changes.")
+        else:
+            lines += ["| resource | change | why |", "| --- | --- | --- |"]
+            for c in significant:
+                why = ", ".join(c.reasons) or "-"
+                if c.image_change:
+                    why = f"image {c.image_change[0]} -> {c.image_change[1]}"
+                lines.append(f"| {c.name} ({c.type.rsplit(':', 1)[-1]}) | {c.op} | {why} |")
+        lines += [f"\n**WARNING:** {w}" for w in self.warnings]
+        return "\n".join(lines) + "\n"
+
+
+def _template(state: dict[str, Any] | None) -> str | None:
+    if not state:
+        return None
+    inputs = state.get("inputs") or {}
+    os_args = inputs.get("operatingSystem") or {}
+    value = os_args.get("templateFileId")
+    return value.rsplit("/", 1)[-1] if isinstance(value, str) else None
+
+
+def _version(template: str | None) -> str:
+    # <family>_<version>_amd64.tar.zst -> family@version
+    if not template:
+        return "?"
+    parts = template.split("_")
+    return f"{parts[0]}@{parts[1]}" if len(parts) >= 3 else template
+
+
+def summarize(preview: dict[str, Any], groups: dict[str, str]) -> Summary:
+    """Changes by resource; ``groups`` maps container name -> replica group for blast-radius checks."""
+    merged: dict[str, Change] = {}
+    for step in preview.get("steps", []):
+        op = step.get("op", "same")
+        if op in ("same", "read", "refresh"):
+            continue
+        urn: str = step["urn"]
+        name, typ = urn.rsplit("::", 1)[-1], urn.split("::")[-2].rsplit("$", 1)[-1]
+        change = merged.setdefault(urn, Change(name=name, type=typ, op=op))
+        if op == "create-replacement" or (op == "replace"):
+            change.op = "replace"
+        elif change.op not in ("replace",):
+            change.op = op
+        reasons = step.get("replaceReasons") or step.get("diffReasons") or []
+        change.reasons = sorted(set(change.reasons) | set(reasons))
+        old, new = _template(step.get("oldState")), _template(step.get("newState"))
+        if typ == CONTAINER and old and new and old != new:
+            change.image_change = (_version(old), _version(new))
+    changes = sorted(merged.values(), key=lambda c: (c.type, c.name))
+    warnings = []
+    lost: dict[str, set[str]] = defaultdict(set)
+    for c in changes:
+        if c.type == CONTAINER and c.op in ("replace", "delete") and c.name in groups:
+            lost[groups[c.name]].add(c.name)
+    for group, names in sorted(lost.items()):
+        members = {n for n, g in groups.items() if g == group}
+        if len(members) > 1 and names >= members:
+            warnings.append(f"every member of replica group '{group}' ({', '.join(sorted(members))}) goes down at once")
+    return Summary(changes, warnings)
+
+
+def groups_of(stack_file: Path) -> dict[str, str]:
+    raw, _ = read_stack_file(stack_file)
+    defaults = raw.get("containerDefaults") or {}
+    out = {}
+    for name, spec in (raw.get("containers") or {}).items():
+        group = (spec or {}).get("group", defaults.get("group"))
+        if group:
+            out[name] = group
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("preview", type=Path, help="output of 'pulumi preview --json'")
+    parser.add_argument("--stack-file", type=Path, required=True)
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a blast-radius warning is raised")
+    args = parser.parse_args(argv)
+    summary = summarize(json.loads(args.preview.read_text()), groups_of(args.stack_file))
+    sys.stdout.write(summary.markdown())
+    return 1 if args.strict and summary.warnings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

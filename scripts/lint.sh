@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Every static check CI runs: Python style and types, playbooks, Packer templates, catalog immutability.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+echo "lint: ruff"
+ruff check .
+ruff format --check .
+echo "lint: mypy"
+mypy
+echo "lint: stack files validate"
+python -m ops.validate_stack Pulumi.prod.yaml
+scripts/lint-playbooks.sh
+scripts/lint-images.sh
+echo "lint: all clean"

@@ -106,12 +106,18 @@ def local_images(project_dir: Path, stack: str) -> list[tuple[str, str]]:
 
 
 def ensure_local_images(project_dir: Path, stack: str, extra: list[tuple[str, str]] | None = None) -> Path:
-    """Build (or find, cached) every image version the local stack uses into its local catalog."""
+    """Build (or find, cached) every image version the local stack uses; rewrite its local catalog.
+
+    The local catalog is derived data (ignored by Git): it is written afresh from the cached
+    builds each time, so it always describes artifacts that exist in this machine's cache.
+    """
     from ops.build_image import build_image
 
     raw, _ = read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
     catalog = project_dir / str(raw.get("imageCatalog", "images/catalog.local.yaml"))
-    for family, version in sorted(set(local_images(project_dir, stack) + (extra or []))):
+    catalog.unlink(missing_ok=True)
+    wanted = set(local_images(project_dir, stack) + (extra or []))
+    for family, version in sorted(wanted, key=lambda fv: (fv[0], tuple(int(p) for p in fv[1].split(".")))):
         build_image(family, version, catalog)
     return catalog
 

@@ -1,0 +1,50 @@
+"""Compose Samakia Fabric's components in your own Pulumi program."""
+
+import pulumi
+
+from fabric import ConfigPolicy, ConfigPolicyArgs, Image, ImageArgs, LxcContainer, LxcContainerArgs, PolicyTarget
+from fabric import load_catalog, proxmox_provider
+from fabric.intent import ProxmoxSettings, SecretRef
+
+provider = proxmox_provider(
+    "pve",
+    ProxmoxSettings(endpoint="https://pve1.example:8006/", api_token=SecretRef(env="PROXMOX_VE_API_TOKEN")),
+)
+opts = pulumi.ResourceOptions(providers=[provider])
+
+build = load_catalog("images/catalog.yaml").families["debian12-base"][-1]  # the newest catalogued version
+image = Image(
+    "base-pve1",
+    ImageArgs(family="debian12-base", build=build, node="pve1", mirror_url="https://images.example/lxc"),
+    opts,
+)
+cache = LxcContainer(
+    "cache-1",
+    LxcContainerArgs(
+        vmid=5001,
+        hostname="cache-1",
+        node="pve1",
+        template_file_id=image.file_id,
+        image_identity=image.args.identity,  # a new image version replaces the container
+        cpu=2,
+        memory_mb=2048,
+        disk_gb=16,
+        datastore="local-lvm",
+        address="10.50.0.11/24",
+        gateway="10.50.0.1",
+        ssh_keys=["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAK1l9Ha5hXCXm4J85GZKatqwZtUwXnt1hPD68PbO600 ops"],
+        tags=["cache"],
+    ),
+    opts,
+)
+ConfigPolicy(
+    "cache-1-config",
+    ConfigPolicyArgs(
+        container=cache.container,
+        container_id=cache.container_id,
+        image_identity=image.args.identity,
+        target=PolicyTarget(type="ssh", host="10.50.0.11", key_env="SAMAKIA_SSH_KEY_FILE"),
+        variables={"fabric_hostname": "cache-1", "fabric_runtime_profiles": []},
+    ),
+)
+pulumi.export("cache", cache.container_id)

@@ -1,0 +1,109 @@
+"""ConfigPolicy's command: apply a playbook to one container, printing only the recap.
+
+``pulumi_command`` runs ``python3 -m ops.apply_policy`` with a JSON request on stdin (so no
+variable, which may be secret, ever reaches argv or the Pulumi log):
+
+    {"playbook": "site.yml", "varsFiles": [...], "vars": {...}, "imageIdentity": "...",
+     "target": {"type": "ssh", "host": "10.20.0.11", "user": "root", "key_env": "..."}}
+
+For the local fabric the target is ``chroot``: the container's root directory, unpacked from
+the template Proxmox downloaded (and re-unpacked when the image changes), then prepared the way
+Proxmox prepares a new container (hostname, root's authorized keys, fresh SSH host keys).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ops.ansible_run import AnsibleRunError, ChrootTarget, Recap, SshTarget, Target, run_playbook
+
+PLAYBOOKS = Path(__file__).resolve().parents[1] / "playbooks"
+
+
+def prepare_root(root: Path, artifact: Path, identity: str, hostname: str, keys: list[str]) -> bool:
+    """Make ``root`` a fresh container root of ``identity``; True when it was (re)created."""
+    marker = root.with_name(root.name + ".image")
+    if root.is_dir() and marker.is_file() and marker.read_text() == identity:
+        return False
+    if not artifact.is_file():
+        raise SystemExit(f"template {artifact} is not on the node's storage")
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    subprocess.run(["tar", "--zstd", "-xpf", str(artifact), "-C", str(root), "--numeric-owner"], check=True)
+    # What Proxmox does when it creates a container from a template.
+    (root / "etc" / "hostname").write_text(hostname + "\n")
+    ssh_dir = root / "root" / ".ssh"
+    ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (ssh_dir / "authorized_keys").write_text("".join(k + "\n" for k in keys))
+    os.chmod(ssh_dir / "authorized_keys", 0o600)
+    subprocess.run(["ssh-keygen", "-A", "-f", str(root)], check=True, capture_output=True)
+    marker.write_text(identity)
+    return True
+
+
+def load_vars(request: dict[str, Any]) -> dict[str, Any]:
+    """Vars files first, then the policy's own variables, as ``-e`` precedence would have it."""
+    merged: dict[str, Any] = {}
+    for rel in request.get("varsFiles", []):
+        merged.update(yaml.safe_load((PLAYBOOKS / rel).read_text()) or {})
+    merged.update(request.get("vars", {}))
+    return merged
+
+
+def ssh_targets(spec: dict[str, Any], admin_user: str) -> list[Target]:
+    """The admin user first (hardened hosts), root second (the bootstrap run)."""
+    key_env = spec.get("key_env")
+    key = Path(os.environ[key_env]) if key_env and os.environ.get(key_env) else None
+    users = [admin_user, spec.get("user", "root")]
+    return [SshTarget(host=spec["host"], user=u, private_key=key) for u in dict.fromkeys(users)]
+
+
+def apply(request: dict[str, Any]) -> Recap:
+    variables = load_vars(request)
+    spec = request["target"]
+    playbook = PLAYBOOKS / request.get("playbook", "site.yml")
+    if spec["type"] == "chroot":
+        root = Path(spec["host"]).resolve()
+        fresh = prepare_root(
+            root,
+            Path(spec["image_artifact"]).resolve(),
+            request["imageIdentity"],
+            str(variables.get("fabric_hostname", root.name)),
+            list(variables.get("fabric_admin_ssh_keys", [])),
+        )
+        print(f"root {root.name}: {'unpacked from ' + Path(spec['image_artifact']).name if fresh else 'kept'}")
+        return run_playbook(ChrootTarget(root=root, name=root.name), playbook, variables)
+    recap: Recap | None = None
+    for target in ssh_targets(spec, str(variables.get("fabric_admin_user", "samakia"))):
+        recap = run_playbook(target, playbook, variables)
+        if recap.unreachable == 0:
+            break
+    assert recap is not None
+    return recap
+
+
+def main() -> int:
+    request = json.loads(sys.stdin.read())
+    try:
+        recap = apply(request)
+    except AnsibleRunError as err:
+        print(f"ansible-playbook could not run: {err}", file=sys.stderr)
+        return 2
+    print(recap.summary())
+    for host in recap.hosts.values():
+        for line in host.messages:
+            print(f"FAILED {line}", file=sys.stderr)
+    return 0 if recap.succeeded else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -84,32 +84,56 @@ def baseline_program(raw: dict[str, Any]) -> None:
         key = (version, c["node"])
         if key not in files:
             files[key] = download.File(
-                f"debian12-base-{version}-{c['node']}", node_name=c["node"], datastore_id="local",
-                content_type="vztmpl", url=f"https://images.bench/lxc/debian12-base/debian12-base_{version}_amd64.tar.zst",
-                file_name=f"debian12-base_{version}_amd64.tar.zst", checksum=sha, checksum_algorithm="sha256",
-                overwrite=False, overwrite_unmanaged=False, opts=opts,
+                f"debian12-base-{version}-{c['node']}",
+                node_name=c["node"],
+                datastore_id="local",
+                content_type="vztmpl",
+                url=f"https://images.bench/lxc/debian12-base/debian12-base_{version}_amd64.tar.zst",
+                file_name=f"debian12-base_{version}_amd64.tar.zst",
+                checksum=sha,
+                checksum_algorithm="sha256",
+                overwrite=False,
+                overwrite_unmanaged=False,
+                opts=opts,
             )
         ct = proxmoxve.ContainerLegacy(
-            name, node_name=c["node"], vm_id=c["vmid"], tags=sorted(c["tags"]), unprivileged=True,
-            start_on_boot=True, started=True, protection=False,
+            name,
+            node_name=c["node"],
+            vm_id=c["vmid"],
+            tags=sorted(c["tags"]),
+            unprivileged=True,
+            start_on_boot=True,
+            started=True,
+            protection=False,
             cpu=proxmoxve.ContainerLegacyCpuArgs(cores=c["cpu"]),
             memory=proxmoxve.ContainerLegacyMemoryArgs(dedicated=c["memoryMb"], swap=c["swapMb"]),
             disk=proxmoxve.ContainerLegacyDiskArgs(datastore_id="local-lvm", size=c["diskGb"]),
             features=proxmoxve.ContainerLegacyFeaturesArgs(nesting=False, keyctl=False, fuse=False),
-            operating_system=proxmoxve.ContainerLegacyOperatingSystemArgs(template_file_id=files[key].id, type="debian"),
+            operating_system=proxmoxve.ContainerLegacyOperatingSystemArgs(
+                template_file_id=files[key].id, type="debian"
+            ),
             network_interfaces=[proxmoxve.ContainerLegacyNetworkInterfaceArgs(name="eth0", bridge="vmbr0")],
             initialization=proxmoxve.ContainerLegacyInitializationArgs(
                 hostname=c["hostname"],
-                ip_configs=[proxmoxve.ContainerLegacyInitializationIpConfigArgs(
-                    ipv4=proxmoxve.ContainerLegacyInitializationIpConfigIpv4Args(
-                        address=c["nic"]["address"] + "/8", gateway="10.255.255.254"))],
+                ip_configs=[
+                    proxmoxve.ContainerLegacyInitializationIpConfigArgs(
+                        ipv4=proxmoxve.ContainerLegacyInitializationIpConfigIpv4Args(
+                            address=c["nic"]["address"] + "/8", gateway="10.255.255.254"
+                        )
+                    )
+                ],
                 user_account=proxmoxve.ContainerLegacyInitializationUserAccountArgs(keys=c["sshKeys"]),
             ),
-            opts=pulumi.ResourceOptions(provider=provider, replacement_trigger=f"{version}#{sha}", delete_before_replace=True),
+            opts=pulumi.ResourceOptions(
+                provider=provider, replacement_trigger=f"{version}#{sha}", delete_before_replace=True
+            ),
         )
         local.Command(
-            f"{name}-config", create="python3 -m ops.apply_policy", stdin=json.dumps({"host": c["hostname"]}),
-            triggers=[ct.id, version, sha], logging=local.Logging.STDOUT,
+            f"{name}-config",
+            create="python3 -m ops.apply_policy",
+            stdin=json.dumps({"host": c["hostname"]}),
+            triggers=[ct.id, version, sha],
+            logging=local.Logging.STDOUT,
             opts=pulumi.ResourceOptions(depends_on=[ct], replace_with=[ct]),
         )
 
@@ -131,16 +155,27 @@ def child(kind: str, n: int) -> None:
 
 
 def measure(kind: str, n: int) -> dict[str, float]:
-    out = subprocess.run([sys.executable, __file__, "--child", kind, str(n)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", kind, str(n)], capture_output=True, text=True, check=True
+    )
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 def import_time() -> float:
     best = min(
-        float(subprocess.run(
-            [sys.executable, "-c", "import time; t=time.perf_counter(); import fabric; print(time.perf_counter()-t)"],
-            capture_output=True, text=True, check=True, cwd=ROOT,
-        ).stdout)
+        float(
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    "import time; t=time.perf_counter(); import fabric; print(time.perf_counter()-t)",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=ROOT,
+            ).stdout
+        )
         for _ in range(3)
     )
     return best
@@ -153,7 +188,8 @@ def main() -> None:
         rows.append((n, base, fab))
     imp = import_time()
     lines = [
-        "| containers | baseline wall s | fabric wall s | ratio | fabric ms/container | baseline peak MiB | fabric peak MiB |",
+        "| containers | baseline wall s | fabric wall s | ratio | fabric ms/container "
+        "| baseline peak MiB | fabric peak MiB |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for n, base, fab in rows:
@@ -166,7 +202,9 @@ def main() -> None:
     print(table)
     from bench.report import write_section
 
-    write_section("Program under mocks", table + "\n\nRun: `make bench` (bench/bench_program.py), mocks on this 2-core machine.")
+    write_section(
+        "Program under mocks", table + "\n\nRun: `make bench` (bench/bench_program.py), mocks on this 2-core machine."
+    )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-HEADER = "# Benchmarks\n\nFigures printed by `make bench` on the project's 2-core, 24 GiB machine; each section is rewritten by its own script.\n"
+HEADER = (
+    "# Benchmarks\n\nFigures printed by `make bench` on the project's 2-core, 24 GiB machine; "
+    "each section is rewritten by its own script.\n"
+)
 
 
 def write_section(title: str, body: str) -> None:

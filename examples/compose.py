@@ -2,25 +2,24 @@
 
 import pulumi
 
-from fabric import ConfigPolicy, ConfigPolicyArgs, Image, ImageArgs, LxcContainer, LxcContainerArgs, PolicyTarget
-from fabric import load_catalog, proxmox_provider
+import fabric
 from fabric.intent import ProxmoxSettings, SecretRef
 
-provider = proxmox_provider(
+provider = fabric.proxmox_provider(
     "pve",
     ProxmoxSettings(endpoint="https://pve1.example:8006/", api_token=SecretRef(env="PROXMOX_VE_API_TOKEN")),
 )
 opts = pulumi.ResourceOptions(providers=[provider])
 
-build = load_catalog("images/catalog.yaml").families["debian12-base"][-1]  # the newest catalogued version
-image = Image(
+build = fabric.load_catalog("images/catalog.yaml").families["debian12-base"][-1]  # the newest catalogued version
+image = fabric.Image(
     "base-pve1",
-    ImageArgs(family="debian12-base", build=build, node="pve1", mirror_url="https://images.example/lxc"),
+    fabric.ImageArgs(family="debian12-base", build=build, node="pve1", mirror_url="https://images.example/lxc"),
     opts,
 )
-cache = LxcContainer(
+cache = fabric.LxcContainer(
     "cache-1",
-    LxcContainerArgs(
+    fabric.LxcContainerArgs(
         vmid=5001,
         hostname="cache-1",
         node="pve1",
@@ -37,13 +36,13 @@ cache = LxcContainer(
     ),
     opts,
 )
-ConfigPolicy(
+fabric.ConfigPolicy(
     "cache-1-config",
-    ConfigPolicyArgs(
+    fabric.ConfigPolicyArgs(
         container=cache.container,
         container_id=cache.container_id,
         image_identity=image.args.identity,
-        target=PolicyTarget(type="ssh", host="10.50.0.11", key_env="SAMAKIA_SSH_KEY_FILE"),
+        target=fabric.PolicyTarget(type="ssh", host="10.50.0.11", key_env="SAMAKIA_SSH_KEY_FILE"),
         variables={"fabric_hostname": "cache-1", "fabric_runtime_profiles": []},
     ),
 )

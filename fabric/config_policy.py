@@ -47,6 +47,9 @@ class ConfigPolicyArgs:
     variables: dict[str, Any] = field(default_factory=dict)
     """Extra variables (hostname, admin keys, runtime profiles); passed on stdin, not argv."""
     playbooks_dir: Path = Path("playbooks")
+    container_instance: pulumi.Input[str] = ""
+    """Changes when Proxmox creates the container anew (``LxcContainer.instance``): a container
+    deleted behind Pulumi's back and re-created by ``up`` is configured again."""
     files_digest: str | None = None
     """Digest of the playbook's files when the caller already has it (a fleet shares one per policy)."""
 
@@ -54,8 +57,8 @@ class ConfigPolicyArgs:
 class ConfigPolicy(pulumi.ComponentResource):
     """Runs ``ansible-playbook`` through ``pulumi_command.local.Command``.
 
-    Triggers: the container id, the image identity, and a digest of the playbook, the
-    roles it uses and its variables. Variables travel on stdin and are not echoed; the
+    Triggers: the container id and instance, the image identity, and a digest of the
+    playbook, the roles it uses and its variables. Variables travel on stdin and are not echoed; the
     runner prints only the play recap.
     """
 
@@ -77,7 +80,7 @@ class ConfigPolicy(pulumi.ComponentResource):
             name,
             create=RUNNER,
             stdin=json.dumps(request, sort_keys=True),
-            triggers=[args.container_id, args.image_identity, digest],
+            triggers=[args.container_id, args.image_identity, digest, args.container_instance],
             logging=local.Logging.STDOUT,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[args.container], replace_with=[args.container]),
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_proxmoxve as proxmoxve
@@ -60,6 +62,8 @@ class LxcContainer(pulumi.ComponentResource):
     vmid: pulumi.Output[int]
     container_id: pulumi.Output[str]
     address: pulumi.Output[str]
+    instance: pulumi.Output[str]
+    """Changes whenever Proxmox creates the container anew (its generated MAC address)."""
 
     def __init__(self, name: str, args: LxcContainerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("samakia:fabric:LxcContainer", name, None, opts)
@@ -126,4 +130,11 @@ class LxcContainer(pulumi.ComponentResource):
         self.vmid = pulumi.Output.from_input(args.vmid)
         self.container_id = self.container.id
         self.address = pulumi.Output.from_input(args.address)
+        # The VMID survives a re-create (drift repaired by `up`); the MAC Proxmox generates does not.
+        self.instance = self.container.network_interfaces.apply(_first_mac)
         self.register_outputs({"vmid": self.vmid, "containerId": self.container_id, "address": self.address})
+
+
+def _first_mac(nics: Sequence[Any] | None) -> str:
+    mac = getattr(nics[0], "mac_address", None) if nics else None
+    return str(mac or "")

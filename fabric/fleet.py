@@ -109,6 +109,7 @@ class Fleet(pulumi.ComponentResource):
         return ConfigPolicyArgs(
             container=container.container,
             container_id=container.container_id,
+            container_instance=container.instance,
             image_identity=image.args.identity,
             target=self._target(spec, image),
             playbook=policy.playbook,

@@ -48,7 +48,7 @@ def _state_secret(path: Path, nbytes: int = 24) -> str:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -76,7 +76,7 @@ class Workspace:
 
     def pulumi(self, *args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess[str]:
         cmd = ["pulumi", *args, "--stack", self.stack, "--non-interactive"]
-        result = subprocess.run(cmd, cwd=self.project_dir, env=self.env, text=True, capture_output=capture)
+        result = subprocess.run(cmd, cwd=self.project_dir, env=self.env, text=True, capture_output=capture, check=False)
         if check and result.returncode != 0:
             detail = (result.stdout or "")[-2000:] + (result.stderr or "")[-2000:] if capture else ""
             raise SystemExit(f"pulumi {args[0]} failed (exit {result.returncode}){': ' + detail if detail else ''}")
@@ -85,12 +85,20 @@ class Workspace:
     def ensure_stack(self) -> None:
         probe = subprocess.run(
             ["pulumi", "stack", "select", self.stack, "--non-interactive"],
-            cwd=self.project_dir, env=self.env, text=True, capture_output=True,
+            cwd=self.project_dir,
+            env=self.env,
+            text=True,
+            capture_output=True,
+            check=False,
         )
         if probe.returncode != 0:
             subprocess.run(
                 ["pulumi", "stack", "init", self.stack, "--non-interactive"],
-                cwd=self.project_dir, env=self.env, text=True, check=True, capture_output=True,
+                cwd=self.project_dir,
+                env=self.env,
+                text=True,
+                check=True,
+                capture_output=True,
             )
 
     def outputs(self) -> dict[str, Any]:

@@ -89,7 +89,8 @@ class LocalPve(FakePve):  # type: ignore[misc]
         for pool, members in state.get("pools", {}).items():
             self.pools[pool] = set(members)
         for ct in state.get("cts", []):
-            self.add_ct(ct["vmid"], ct["config"].get("hostname"), node=ct["node"], status=ct["status"], config=ct["config"])
+            name = ct["config"].get("hostname")
+            self.add_ct(ct["vmid"], name, node=ct["node"], status=ct["status"], config=ct["config"])
         for name, store in state.get("storages", {}).items():
             if name in self.storages:
                 self.storages[name].setdefault("volumes", {}).update(store.get("volumes", {}))
@@ -111,7 +112,7 @@ def configure_credentials(pve: LocalPve, env: dict[str, str]) -> None:
 class RunningPve:
     """A LocalPve served from a background thread with its own event loop (tests, the fabric runner)."""
 
-    def __init__(self, state_dir: Path, host: str = "127.0.0.2", port: int = 8006, password: str = "secret") -> None:
+    def __init__(self, state_dir: Path, password: str, host: str = "127.0.0.2", port: int = 8006) -> None:
         self.state_dir = state_dir
         self.pve = LocalPve(state_dir / "storage", user="root@pam", password=password, host=host, port=port)
         self.pve.time_scale = 0
@@ -167,7 +168,7 @@ def main() -> None:
     password = os.environ.get("SAMAKIA_PVE_PASSWORD", "")
     if not password:
         raise SystemExit("SAMAKIA_PVE_PASSWORD must be set (the fake's root@pam password)")
-    running = RunningPve(args.state_dir, args.host, args.port, password)
+    running = RunningPve(args.state_dir, password, args.host, args.port)
     configure_credentials(running.pve, dict(os.environ))
     running.start()
     print(f"local Proxmox listening on {running.url} (CA: {running.cafile})", flush=True)

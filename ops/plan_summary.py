@@ -41,7 +41,7 @@ class Summary:
 
     @property
     def replaced(self) -> list[str]:
-        return sorted({c.name for c in self.changes if c.op in ("replace", "create-replacement") and c.type == CONTAINER})
+        return sorted({c.name for c in self.changes if c.op == "replace" and c.type == CONTAINER})
 
     def markdown(self) -> str:
         lines = ["### Samakia Fabric plan", ""]
@@ -86,9 +86,9 @@ def summarize(preview: dict[str, Any], groups: dict[str, str]) -> Summary:
         urn: str = step["urn"]
         name, typ = urn.rsplit("::", 1)[-1], urn.split("::")[-2].rsplit("$", 1)[-1]
         change = merged.setdefault(urn, Change(name=name, type=typ, op=op))
-        if op == "create-replacement" or (op == "replace"):
+        if op in ("create-replacement", "replace", "delete-replaced"):
             change.op = "replace"
-        elif change.op not in ("replace",):
+        elif change.op != "replace":
             change.op = op
         reasons = step.get("replaceReasons") or step.get("diffReasons") or []
         change.reasons = sorted(set(change.reasons) | set(reasons))

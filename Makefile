@@ -50,7 +50,7 @@ image: setup ## Build an image: make image FAMILY=debian12-base VERSION=1.2.0 [C
 	$(ENV) python -m ops.build_image --family "$(FAMILY)" --version "$(VERSION)" --catalog "$(CATALOG)"
 
 catalog-check: setup ## Fail if an existing catalog entry was changed or removed (vs BASE, default origin/main or main)
-	$(ENV) python -m ops.catalog_check --catalog "$(CATALOG)"
+	$(ENV) python -m ops.catalog_check --catalog "$(CATALOG)" $(if $(BASE),--base "$(BASE)")
 
 preview: engine ## pulumi preview of STACK (local fabric by default)
 	$(ENV) python -m ops.fabric preview --stack "$(STACK)"
@@ -64,7 +64,7 @@ down: engine ## Destroy STACK's containers (images are retained by design)
 drift-infra: engine ## Infrastructure drift: refresh and expect no changes
 	$(ENV) python -m ops.fabric drift --stack "$(STACK)"
 
-drift-config: setup ## Configuration drift: Ansible check mode, counted from the recap
-	$(ENV) python -m ops.drift_config
+drift-config: engine ## Configuration drift: Ansible check mode on every configured container of STACK
+	$(ENV) python -m ops.fabric drift-config --stack "$(STACK)"
 
 drift: drift-infra drift-config ## Both drift checks; non-zero on any drift

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -39,15 +40,40 @@ def prepare_root(root: Path, artifact: Path, identity: str, hostname: str, keys:
         shutil.rmtree(root)
     root.mkdir(parents=True)
     subprocess.run(["tar", "--zstd", "-xpf", str(artifact), "-C", str(root), "--numeric-owner"], check=True)
-    # What Proxmox does when it creates a container from a template.
+    # What Proxmox does when it creates and starts a container from a template. The local
+    # fabric's network is this host's, so the container resolves names the way the host does.
     (root / "etc" / "hostname").write_text(hostname + "\n")
+    _lxc_autodev(root / "dev")
+    resolv = root / "etc" / "resolv.conf"
+    resolv.unlink(missing_ok=True)
+    shutil.copyfile("/etc/resolv.conf", resolv)
     ssh_dir = root / "root" / ".ssh"
     ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     (ssh_dir / "authorized_keys").write_text("".join(k + "\n" for k in keys))
     os.chmod(ssh_dir / "authorized_keys", 0o600)
     subprocess.run(["ssh-keygen", "-A", "-f", str(root)], check=True, capture_output=True)
+    # The root lives on this host, not in a running container: no package script may start a
+    # daemon here (the playbooks refuse a chroot without this guard).
+    guard = root / "usr" / "sbin" / "policy-rc.d"
+    guard.write_text("#!/bin/sh\n# local fabric: never start services on the host\nexit 101\n")
+    os.chmod(guard, 0o755)
     marker.write_text(identity)
     return True
+
+
+# The device nodes LXC's autodev gives every container (the template ships an empty /dev).
+AUTODEV = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9), "tty": (5, 0)}
+
+
+def _lxc_autodev(dev: Path) -> None:
+    dev.mkdir(exist_ok=True)
+    for name, (major, minor) in AUTODEV.items():
+        node = dev / name
+        if not node.exists():
+            os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+            os.chmod(node, 0o666)  # mknod honours the umask; apt's sandbox user needs /dev/null
+    for sub in ("pts", "shm"):
+        (dev / sub).mkdir(exist_ok=True)
 
 
 def load_vars(request: dict[str, Any]) -> dict[str, Any]:
@@ -67,11 +93,28 @@ def ssh_targets(spec: dict[str, Any], admin_user: str) -> list[Target]:
     return [SshTarget(host=spec["host"], user=u, private_key=key) for u in dict.fromkeys(users)]
 
 
-def apply(request: dict[str, Any]) -> Recap:
+def run(request: dict[str, Any], *, check: bool = False) -> Recap:
+    """Run the request's playbook on its target; ``check`` is the drift detector's dry run."""
     variables = load_vars(request)
     spec = request["target"]
     playbook = PLAYBOOKS / request.get("playbook", "site.yml")
     if spec["type"] == "chroot":
+        root = Path(spec["host"]).resolve()
+        name = str(variables.get("fabric_hostname", root.name))
+        return run_playbook(ChrootTarget(root=root, name=name), playbook, variables, check=check)
+    recap: Recap | None = None
+    for target in ssh_targets(spec, str(variables.get("fabric_admin_user", "samakia"))):
+        recap = run_playbook(target, playbook, variables, check=check)
+        if recap.unreachable == 0:
+            break
+    assert recap is not None
+    return recap
+
+
+def apply(request: dict[str, Any]) -> Recap:
+    spec = request["target"]
+    if spec["type"] == "chroot":
+        variables = load_vars(request)
         root = Path(spec["host"]).resolve()
         fresh = prepare_root(
             root,
@@ -81,14 +124,7 @@ def apply(request: dict[str, Any]) -> Recap:
             list(variables.get("fabric_admin_ssh_keys", [])),
         )
         print(f"root {root.name}: {'unpacked from ' + Path(spec['image_artifact']).name if fresh else 'kept'}")
-        return run_playbook(ChrootTarget(root=root, name=root.name), playbook, variables)
-    recap: Recap | None = None
-    for target in ssh_targets(spec, str(variables.get("fabric_admin_user", "samakia"))):
-        recap = run_playbook(target, playbook, variables)
-        if recap.unreachable == 0:
-            break
-    assert recap is not None
-    return recap
+    return run(request)
 
 
 def main() -> int:

@@ -33,10 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCAL_STACKS = ("local",)
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("SAMAKIA_CACHE", Path.home() / ".cache" / "samakia-fabric"))
-
-
 def _state_secret(path: Path, nbytes: int = 24) -> str:
     """A secret generated once per checkout and kept beside the state it protects."""
     if not path.exists():
@@ -113,20 +109,30 @@ def local_images(project_dir: Path, stack: str) -> list[tuple[str, str]]:
     return sorted({r for r in refs if r is not None})
 
 
-def ensure_local_images(project_dir: Path, stack: str, extra: list[tuple[str, str]] | None = None) -> Path:
-    """Build (or find, cached) every image version the local stack uses; rewrite its local catalog.
+def ensure_local_images(
+    project_dir: Path, stack: str, mirror: Path, extra: list[tuple[str, str]] | None = None
+) -> Path:
+    """Build (or find, cached) every image version the local stack uses, and lay out its mirror.
 
-    The local catalog is derived data (ignored by Git): it is written afresh from the cached
-    builds each time, so it always describes artifacts that exist in this machine's cache.
+    Local builds are cached by the digest of the image code, apart from the release cache, so
+    changing the image code rebuilds them instead of conflicting with a released artifact. The
+    local catalog is derived data (ignored by Git), written afresh from those builds each time.
     """
     from ops.build_image import build_image
+    from ops.image_inputs import build_inputs, cache_root
 
     raw, _ = read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
     catalog = project_dir / str(raw.get("imageCatalog", "images/catalog.local.yaml"))
     catalog.unlink(missing_ok=True)
     wanted = set(local_images(project_dir, stack) + (extra or []))
     for family, version in sorted(wanted, key=lambda fv: (fv[0], tuple(int(p) for p in fv[1].split(".")))):
-        build_image(family, version, catalog)
+        digest = build_inputs(family, version).digest.removeprefix("sha256:")[:16]
+        cache = cache_root() / "images-local" / family / digest
+        entry = build_image(family, version, catalog, cache_dir=cache)
+        link = mirror / family / entry.file_name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.unlink(missing_ok=True)
+        link.symlink_to(cache / entry.file_name)
     return catalog
 
 
@@ -155,7 +161,7 @@ def local_fabric(
     env = base_env(project_dir, state)
     password = _state_secret(state / "pve" / "password")
     env["SAMAKIA_PVE_PASSWORD"] = password
-    with serve_directory(cache_dir() / "images", "127.0.0.1", mirror_port):
+    with serve_directory(state / "mirror", "127.0.0.1", mirror_port):
         pve = RunningPve(state / "pve", host=pve_host, password=password).start()
         try:
             bundle = state / "pve" / "ca-bundle.pem"
@@ -181,6 +187,39 @@ def drift_check(ws: Workspace) -> int:
     return result.returncode
 
 
+POLICY_COMMAND = "command:local:Command"
+
+
+def policy_requests(ws: Workspace) -> dict[str, dict[str, Any]]:
+    """The request each applied config policy ran with, read back from the stack's state."""
+    state = json.loads(ws.pulumi("stack", "export", capture=True).stdout)
+    requests = {}
+    for res in state.get("deployment", {}).get("resources") or []:
+        if res.get("type") == POLICY_COMMAND and "samakia:fabric:ConfigPolicy" in res.get("parent", ""):
+            stdin = (res.get("inputs") or {}).get("stdin")
+            if isinstance(stdin, str):
+                requests[res["urn"].rsplit("::", 1)[-1]] = json.loads(stdin)
+    return requests
+
+
+def config_drift_check(ws: Workspace) -> int:
+    """Ansible check mode on every configured container; names each task that would change."""
+    from ops.apply_policy import run
+
+    drifted = 0
+    for name, request in sorted(policy_requests(ws).items()):
+        recap = run(request, check=True)
+        if not recap.succeeded:
+            print(f"ERROR: {name}: check run failed\n{recap.summary()}")
+            drifted += 1
+            continue
+        for task in recap.changed_tasks:
+            print(f"DRIFT: {name}: {task.describe()}")
+        drifted += bool(recap.changed)
+    print("configuration drift: none" if not drifted else f"configuration drift: {drifted} container(s)")
+    return 1 if drifted else 0
+
+
 def _steps(preview_json: str) -> list[dict[str, Any]]:
     try:
         return list(json.loads(preview_json or "{}").get("steps", []))
@@ -200,6 +239,8 @@ def run_action(ws: Workspace, action: str) -> int:
         return ws.pulumi("destroy", "--yes", check=False).returncode
     if action == "drift":
         return drift_check(ws)
+    if action == "drift-config":
+        return config_drift_check(ws)
     if action == "outputs":
         print(json.dumps(ws.outputs(), indent=2, sort_keys=True))
         return 0
@@ -208,12 +249,12 @@ def run_action(ws: Workspace, action: str) -> int:
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
     parser = argparse.ArgumentParser(description="Drive a Samakia Fabric stack with the real engine.")
-    parser.add_argument("action", choices=["preview", "up", "down", "drift", "outputs"])
+    parser.add_argument("action", choices=["preview", "up", "down", "drift", "drift-config", "outputs"])
     parser.add_argument("--stack", default=environ.get("STACK", "local"))
     args = parser.parse_args(argv)
     if args.stack in LOCAL_STACKS:
         if args.action in ("preview", "up"):
-            ensure_local_images(ROOT, args.stack)
+            ensure_local_images(ROOT, args.stack, ROOT / ".state" / "mirror")
         with local_fabric(ROOT, args.stack) as (ws, _):
             return run_action(ws, args.action)
     # A real cluster: the operator's (or CI's) backend, passphrase and credentials apply.

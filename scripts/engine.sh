@@ -30,7 +30,7 @@ REBUILD=0
 for arg in "$@"; do
     case "$arg" in
         --rebuild) REBUILD=1 ;;
-        -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) die "unknown argument: $arg" ;;
     esac
 done
@@ -75,7 +75,24 @@ register() {
     "$BIN/pulumi" plugin install resource "$name" "$version" --file "$bin" --reinstall >&2
 }
 
-# providers: register what can be found; report the rest. Returns the number missing.
+# standin NAME: a plugin executable that runs the repository's stand-in provider (providers/NAME.py).
+# It finds the checkout through SAMAKIA_ROOT (scripts/env.sh), so every clone shares one registration.
+standin() {
+    local name=$1 out=$SAMAKIA_ENGINE_DIR/standin/pulumi-resource-$1
+    mkdir -p "$(dirname "$out")"
+    cat >"$out.tmp" <<SH
+#!/usr/bin/env bash
+# Samakia Fabric's stand-in for the upstream $name provider, whose Go module the proxy refuses.
+root=\${SAMAKIA_ROOT:?source scripts/env.sh first}
+export PYTHONPATH="\$root\${PYTHONPATH:+:\$PYTHONPATH}"
+exec "\$root/.venv/bin/python" -m providers.$name "\$@"
+SH
+    chmod 0755 "$out.tmp" && mv -f "$out.tmp" "$out"
+    printf '%s\n' "$out"
+}
+
+# providers: register real binaries from SAMAKIA_PROVIDER_BINARIES when given, else the stand-ins.
+# Returns the number of real providers missing (0 when real binaries were registered).
 providers() {
     local missing=0 name version dir=${SAMAKIA_PROVIDER_BINARIES:-}
     for name in command proxmoxve; do
@@ -85,11 +102,8 @@ providers() {
         esac
         if [ -n "$dir" ] && [ -x "$dir/pulumi-resource-$name" ]; then
             register "$name" "$version" "$dir/pulumi-resource-$name"
-        elif [ -f "$PULUMI_HOME/plugins/resource-$name-v$version/pulumi-resource-$name" ]; then
-            :
         else
-            log "WARNING: no resource provider $name $version: its Go module is refused by the module" \
-                "proxy; set SAMAKIA_PROVIDER_BINARIES to a dir holding pulumi-resource-$name (docs/engine.md)"
+            register "$name" "$version" "$(standin "$name")"
             missing=$((missing + 1))
         fi
     done
@@ -100,7 +114,7 @@ finish() {
     local missing=0
     providers || missing=$?
     if [ "$missing" -gt 0 ] && [ "${SAMAKIA_ENGINE_STRICT:-0}" = 1 ]; then
-        log "ERROR: $missing resource provider(s) missing (SAMAKIA_ENGINE_STRICT=1)"
+        log "ERROR: $missing upstream resource provider(s) missing (SAMAKIA_ENGINE_STRICT=1)"
         exit 3
     fi
     printf '%s\n' "$BIN"

@@ -94,6 +94,6 @@ variable "template_digest" {
 
 variable "zstd_level" {
   type        = number
-  default     = 19
+  default     = 12
   description = "zstd compression level (single-threaded, so the output is deterministic)."
 }

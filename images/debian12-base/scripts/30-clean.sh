@@ -13,8 +13,10 @@ rm -f etc/ssh/ssh_host_*
 rm -f var/lib/dbus/machine-id var/lib/systemd/random-seed var/lib/systemd/credential.secret
 
 # Environment-specific files debootstrap copies from the build host.
+rm -f etc/hostname etc/resolv.conf
 echo localhost >etc/hostname
 : >etc/resolv.conf
+chmod 0644 etc/hostname etc/resolv.conf
 
 # Package caches, indexes, backups and logs.
 rm -rf var/lib/apt/lists/* var/cache/apt/* var/cache/ldconfig/aux-cache
@@ -24,7 +26,7 @@ find var/log -type f -delete
 rm -rf tmp/* tmp/.[!.]* var/tmp/* root/.bash_history root/.cache
 
 # Python bytecode is generated per machine on first use; compiled files are not reproducible.
-find usr/lib/python3* -depth -type d -name __pycache__ -exec rm -rf {} +
+find usr -depth -type d -name __pycache__ -exec rm -rf {} +
 
 # /dev is provided by LXC (autodev); device nodes in the tarball break unprivileged restores.
 find dev -mindepth 1 -delete

@@ -12,7 +12,7 @@ partial="$ARTIFACT.partial"
 tar --create --file=- --directory="$ROOTFS" \
   --format=posix --pax-option='exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime' \
   --sort=name --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" --clamp-mtime \
-  --xattrs --xattrs-include='security.capability' --one-file-system \
+  --acls --xattrs --xattrs-include='security.capability' --one-file-system \
   . | zstd -q --single-thread "-$ZSTD_LEVEL" -o "$partial" -f
 mv -n "$partial" "$ARTIFACT"
 echo "40-pack: $(basename "$ARTIFACT") $(stat -c %s "$ARTIFACT") bytes"

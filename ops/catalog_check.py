@@ -1,0 +1,182 @@
+"""Image catalog immutability: existing entries may not change, move or disappear.
+
+    python -m ops.catalog_check --catalog images/catalog.yaml [--base REF]
+
+Compares the catalog file in the working tree with the same file on the target branch
+(``--base``; default ``$SAMAKIA_CATALOG_BASE``, else ``origin/main`` when it exists, else
+``main``). Every entry of the base must still be there, at the same position, byte-for-byte
+equal in every field; new entries may only be appended, with versions increasing per family
+and file names ``<family>_<version>_amd64.tar.zst``. Part of lint and of PR validation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from fabric.catalog import Catalog, ImageBuild, load_catalog, version_key
+from ops.image_inputs import ARCH, DEFAULT_CATALOG
+
+
+class CheckError(RuntimeError):
+    """The check could not run (no git, no base ref, unreadable catalog)."""
+
+
+@dataclass
+class Result:
+    errors: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    added: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _fields(build: ImageBuild) -> dict[str, object]:
+    return build.model_dump(mode="json")
+
+
+def rule_errors(catalog: Catalog) -> list[str]:
+    """Rules every catalog obeys on its own: monotonic versions, canonical file names."""
+    errors = []
+    for family, builds in catalog.families.items():
+        previous: ImageBuild | None = None
+        for build in builds:
+            want = f"{family}_{build.version}_{ARCH}.tar.zst"
+            if build.file_name != want:
+                errors.append(f"{family} {build.version}: file_name {build.file_name!r}, expected {want!r}")
+            if previous is not None and version_key(build.version) <= version_key(previous.version):
+                errors.append(
+                    f"{family} {build.version}: listed after {previous.version}; versions must increase "
+                    f"(oldest first, each greater than the one before)"
+                )
+            previous = build
+    return errors
+
+
+def compare(base: Catalog, current: Catalog) -> Result:
+    """Every base entry unchanged and in place; anything else must be an appended entry."""
+    result = Result(errors=rule_errors(current))
+    for family, base_builds in base.families.items():
+        cur_builds = current.families.get(family)
+        if cur_builds is None:
+            result.errors.append(
+                f"family {family} was removed (it had {', '.join(b.version for b in base_builds)}); "
+                f"catalog entries are immutable"
+            )
+            continue
+        cur_by_version = {b.version: (i, b) for i, b in enumerate(cur_builds)}
+        for index, old in enumerate(base_builds):
+            found = cur_by_version.get(old.version)
+            if found is None:
+                result.errors.append(f"{family} {old.version} was removed; old versions are retained")
+                continue
+            position, new = found
+            if _fields(new) != _fields(old):
+                changes = [
+                    f"{key}: {value!r} -> {_fields(new).get(key)!r}"
+                    for key, value in _fields(old).items()
+                    if _fields(new).get(key) != value
+                ]
+                result.errors.append(
+                    f"{family} {old.version} was changed ({'; '.join(changes)}); entries are immutable"
+                )
+            elif position != index:
+                result.errors.append(f"{family} {old.version} moved from position {index} to {position}")
+            else:
+                result.unchanged += 1
+        known = {b.version for b in base_builds}
+        for build in cur_builds:
+            if build.version not in known:
+                result.added.append(f"{family} {build.version}")
+                if base_builds and version_key(build.version) <= version_key(base_builds[-1].version):
+                    result.errors.append(
+                        f"{family} {build.version} is new but not greater than {base_builds[-1].version}, "
+                        f"the latest on the base branch"
+                    )
+    for family, builds in current.families.items():
+        if family not in base.families:
+            result.added += [f"{family} {b.version}" for b in builds]
+    return result
+
+
+def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=check)
+    except FileNotFoundError as exc:
+        raise CheckError("git is not installed") from exc
+    except subprocess.CalledProcessError as exc:
+        raise CheckError(f"git {' '.join(args)}: {exc.stderr.strip()}") from exc
+
+
+def _ref_exists(repo: Path, ref: str) -> bool:
+    return _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False).returncode == 0
+
+
+def default_base(repo: Path) -> str:
+    env = os.environ.get("SAMAKIA_CATALOG_BASE")
+    if env:
+        return env
+    for ref in ("origin/main", "main"):
+        if _ref_exists(repo, ref):
+            return ref
+    raise CheckError("no base branch: neither origin/main nor main exists here; pass --base REF")
+
+
+def catalog_at(repo: Path, ref: str, rel_path: str) -> Catalog:
+    """The catalog as committed on ``ref`` (an empty catalog if the file is not there yet)."""
+    if not _ref_exists(repo, ref):
+        raise CheckError(f"base ref {ref!r} does not exist (fetch it, or pass --base)")
+    if _git(repo, "cat-file", "-e", f"{ref}:{rel_path}", check=False).returncode != 0:
+        return Catalog()
+    text = _git(repo, "show", f"{ref}:{rel_path}").stdout
+    try:
+        return Catalog.model_validate(yaml.safe_load(text) or {})
+    except ValidationError as exc:
+        raise CheckError(f"{ref}:{rel_path} is not a valid catalog: {exc}") from exc
+
+
+def check(catalog_path: str | Path, base: str | None = None) -> tuple[str, Result]:
+    """Compare ``catalog_path`` (working tree) with the same path on ``base``; returns (ref, result)."""
+    path = Path(catalog_path).resolve()
+    repo = Path(_git(path.parent, "rev-parse", "--show-toplevel").stdout.strip())
+    rel = path.relative_to(repo.resolve()).as_posix()
+    ref = base or default_base(repo)
+    base_catalog = catalog_at(repo, ref, rel)
+    try:
+        current = load_catalog(path)
+    except (ValidationError, yaml.YAMLError) as exc:
+        raise CheckError(f"{catalog_path} is not a valid catalog: {exc}") from exc
+    return ref, compare(base_catalog, current)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m ops.catalog_check", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--catalog", default=str(DEFAULT_CATALOG))
+    ap.add_argument("--base", default=None, help="target branch to compare with (default origin/main, else main)")
+    args = ap.parse_args(argv)
+    try:
+        ref, result = check(args.catalog, args.base)
+    except CheckError as exc:
+        print(f"catalog-check: cannot check {args.catalog}: {exc}", file=sys.stderr)
+        return 2
+    if not result.ok:
+        print(f"catalog-check: {args.catalog} rewrites the catalog of {ref}:", file=sys.stderr)
+        for error in result.errors:
+            print(f"  - {error}", file=sys.stderr)
+        return 1
+    added = f", added: {', '.join(result.added)}" if result.added else ""
+    print(f"catalog-check: OK against {ref}: {result.unchanged} entries unchanged{added}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""The engine tier's fixture: a copy of the project running the real Pulumi engine against fakepve.
+
+The project is laid out in a temporary directory (links to the code, its own stack file,
+state and catalog), so the tier never touches the checkout's own local fabric. The fake runs
+in this process, so tests can inject faults into it while the engine talks to it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ops.fabric import Workspace, ensure_local_images, local_fabric
+from ops.local_pve import RunningPve
+from ops.pve_api import PveApi
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = "e2e"
+PVE_HOST = "127.0.0.3"
+MIRROR_PORT = 8098
+LINKED = ("fabric", "ops", "playbooks", "__main__.py", "Pulumi.yaml", ".venv")
+
+
+@dataclass
+class Fabric:
+    """The running local fabric and everything the tests read back through."""
+
+    ws: Workspace
+    pve: RunningPve
+    api: PveApi
+    project: Path
+    logs: list[str] = field(default_factory=list)
+
+    def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = self.ws.pulumi(*args, check=False, capture=True)
+        self.logs.append(result.stdout + result.stderr)
+        if check and result.returncode != 0:
+            raise AssertionError(f"pulumi {' '.join(args)} exited {result.returncode}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        return result
+
+    def preview_json(self, *args: str) -> dict[str, Any]:
+        result = self.pulumi("preview", "--json", *args, check=False)
+        assert result.stdout.strip(), result.stderr[-3000:]
+        return dict(json.loads(result.stdout))
+
+    def set_config(self, path: str, value: str) -> None:
+        self.pulumi("config", "set", "--path", f"fabric:{path}", value)
+
+    def root(self, vmid: int) -> Path:
+        return self.project / ".state" / "roots" / str(vmid)
+
+
+def _stack_file() -> dict[str, Any]:
+    body = yaml.safe_load((ROOT / "Pulumi.local.yaml").read_text())
+    config = body["config"]
+    config["fabric:proxmox"]["endpoint"] = f"https://{PVE_HOST}:8006/"
+    config["fabric:imageMirror"] = f"http://127.0.0.1:{MIRROR_PORT}"
+    config["fabric:imageCatalog"] = "catalog.e2e.yaml"
+    return body
+
+
+@pytest.fixture(scope="session")
+def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fabric]:
+    if shutil.which("pulumi") is None:
+        pytest.fail("the pulumi engine is not on PATH: run `make engine` (make test-e2e does)")
+    project = tmp_path_factory.mktemp("e2e-project")
+    for name in LINKED:
+        (project / name).symlink_to(ROOT / name)
+    (project / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump(_stack_file(), sort_keys=False))
+    ensure_local_images(project, STACK, project / ".state" / "mirror", extra=[("debian12-base", "1.1.0")])
+    with local_fabric(project, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT) as (ws, pve):
+        api = PveApi(pve.url, str(pve.cafile), username="root@pam", password=ws.env["SAMAKIA_PVE_PASSWORD"])
+        yield Fabric(ws=ws, pve=pve, api=api, project=project)
+
+
+def read_secret_values(project: Path) -> list[str]:
+    state = project / ".state"
+    return [(state / "pve" / "password").read_text().strip(), (state / "passphrase").read_text().strip()]
+
+
+os.environ.setdefault("PULUMI_SKIP_UPDATE_CHECK", "true")

@@ -1,0 +1,158 @@
+"""The whole lifecycle with the real engine and providers against the local Proxmox.
+
+The tests run in file order and share one fabric: each starts from the state the previous
+one left, as an operator's day would.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ops.fabric import drift_check
+from ops.plan_summary import CONTAINER, summarize
+
+from .conftest import Fabric, read_secret_values
+
+CONTAINERS = {"dns-1": 1101, "dns-2": 1102, "db-1": 1201}
+NODES = {"dns-1": "pve1", "dns-2": "pve2", "db-1": "pve1"}
+V1, V2 = "debian12-base_1.0.0_amd64.tar.zst", "debian12-base_1.1.0_amd64.tar.zst"
+GROUPS = {"dns-1": "dns", "dns-2": "dns", "db-1": "database"}
+
+
+def templates(f: Fabric, node: str) -> set[str]:
+    return {c["volid"].rsplit("/", 1)[-1] for c in f.api.get(f"/nodes/{node}/storage/local/content") if c["content"] == "vztmpl"}
+
+
+def image_of_root(f: Fabric, vmid: int) -> str:
+    return (f.root(vmid).with_name(f"{vmid}.image")).read_text().split("#")[0]
+
+
+def up(f: Fabric, *extra: str) -> None:
+    f.pulumi("up", "--yes", "--skip-preview", *extra)
+
+
+def test_up_from_empty_creates_every_container_as_intended(fabric: Fabric) -> None:
+    preview = fabric.preview_json()
+    creates = {s["urn"].rsplit("::", 1)[-1] for s in preview["steps"] if s["op"] == "create"}
+    assert set(CONTAINERS) <= creates
+    up(fabric)
+    cts = fabric.api.containers()
+    assert set(cts) == set(CONTAINERS.values())
+    for name, vmid in CONTAINERS.items():
+        node, cfg = cts[vmid]["node"], cts[vmid]["config"]
+        assert node == NODES[name]
+        assert cfg["hostname"] == name
+        assert int(cfg["unprivileged"]) == 1
+        assert f"ip={'10.77.0.11' if name == 'dns-1' else '10.77.0.12' if name == 'dns-2' else '10.77.0.21'}/24" in cfg["net0"]
+        assert "gw=10.77.0.1" in cfg["net0"]
+    db = cts[1201]["config"]
+    assert int(db["memory"]) == 1024 and int(db["cores"]) == 2 and int(db["swap"]) == 256
+    assert "size=8G" in db["rootfs"]
+    assert set(db["tags"].split(";")) == {"local", "database"}
+    assert V1 in templates(fabric, "pve1") and V1 in templates(fabric, "pve2")
+    # The config policies ran the real playbooks on each container's root.
+    for vmid in CONTAINERS.values():
+        assert image_of_root(fabric, vmid) == "debian12-base@1.0.0"
+        assert (fabric.root(vmid) / "etc" / "hostname").read_text().strip() in CONTAINERS
+
+
+def test_second_preview_shows_no_changes(fabric: Fabric) -> None:
+    fabric.pulumi("preview", "--expect-no-changes")
+
+
+def _bump(fabric: Fabric, version: str, old: str, new: str) -> None:
+    fabric.set_config("images.base", f"debian12-base@{version}")
+    preview = fabric.preview_json()
+    summary = summarize(preview, GROUPS)
+    assert summary.replaced == ["dns-1", "dns-2"], summary.markdown()
+    for change in summary.changes:
+        if change.type == CONTAINER:
+            assert change.image_change == (old, new), summary.markdown()
+    policies = {c.name for c in summary.changes if c.type == "command:local:Command" and c.op == "replace"}
+    assert policies == {"dns-1-config", "dns-2-config"}, summary.markdown()
+    assert any("'dns'" in w for w in summary.warnings), "replacing both resolvers at once is flagged"
+    up(fabric)
+
+
+def test_image_bump_replaces_exactly_the_containers_using_it(fabric: Fabric) -> None:
+    _bump(fabric, "1.1.0", "debian12-base@1.0.0", "debian12-base@1.1.0")
+    assert image_of_root(fabric, 1101) == "debian12-base@1.1.0"
+    assert image_of_root(fabric, 1102) == "debian12-base@1.1.0"
+    assert image_of_root(fabric, 1201) == "debian12-base@1.0.0"
+    # The old template is retained on storage: rollback needs it.
+    assert {V1, V2} <= templates(fabric, "pve1")
+    fabric.pulumi("preview", "--expect-no-changes")
+
+
+def test_rollback_restores_the_previous_image(fabric: Fabric) -> None:
+    _bump(fabric, "1.0.0", "debian12-base@1.1.0", "debian12-base@1.0.0")
+    assert image_of_root(fabric, 1101) == "debian12-base@1.0.0"
+    fabric.pulumi("preview", "--expect-no-changes")
+
+
+def test_drift_is_detected_named_and_reconciled(fabric: Fabric, capsys) -> None:  # type: ignore[no-untyped-def]
+    fabric.api.put("/nodes/pve1/lxc/1101/config", memory=2048)
+    upid = fabric.api.post("/nodes/pve2/lxc/1102/status/stop")
+    fabric.api.wait("pve2", upid)
+    upid = fabric.api.delete("/nodes/pve2/lxc/1102")
+    fabric.api.wait("pve2", upid)
+    capsys.readouterr()
+    assert drift_check(fabric.ws) != 0
+    report = capsys.readouterr().out
+    assert "dns-1" in report and "dns-2" in report
+    up(fabric, "--refresh")
+    cts = fabric.api.containers()
+    assert int(cts[1101]["config"]["memory"]) == 512
+    assert 1102 in cts
+    assert drift_check(fabric.ws) == 0
+
+
+def test_failed_create_task_leaves_no_phantom_and_next_up_converges(fabric: Fabric) -> None:
+    upid = fabric.api.post("/nodes/pve2/lxc/1102/status/stop")
+    fabric.api.wait("pve2", upid)
+    fabric.api.wait("pve2", fabric.api.delete("/nodes/pve2/lxc/1102"))
+    fabric.pve.call(lambda: fabric.pve.pve.fail("POST", "/nodes/pve2/lxc", error="found_lock_trying_remove_lock", times=1))
+    failed = fabric.pulumi("up", "--yes", "--skip-preview", "--refresh", check=False)
+    assert failed.returncode != 0
+    assert "TASK ERROR" in failed.stdout + failed.stderr or "lock" in failed.stdout + failed.stderr
+    state = json.loads(fabric.pulumi("stack", "export").stdout)
+    resources = state["deployment"].get("resources", [])
+    dns2 = [r for r in resources if r["urn"].endswith("::dns-2") and r["type"] == CONTAINER]
+    assert all(r.get("id") for r in dns2) is True and 1102 not in fabric.api.containers() or not dns2
+    up(fabric, "--refresh")
+    assert 1102 in fabric.api.containers()
+    fabric.pulumi("preview", "--expect-no-changes", "--refresh")
+
+
+def test_locked_container_fails_clearly_then_converges(fabric: Fabric) -> None:
+    fabric.pve.call(lambda: fabric.pve.pve.snapshot_lock(1201, lock="backup"))
+    fabric.set_config("containers.db-1.memoryMb", "1536")
+    failed = fabric.pulumi("up", "--yes", "--skip-preview", check=False)
+    assert failed.returncode != 0
+    assert "locked" in failed.stdout + failed.stderr
+    fabric.pve.call(lambda: fabric.pve.pve.unlock(1201))
+    up(fabric)
+    assert int(fabric.api.containers()[1201]["config"]["memory"]) == 1536
+    fabric.pulumi("preview", "--expect-no-changes")
+
+
+def test_no_secret_in_state_or_logs(fabric: Fabric) -> None:
+    exported = fabric.pulumi("stack", "export").stdout
+    assert "secret" in exported  # the provider's password is there, encrypted
+    text = exported + "".join(fabric.logs)
+    for value in read_secret_values(fabric.project):
+        assert value not in text
+    assert "PRIVATE KEY" not in text
+
+
+def test_destroy_removes_containers_and_keeps_templates(fabric: Fabric) -> None:
+    fabric.pulumi("destroy", "--yes")
+    assert fabric.api.containers() == {}
+    assert {V1, V2} <= templates(fabric, "pve1")
+    assert V1 in templates(fabric, "pve2")
+
+
+def test_state_dir_is_outside_git(fabric: Fabric) -> None:
+    assert (fabric.project / ".state" / "pulumi").is_dir()
+    assert Path(".state/") .as_posix() in (Path(__file__).resolve().parents[2] / ".gitignore").read_text()

@@ -1,0 +1,195 @@
+"""ops.ansible_run and ops.drift_config plumbing: recap parsing, secrets handling, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ops.ansible_run as ar
+import ops.drift_config as dc
+
+REPORT: dict[str, Any] = {
+    "plays": [
+        {
+            "play": {"name": "p"},
+            "tasks": [
+                {
+                    "task": {"name": "os_hardening : Write the hardening sysctls"},
+                    "hosts": {"h1": {"changed": True, "diff": [{"before": "a\n", "after": "b\n"}]}},
+                },
+                {
+                    "task": {"name": "runtime : Create the profiles' directories"},
+                    "hosts": {
+                        "h1": {
+                            "changed": True,
+                            "results": [
+                                {"changed": False, "_ansible_item_label": "/srv/a"},
+                                {"changed": True, "item": {"path": "/srv/b", "mode": "0750"}},
+                            ],
+                        },
+                        "h2": {"changed": False},
+                    },
+                },
+                {
+                    "task": {"name": "bootstrap : Check keys"},
+                    "hosts": {"h2": {"failed": True, "msg": "no keys"}},
+                },
+            ],
+        }
+    ],
+    "stats": {
+        "h1": {"ok": 10, "changed": 2, "failures": 0, "unreachable": 0, "skipped": 1, "rescued": 0, "ignored": 0},
+        "h2": {"ok": 3, "changed": 0, "failures": 1, "unreachable": 0, "skipped": 0, "rescued": 0, "ignored": 0},
+    },
+}
+
+
+def test_parse_recap_counts_and_names() -> None:
+    recap = ar.parse_recap(REPORT, returncode=2)
+    assert recap.hosts["h1"].changed == 2 and recap.hosts["h1"].skipped == 1
+    assert [t.describe() for t in recap.hosts["h1"].changed_tasks] == [
+        "os_hardening : Write the hardening sysctls",
+        "runtime : Create the profiles' directories [/srv/b]",
+    ]
+    assert "-a\n+b\n" in recap.hosts["h1"].changed_tasks[0].diff
+    assert recap.hosts["h2"].failed == 1 and recap.hosts["h2"].failed_tasks == ("bootstrap : Check keys",)
+    assert recap.changed == 2 and recap.failed == 1 and not recap.succeeded
+
+
+def test_run_playbook_passes_vars_in_a_private_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake_run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        vars_arg = cmd[cmd.index("-e") + 1]
+        vars_path = Path(vars_arg[1:])
+        seen["mode"] = stat.S_IMODE(vars_path.stat().st_mode)
+        seen["vars"] = json.loads(vars_path.read_text())
+        seen["inventory"] = json.loads(Path(cmd[cmd.index("-i") + 1]).read_text())
+        seen["cmd"], seen["env"] = cmd, kwargs["env"]
+        return subprocess.CompletedProcess(cmd, 0, stdout="warning noise\n" + json.dumps(REPORT), stderr="")
+
+    monkeypatch.setattr(ar.subprocess, "run", fake_run)
+    secret = "s3cr3t-value"
+    recap = ar.run_playbook(ar.ChrootTarget(tmp_path, name="h1"), "playbooks/site.yml", {"token": secret}, check=True)
+    assert seen["mode"] == 0o600
+    assert seen["vars"] == {"token": secret}
+    assert not any(secret in part for part in seen["cmd"])
+    assert "--check" in seen["cmd"]
+    assert seen["env"]["ANSIBLE_STDOUT_CALLBACK"] == "ansible.posix.json"
+    assert seen["env"]["ANSIBLE_CONFIG"].endswith("playbooks/ansible.cfg")
+    host = seen["inventory"]["all"]["hosts"]["h1"]
+    assert host["ansible_connection"] == "community.general.chroot"
+    assert recap.changed == 2 and recap.check
+    assert not Path(seen["cmd"][seen["cmd"].index("-e") + 1][1:]).exists()  # removed afterwards
+
+
+def test_run_playbook_without_recap_raises(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(
+        ar.subprocess,
+        "run",
+        lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1, stdout="", stderr="ERROR! boom"),
+    )
+    with pytest.raises(ar.AnsibleRunError, match="boom"):
+        ar.run_playbook(ar.ChrootTarget(tmp_path), "playbooks/site.yml", {})
+
+
+def _fake_recap(changed: int, failed: int = 0) -> ar.Recap:
+    tasks = tuple(ar.ChangedTask("r", f"role : task {i}") for i in range(changed))
+    return ar.Recap(
+        hosts={"r": ar.HostRecap(ok=5, changed=changed, failed=failed, changed_tasks=tasks)}, returncode=0, duration_s=1
+    )
+
+
+@pytest.mark.parametrize(("changed", "failed", "code"), [(0, 0, 0), (2, 0, 1), (0, 1, 2)])
+def test_drift_exit_codes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], changed: int, failed: int, code: int
+) -> None:
+    monkeypatch.setattr(dc, "run_playbook", lambda *a, **k: _fake_recap(changed, failed))
+    assert dc.main(["--root", "r"]) == code
+    out = capsys.readouterr().out
+    if code == 1:
+        assert "DRIFT  r: 2 task(s) would change" in out and "- role : task 1" in out
+    if code == 0:
+        assert "CLEAN  r" in out
+
+
+def test_drift_without_targets_is_an_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("SAMAKIA_DRIFT_TARGETS", raising=False)
+    assert dc.main([]) == 2
+    assert "no targets" in capsys.readouterr().err
+
+
+def test_drift_targets_file_groups_by_vars(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    calls: list[tuple[list[str], dict[str, Any]]] = []
+
+    def fake(targets: list[ar.Target], playbook: Path, extra: dict[str, Any], **kw: Any) -> ar.Recap:
+        calls.append(([t.inventory_name for t in targets], extra))
+        return ar.Recap(hosts={t.inventory_name: ar.HostRecap(ok=1) for t in targets}, returncode=0, duration_s=0)
+
+    monkeypatch.setattr(dc, "run_playbook", fake)
+    f = tmp_path / "targets.json"
+    f.write_text(
+        json.dumps(
+            [
+                {"root": "/a", "vars": {"fabric_runtime_profiles": ["dns"]}},
+                {"root": "/b", "vars": {"fabric_runtime_profiles": ["dns"]}},
+                {
+                    "host": "10.0.0.5",
+                    "user": "samakia",
+                    "name": "edge-1",
+                    "vars": {"fabric_runtime_profiles": ["edge"]},
+                },
+            ]
+        )
+    )
+    assert dc.main(["--targets-file", str(f)]) == 0
+    assert calls == [
+        (["/a", "/b"], {"fabric_runtime_profiles": ["dns"]}),
+        (["edge-1"], {"fabric_runtime_profiles": ["edge"]}),
+    ]
+
+
+def test_collections_installed_from_the_pinned_wheel() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [str(repo / "scripts/collections.sh")], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert proc.stdout == ""  # already installed: silent and fast
+    site = Path(ar.ansible_playbook_bin()).parent.parent
+    found = {}
+    for name in ("community/general", "ansible/posix"):
+        manifests = list(site.glob(f"lib/python3*/site-packages/ansible_collections/{name}/MANIFEST.json"))
+        assert manifests, name
+        found[name] = json.loads(manifests[0].read_text())["collection_info"]["version"]
+    assert found == {"community/general": "11.4.2", "ansible/posix": "2.1.0"}
+    env = ar.ansible_env(os.environ)
+    listing = subprocess.run(
+        [str(Path(ar.ansible_playbook_bin()).with_name("ansible-doc")), "-t", "connection", "-l"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert "community.general.chroot" in listing
+
+
+def test_drift_targets_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    f = tmp_path / "targets.yaml"
+    f.write_text("- root: /x\n  vars: {fabric_policy_version: '1'}\n")
+    monkeypatch.setenv("SAMAKIA_DRIFT_TARGETS", str(f))
+    seen: list[str] = []
+
+    def fake(targets: list[ar.Target], *a: Any, **kw: Any) -> ar.Recap:
+        seen.extend(t.inventory_name for t in targets)
+        return ar.Recap(hosts={t.inventory_name: ar.HostRecap(ok=1) for t in targets}, returncode=0, duration_s=0)
+
+    monkeypatch.setattr(dc, "run_playbook", fake)
+    assert dc.main([]) == 0
+    assert seen == ["/x"]

@@ -1,0 +1,46 @@
+"""Convergence and idempotence on a real Debian root, counted from the JSON recap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import playbook_rootfs as rootfs
+from conftest import Converged
+
+
+def test_rootfs_cache_is_keyed_and_pristine(base_root: Path) -> None:
+    manifest = base_root.parent / "manifest.json"
+    assert manifest.exists()
+    assert rootfs.rootfs_key() in str(base_root)
+    assert (base_root / "etc/debian_version").read_text().startswith("12.")
+    # The cache is never configured in place: no policy stamp, the package to remove is there.
+    assert not (base_root / "etc/samakia-fabric").exists()
+    status = rootfs.chroot(base_root, "dpkg-query", "-W", "-f=${Status}", "telnet", check=False).stdout
+    assert status == "install ok installed"
+
+
+def test_first_run_converges(converged: Converged) -> None:
+    first = converged.first
+    assert list(first.hosts) == [str(converged.root)]
+    host = first.hosts[str(converged.root)]
+    assert host.failed == 0 and host.unreachable == 0
+    assert host.changed >= 20, first.summary()
+    names = {t.task for t in host.changed_tasks}
+    for expected in (
+        "bootstrap : Create the admin user (key-only, no password)",
+        "ssh_hardening : Write the hardened sshd configuration (validated with sshd -t)",
+        "os_hardening : Remove unneeded packages",
+        "baseline : Stamp the applied policy version",
+        "runtime : Install the profiles' packages",
+    ):
+        assert expected in names, sorted(names)
+
+
+def test_second_run_reports_no_change(converged: Converged) -> None:
+    second = converged.second
+    host = second.hosts[str(converged.root)]
+    assert host.failed == 0 and host.unreachable == 0
+    assert host.ok > 40  # the run really visited the roles, it was not an empty play
+    assert host.changed == 0, [t.describe() for t in host.changed_tasks]
+    assert host.changed_tasks == ()
+    assert second.returncode == 0

@@ -18,8 +18,10 @@ import http.server
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -69,33 +71,41 @@ class Workspace:
     project_dir: Path
     stack: str
     env: dict[str, str]
+    config_file: Path | None = None
+    """Where Pulumi reads and writes the stack's config, when not the committed stack file."""
 
     def pulumi(self, *args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess[str]:
         cmd = ["pulumi", *args, "--stack", self.stack, "--non-interactive"]
+        if self.config_file is not None and args[0] != "stack":  # `stack` commands read no config
+            cmd += ["--config-file", str(self.config_file)]
         result = subprocess.run(cmd, cwd=self.project_dir, env=self.env, text=True, capture_output=capture, check=False)
         if check and result.returncode != 0:
             detail = (result.stdout or "")[-2000:] + (result.stderr or "")[-2000:] if capture else ""
             raise SystemExit(f"pulumi {args[0]} failed (exit {result.returncode}){': ' + detail if detail else ''}")
         return result
 
+    def _stack_cmd(self, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+        cmd = ["pulumi", "stack", *args, self.stack, "--non-interactive"]
+        return subprocess.run(cmd, cwd=cwd, env=self.env, text=True, capture_output=True, check=False)
+
     def ensure_stack(self) -> None:
-        probe = subprocess.run(
-            ["pulumi", "stack", "select", self.stack, "--non-interactive"],
-            cwd=self.project_dir,
-            env=self.env,
-            text=True,
-            capture_output=True,
-            check=False,
-        )
-        if probe.returncode != 0:
-            subprocess.run(
-                ["pulumi", "stack", "init", self.stack, "--non-interactive"],
-                cwd=self.project_dir,
-                env=self.env,
-                text=True,
-                check=True,
-                capture_output=True,
-            )
+        if self._stack_cmd("select", cwd=self.project_dir).returncode == 0:
+            return
+        if self.config_file is None:
+            result = self._stack_cmd("init", cwd=self.project_dir)
+        else:
+            # `stack init` writes the new passphrase salt into the stack file it finds: let it
+            # find a scratch one, and carry the salt into the working copy.
+            with tempfile.TemporaryDirectory() as scratch:
+                shutil.copy(self.project_dir / "Pulumi.yaml", scratch)
+                result = self._stack_cmd("init", cwd=Path(scratch))
+                made = Path(scratch) / f"Pulumi.{self.stack}.yaml"
+                salt = [ln for ln in made.read_text().splitlines() if ln.startswith("encryptionsalt:")] if made.exists() else []
+                if salt:
+                    with self.config_file.open("a") as fh:
+                        fh.write(salt[0] + "\n")
+        if result.returncode != 0:
+            raise SystemExit(f"pulumi stack init {self.stack} failed: {result.stderr.strip()}")
 
     def outputs(self) -> dict[str, Any]:
         out = self.pulumi("stack", "output", "--json", capture=True).stdout
@@ -146,6 +156,23 @@ def base_env(project_dir: Path, state_dir: Path) -> dict[str, str]:
     return env
 
 
+def working_config(project_dir: Path, stack: str, state: Path) -> Path:
+    """A working copy of the committed stack file under ``.state``.
+
+    Pulumi writes into the config file it uses (the passphrase's salt, normalised values);
+    that salt belongs to this checkout's generated passphrase, so it must never reach Git.
+    The copy takes the committed intent afresh on every run and keeps only its own salt.
+    """
+    committed = project_dir / f"Pulumi.{stack}.yaml"
+    working = state / "stacks" / committed.name
+    salt = ""
+    if working.exists():
+        salt = next((line for line in working.read_text().splitlines() if line.startswith("encryptionsalt:")), "")
+    working.parent.mkdir(parents=True, exist_ok=True)
+    working.write_text(committed.read_text().rstrip("\n") + "\n" + (salt + "\n" if salt else ""))
+    return working
+
+
 @contextlib.contextmanager
 def local_fabric(
     project_dir: Path,
@@ -168,7 +195,7 @@ def local_fabric(
             system = Path(os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"))
             bundle.write_text(system.read_text() + "\n" + pve.cafile.read_text())
             env["SSL_CERT_FILE"] = str(bundle)  # the provider trusts the fake's CA, nothing is skipped
-            ws = Workspace(project_dir, stack, env)
+            ws = Workspace(project_dir, stack, env, working_config(project_dir, stack, state))
             ws.ensure_stack()
             yield ws, pve
         finally:

@@ -4,4 +4,4 @@ from pathlib import Path
 
 from fabric.program import run
 
-run(Path(__file__).resolve().parent)
+run(Path(__file__).absolute().parent)  # not resolved: the project may link its code in

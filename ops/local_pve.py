@@ -79,8 +79,7 @@ class LocalPve(FakePve):  # type: ignore[misc]
     def snapshot(self) -> dict[str, Any]:
         cts = [
             {"vmid": g.vmid, "node": g.node, "status": g.status, "config": g.config, "pool": getattr(g, "pool", None)}
-            for g in self.vms
-            if type(g).__name__ == "FakeCt"
+            for g in self.cts
         ]
         storages = {n: {"volumes": s.get("volumes", {})} for n, s in self.storages.items()}
         return {"cts": cts, "storages": storages, "pools": {k: sorted(v) for k, v in self.pools.items()}}

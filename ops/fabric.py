@@ -100,7 +100,11 @@ class Workspace:
                 shutil.copy(self.project_dir / "Pulumi.yaml", scratch)
                 result = self._stack_cmd("init", cwd=Path(scratch))
                 made = Path(scratch) / f"Pulumi.{self.stack}.yaml"
-                salt = [ln for ln in made.read_text().splitlines() if ln.startswith("encryptionsalt:")] if made.exists() else []
+                salt = (
+                    [ln for ln in made.read_text().splitlines() if ln.startswith("encryptionsalt:")]
+                    if made.exists()
+                    else []
+                )
                 if salt:
                     with self.config_file.open("a") as fh:
                         fh.write(salt[0] + "\n")

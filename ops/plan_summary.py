@@ -45,7 +45,7 @@ class Summary:
 
     def markdown(self) -> str:
         lines = ["### Samakia Fabric plan", ""]
-        significant = [c for c in self.changes if c.op in (*DESTRUCTIVE, "create", "update")]
+        significant = [c for c in self.changes if c.op in (*DESTRUCTIVE, "create", "update", "forget")]
         if not significant:
             lines.append("No changes.")
         else:
@@ -54,6 +54,8 @@ class Summary:
                 why = ", ".join(c.reasons) or "-"
                 if c.image_change:
                     why = f"image {c.image_change[0]} -> {c.image_change[1]}"
+                if c.op == "forget":
+                    why = "removed from code; retained on storage for rollback"
                 lines.append(f"| {c.name} ({c.type.rsplit(':', 1)[-1]}) | {c.op} | {why} |")
         lines += [f"\n**WARNING:** {w}" for w in self.warnings]
         return "\n".join(lines) + "\n"
@@ -76,10 +78,48 @@ def _version(template: str | None) -> str:
     return f"{parts[0]}@{parts[1]}" if len(parts) >= 3 else template
 
 
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+def _identity(state: dict[str, Any] | None) -> str | None:
+    """A config policy's image identity (its second trigger), known even during a preview."""
+    triggers = ((state or {}).get("inputs") or {}).get("triggers") or []
+    value = triggers[1] if len(triggers) > 1 else None
+    return value.split("#", 1)[0] if isinstance(value, str) and "@" in value else None
+
+
+def _new_versions(steps: list[dict[str, Any]]) -> dict[str, str | None]:
+    """container name -> the image it moves to, where the template id is not known before apply.
+
+    From the container's config policy when it has one, else from the only template created on
+    its node in this plan.
+    """
+    policies = {
+        s["urn"].rsplit("::", 1)[-1].removesuffix("-config"): _identity(s.get("newState"))
+        for s in steps
+        if s["urn"].endswith("-config")
+    }
+    created: dict[str, list[str]] = defaultdict(list)
+    for s in steps:
+        inputs = (s.get("newState") or {}).get("inputs") or {}
+        if s.get("op") == "create" and "fileName" in inputs:
+            created[inputs.get("nodeName", "")].append(_version(inputs["fileName"]))
+    out: dict[str, str | None] = {}
+    for s in steps:
+        inputs = (s.get("newState") or {}).get("inputs") or {}
+        if "vmId" in inputs:
+            name = s["urn"].rsplit("::", 1)[-1]
+            on_node = created.get(inputs.get("nodeName", ""), [])
+            out[name] = policies.get(name) or (on_node[0] if len(on_node) == 1 else None)
+    return out
+
+
 def summarize(preview: dict[str, Any], groups: dict[str, str]) -> Summary:
     """Changes by resource; ``groups`` maps container name -> replica group for blast-radius checks."""
     merged: dict[str, Change] = {}
-    for step in preview.get("steps", []):
+    steps = list(preview.get("steps", []))
+    pending = _new_versions(steps)
+    for step in steps:
         op = step.get("op", "same")
         if op in ("same", "read", "refresh"):
             continue
@@ -92,9 +132,12 @@ def summarize(preview: dict[str, Any], groups: dict[str, str]) -> Summary:
             change.op = op
         reasons = step.get("replaceReasons") or step.get("diffReasons") or []
         change.reasons = sorted(set(change.reasons) | set(reasons))
+        if op == "delete" and (step.get("oldState") or {}).get("retainOnDelete"):
+            change.op = "forget"  # removed from the stack, kept on Proxmox (retain_on_delete)
         old, new = _template(step.get("oldState")), _template(step.get("newState"))
         if typ == CONTAINER and old and new and old != new:
-            change.image_change = (_version(old), _version(new))
+            after = _version(new) if new != UNKNOWN else (pending.get(name) or "a new template")
+            change.image_change = (_version(old), after)
     changes = sorted(merged.values(), key=lambda c: (c.type, c.name))
     warnings = []
     lost: dict[str, set[str]] = defaultdict(set)

@@ -93,7 +93,7 @@ def changed_keys(olds: Props, news: Props, old_inputs: Props | None = None, igno
 
 def type_name(urn: str) -> str:
     """``proxmoxve:index/containerLegacy:ContainerLegacy`` -> ``ContainerLegacy``."""
-    return urn.split("::")[-2].split("$")[-1].rsplit(":", 1)[-1]
+    return urn.split("::")[-2].rsplit("$", maxsplit=1)[-1].rsplit(":", 1)[-1]
 
 
 class ProviderError(RuntimeError):
@@ -202,7 +202,7 @@ class Provider(provider_pb2_grpc.ResourceProviderServicer):  # type: ignore[misc
     def _guard(self, context: Any, fn: Any, *args: Any) -> Any:
         try:
             return fn(*args)
-        except Exception as err:  # noqa: BLE001 (every failure reaches the operator through the engine)
+        except Exception as err:
             if os.environ.get("SAMAKIA_PROVIDER_DEBUG"):
                 traceback.print_exc(file=sys.stderr)
             context.abort(grpc.StatusCode.UNKNOWN, str(err))

@@ -89,7 +89,8 @@ class ProxmoxProvider(Provider):
 
     def api(self) -> PveApi:
         cfg = self.config
-        verify: str | bool = False if _truthy(cfg.get("insecure", False)) else os.environ.get("SSL_CERT_FILE", True)
+        # Like the Go provider: trust the system pool, which SSL_CERT_FILE can point elsewhere.
+        verify: str | bool = False if _truthy(cfg.get("insecure", False)) else os.environ.get("SSL_CERT_FILE") or True
         if not cfg.get("endpoint"):
             raise ProviderError("the proxmoxve provider needs an endpoint")
         return PveApi(
@@ -151,9 +152,18 @@ class ProxmoxProvider(Provider):
 
     def _create_ha(self, p: Props) -> tuple[str, Props]:
         api = self.api()
-        args = {k: v for k, v in {"sid": p["resourceId"], "state": p.get("state"), "group": p.get("group"),
-                                  "max_restart": p.get("maxRestart"), "max_relocate": p.get("maxRelocate"),
-                                  "comment": p.get("comment")}.items() if v is not None}
+        args = {
+            k: v
+            for k, v in {
+                "sid": p["resourceId"],
+                "state": p.get("state"),
+                "group": p.get("group"),
+                "max_restart": p.get("maxRestart"),
+                "max_relocate": p.get("maxRelocate"),
+                "comment": p.get("comment"),
+            }.items()
+            if v is not None
+        }
         api.post("/cluster/ha/resources", **args)
         return str(p["resourceId"]), dict(p)
 
@@ -187,9 +197,19 @@ class ProxmoxProvider(Provider):
         init["hostname"] = cfg.get("hostname")
         init["ipConfigs"] = [{"ipv4": {k: v for k, v in (("address", net.get("ip")), ("gateway", net.get("gw"))) if v}}]
         if "nameserver" in cfg or "searchdomain" in cfg:
-            init["dns"] = {k: v for k, v in (("servers", cfg.get("nameserver", "").split() or None),
-                                             ("domain", cfg.get("searchdomain"))) if v}
-        nic = {"name": net.get("name", "eth0"), "bridge": net.get("bridge"), "macAddress": net.get("hwaddr")}
+            init["dns"] = {
+                k: v
+                for k, v in (
+                    ("servers", cfg.get("nameserver", "").split() or None),
+                    ("domain", cfg.get("searchdomain")),
+                )
+                if v
+            }
+        nic: dict[str, Any] = {
+            "name": net.get("name", "eth0"),
+            "bridge": net.get("bridge"),
+            "macAddress": net.get("hwaddr"),
+        }
         if net.get("tag"):
             nic["vlanId"] = int(net["tag"])
         features = _parse_kv(cfg.get("features", ""))
@@ -218,7 +238,11 @@ class ProxmoxProvider(Provider):
             node = news["nodeName"]
             before, after = config_args(olds), config_args(news)
             changed = {k: v for k, v in after.items() if str(before.get(k)) != str(v)}
-            removed = [k for k in ("description", "tags", "features", "nameserver", "searchdomain") if k in before and k not in after]
+            removed = [
+                k
+                for k in ("description", "tags", "features", "nameserver", "searchdomain")
+                if k in before and k not in after
+            ]
             if changed or removed:
                 body = dict(changed)
                 if removed:
@@ -232,9 +256,16 @@ class ProxmoxProvider(Provider):
                 raise ProviderError(f"CT {rid} disappeared during the update")
             return outs
         if typ == HA:
-            args = {k: v for k, v in {"state": news.get("state"), "group": news.get("group"),
-                                      "max_restart": news.get("maxRestart"),
-                                      "max_relocate": news.get("maxRelocate")}.items() if v is not None}
+            args = {
+                k: v
+                for k, v in {
+                    "state": news.get("state"),
+                    "group": news.get("group"),
+                    "max_restart": news.get("maxRestart"),
+                    "max_relocate": news.get("maxRelocate"),
+                }.items()
+                if v is not None
+            }
             api.put(f"/cluster/ha/resources/{quote(rid, safe='')}", **args)
             return dict(news)
         raise ProviderError(f"{typ}: every change replaces it")

@@ -44,7 +44,9 @@ class Fabric:
         result = self.ws.pulumi(*args, check=False, capture=True)
         self.logs.append(result.stdout + result.stderr)
         if check and result.returncode != 0:
-            raise AssertionError(f"pulumi {' '.join(args)} exited {result.returncode}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+            raise AssertionError(
+                f"pulumi {' '.join(args)} exited {result.returncode}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+            )
         return result
 
     def preview_json(self, *args: str) -> dict[str, Any]:

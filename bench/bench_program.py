@@ -93,7 +93,7 @@ def baseline_program(raw: dict[str, Any]) -> None:
                 checksum=sha,
                 checksum_algorithm="sha256",
                 overwrite=False,
-                overwrite_unmanaged=False,
+                overwrite_unmanaged=True,
                 opts=opts,
             )
         ct = proxmoxve.ContainerLegacy(

@@ -38,9 +38,9 @@ class ImageArgs:
 class Image(pulumi.ComponentResource):
     """A versioned template on Proxmox storage.
 
-    The file name embeds the version and is never overwritten; Proxmox verifies the
-    sha256 on download; removing the image from code leaves the file in place, so old
-    versions stay available for rollback.
+    The file name embeds the version and a changed file is never overwritten; Proxmox
+    verifies the sha256 on download; removing the image from code leaves the file in place,
+    so old versions stay available for rollback, and declaring it again adopts that file.
     """
 
     file_id: pulumi.Output[str]
@@ -60,7 +60,9 @@ class Image(pulumi.ComponentResource):
             checksum=args.build.sha256,
             checksum_algorithm="sha256",
             overwrite=False,
-            overwrite_unmanaged=False,
+            # A version removed from code stays on storage (retained); bringing it back, as a
+            # rollback does, adopts that file again: same name, same verified sha256, same bytes.
+            overwrite_unmanaged=True,
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
         self.file_id = self.file.id

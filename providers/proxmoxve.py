@@ -115,8 +115,13 @@ class ProxmoxProvider(Provider):
         api, node, store = self.api(), p["nodeName"], p["datastoreId"]
         volid = f"{store}:{p['contentType']}/{p['fileName']}"
         content = api.get(f"/nodes/{node}/storage/{store}/content")
-        if any(c["volid"] == volid for c in content) and not _truthy(p.get("overwriteUnmanaged", False)):
-            raise ProviderError(f"{volid} already exists on {node} and is not managed by this stack")
+        if any(c["volid"] == volid for c in content):
+            if not _truthy(p.get("overwriteUnmanaged", False)):
+                raise ProviderError(f"{volid} already exists on {node} and is not managed by this stack")
+            # As upstream: the unmanaged file goes, the download (checksum-verified) replaces it.
+            upid = api.delete(f"/nodes/{node}/storage/{store}/content/{quote(volid, safe='')}")
+            if isinstance(upid, str) and upid.startswith("UPID"):
+                api.wait(node, upid)
         args = {"url": p["url"], "content": p["contentType"], "filename": p["fileName"]}
         if p.get("checksum"):
             args |= {"checksum": p["checksum"], "checksum-algorithm": p.get("checksumAlgorithm", "sha256")}

@@ -49,9 +49,9 @@ def cache_root() -> Path:
     return Path(os.environ.get("SAMAKIA_CACHE") or Path.home() / ".cache" / "samakia-fabric")
 
 
-def rootfs_key() -> str:
-    """Digest of suite, mirror, variant, architecture, package set and recipe version."""
-    spec = {
+def rootfs_spec() -> dict[str, object]:
+    """What a cached root is made of: suite, mirror, variant, architecture, packages, recipe."""
+    return {
         "suite": SUITE,
         "mirror": MIRROR,
         "variant": VARIANT,
@@ -59,7 +59,11 @@ def rootfs_key() -> str:
         "packages": sorted(PACKAGES),
         "recipe": RECIPE_VERSION,
     }
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def rootfs_key() -> str:
+    """Digest of the root's spec: the cache key."""
+    return hashlib.sha256(json.dumps(rootfs_spec(), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _run(cmd: list[str], timeout: float) -> None:
@@ -108,12 +112,7 @@ def ensure_rootfs(timeout: float = 1200) -> Path:
             json.dumps(
                 {
                     "key": key,
-                    "suite": SUITE,
-                    "mirror": MIRROR,
-                    "variant": VARIANT,
-                    "arch": ARCH,
-                    "packages": sorted(PACKAGES),
-                    "recipe": RECIPE_VERSION,
+                    **rootfs_spec(),
                     "build_seconds": round(time.monotonic() - started, 1),
                 },
                 indent=2,

@@ -83,7 +83,8 @@ def test_image_is_a_verified_retained_never_overwritten_download() -> None:
     assert f.inputs["fileName"] == "debian12-base_1.1.0_amd64.tar.zst"
     assert f.inputs["checksum"] == "2" * 64
     assert f.inputs["checksumAlgorithm"] == "sha256"
-    assert f.inputs["overwrite"] is False and f.inputs["overwriteUnmanaged"] is False
+    assert f.inputs["overwrite"] is False
+    assert f.inputs["overwriteUnmanaged"] is True  # a retained earlier download is adopted on rollback
     assert f.retain_on_delete is True
 
 

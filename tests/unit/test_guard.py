@@ -7,7 +7,7 @@ import pytest
 from fabric import ApplyRefused, decide
 from fabric.guard import BREAK_GLASS_VAR, ci_branch
 from fabric.program import run
-from tests.harness import run_program
+from tests.harness import Recording, run_program
 
 from .conftest import ROOT, deep_merge, engine_config, good_raw
 
@@ -65,21 +65,21 @@ def test_break_glass_is_recorded_in_outputs_and_log() -> None:
     }
 
 
+def apply_protected_stack() -> Recording:
+    """``pulumi up`` (not a preview) of the reference stack marked protected, under mocks."""
+    good, secret = good_raw()
+    raw = deep_merge(good, {"protected": True})
+    return run_program(
+        lambda: run(ROOT), stack="prod", preview=False, config=engine_config(raw, secret), secret_keys=sorted(secret)
+    )
+
+
 def test_program_refuses_before_registering_anything(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("CI", "GITHUB_REF", BREAK_GLASS_VAR):
         monkeypatch.delenv(var, raising=False)
-    good, secret = good_raw()
-    raw = deep_merge(good, {"protected": True})
     registered: list[object] = []
     with pytest.raises(ApplyRefused):
-        rec = run_program(
-            lambda: run(ROOT),
-            stack="prod",
-            preview=False,
-            config=engine_config(raw, secret),
-            secret_keys=sorted(secret),
-        )
-        registered = rec.registered
+        registered = apply_protected_stack().registered
     assert registered == []
 
 
@@ -89,16 +89,8 @@ def test_program_exports_and_logs_the_break_glass_record(
     reason = "INC-4712: CI runner lost, rotate edge certs now"
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.setenv(BREAK_GLASS_VAR, reason)
-    good, secret = good_raw()
-    raw = deep_merge(good, {"protected": True})
     with caplog.at_level("WARNING"):
-        rec = run_program(
-            lambda: run(ROOT),
-            stack="prod",
-            preview=False,
-            config=engine_config(raw, secret),
-            secret_keys=sorted(secret),
-        )
+        rec = apply_protected_stack()
     assert rec.registered, "break-glass lets the update proceed"
     record = rec.stack_outputs["applyGuard"]
     assert record["mode"] == "break-glass" and record["reason"] == reason

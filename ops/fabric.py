@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -233,13 +234,18 @@ def policy_requests(ws: Workspace) -> dict[str, dict[str, Any]]:
     return requests
 
 
-def config_drift_check(ws: Workspace) -> int:
-    """Ansible check mode on every configured container; names each task that would change."""
+def config_drift_check(ws: Workspace, only: list[str] | None = None) -> int:
+    """Ansible check mode on every configured container (or ``only`` those policies).
+
+    Names each task that would change; non-zero on any drift. Containers are checked in parallel.
+    """
     from ops.apply_policy import run
 
+    requests = {n: r for n, r in policy_requests(ws).items() if only is None or n in only}
+    with ThreadPoolExecutor(max_workers=max(1, min(4, len(requests)))) as pool:
+        recaps = dict(zip(requests, pool.map(lambda r: run(r, check=True), requests.values()), strict=True))
     drifted = 0
-    for name, request in sorted(policy_requests(ws).items()):
-        recap = run(request, check=True)
+    for name, recap in sorted(recaps.items()):
         if not recap.succeeded:
             print(f"ERROR: {name}: check run failed\n{recap.summary()}")
             drifted += 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ops.fabric import drift_check
+from ops.fabric import config_drift_check, drift_check
 from ops.plan_summary import CONTAINER, summarize
 
 from .conftest import Fabric, read_secret_values
@@ -96,6 +96,25 @@ def test_rollback_restores_the_previous_image(fabric: Fabric) -> None:
     _bump(fabric, "1.0.0", "debian12-base@1.1.0", "debian12-base@1.0.0")
     assert image_of_root(fabric, 1101) == "debian12-base@1.0.0"
     fabric.pulumi("preview", "--expect-no-changes")
+
+
+def test_configuration_drift_is_detected_and_repaired_from_git(fabric: Fabric, capsys) -> None:  # type: ignore[no-untyped-def]
+    sshd = fabric.root(1201) / "etc" / "ssh" / "sshd_config"
+    sshd.write_text(sshd.read_text() + "PasswordAuthentication yes\n")  # an SSH hotfix
+    capsys.readouterr()
+    assert config_drift_check(fabric.ws, only=["db-1-config"]) == 1
+    report = capsys.readouterr().out
+    assert "DRIFT: db-1-config: ssh_hardening" in report, report
+    # Resolution: re-apply the policy from Git.
+    urn = next(u for u in policy_urns(fabric) if u.endswith("::db-1-config"))
+    up(fabric, "--replace", urn)
+    assert "PasswordAuthentication yes" not in sshd.read_text()
+    assert config_drift_check(fabric.ws, only=["db-1-config"]) == 0
+
+
+def policy_urns(f: Fabric) -> list[str]:
+    state = json.loads(f.pulumi("stack", "export").stdout)
+    return [r["urn"] for r in state["deployment"]["resources"] if r["type"] == "command:local:Command"]
 
 
 def test_drift_is_detected_named_and_reconciled(fabric: Fabric, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -93,13 +93,18 @@ def ssh_targets(spec: dict[str, Any], admin_user: str) -> list[Target]:
     return [SshTarget(host=spec["host"], user=u, private_key=key) for u in dict.fromkeys(users)]
 
 
-def run(request: dict[str, Any], *, check: bool = False) -> Recap:
-    """Run the request's playbook on its target; ``check`` is the drift detector's dry run."""
+def run(request: dict[str, Any], *, check: bool = False, base: Path | None = None) -> Recap:
+    """Run the request's playbook on its target; ``check`` is the drift detector's dry run.
+
+    A chroot target's path is relative to the Pulumi project (``base``, default: here).
+    """
     variables = load_vars(request)
     spec = request["target"]
     playbook = PLAYBOOKS / request.get("playbook", "site.yml")
     if spec["type"] == "chroot":
-        root = Path(spec["host"]).resolve()
+        root = ((base or Path.cwd()) / spec["host"]).resolve()
+        if not root.is_dir():
+            raise AnsibleRunError(f"container root {root} does not exist")
         name = str(variables.get("fabric_hostname", root.name))
         return run_playbook(ChrootTarget(root=root, name=name), playbook, variables, check=check)
     recap: Recap | None = None

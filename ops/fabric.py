@@ -239,15 +239,34 @@ def config_drift_check(ws: Workspace, only: list[str] | None = None) -> int:
 
     Names each task that would change; non-zero on any drift. Containers are checked in parallel.
     """
+    from ops.ansible_run import AnsibleRunError, Recap
     from ops.apply_policy import run
 
     requests = {n: r for n, r in policy_requests(ws).items() if only is None or n in only}
-    with ThreadPoolExecutor(max_workers=max(1, min(4, len(requests)))) as pool:
-        recaps = dict(zip(requests, pool.map(lambda r: run(r, check=True), requests.values()), strict=True))
+    if only and set(only) - set(requests):
+        print(f"ERROR: no applied config policy named {', '.join(sorted(set(only) - set(requests)))}")
+        return 2
+    if not requests:
+        print("configuration drift: no applied config policy in this stack")
+        return 0
+
+    def check(request: dict[str, Any]) -> Recap | str:
+        try:
+            return run(request, check=True, base=ws.project_dir)
+        except AnsibleRunError as err:
+            return str(err)
+
+    with ThreadPoolExecutor(max_workers=min(4, len(requests))) as pool:
+        recaps = dict(zip(requests, pool.map(check, requests.values()), strict=True))
     drifted = 0
     for name, recap in sorted(recaps.items()):
+        if isinstance(recap, str):
+            print(f"ERROR: {name}: {recap}")
+            drifted += 1
+            continue
         if not recap.succeeded:
-            print(f"ERROR: {name}: check run failed\n{recap.summary()}")
+            detail = "\n".join(m for h in recap.hosts.values() for m in h.messages) or recap.stderr_tail
+            print(f"ERROR: {name}: check run failed\n{recap.summary()}\n{detail}")
             drifted += 1
             continue
         for task in recap.changed_tasks:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_program import synthetic_raw  # noqa: E402
 from bench.report import write_section  # noqa: E402
-from ops.fabric import ensure_local_images, local_fabric  # noqa: E402
+from ops.local_fabric import ensure_local_images, local_fabric  # noqa: E402
 
 SIZES = (10, 100)
 STACK = "bench"

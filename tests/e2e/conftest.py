@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
-from ops.fabric import Workspace, ensure_local_images, local_fabric
+from ops.local_fabric import ensure_local_images, local_fabric
 from ops.local_pve import RunningPve
 from ops.pve_api import PveApi
+from ops.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = "e2e"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ops.fabric import config_drift_check, drift_check
+from ops.drift import config_drift_check, drift_check
 from ops.plan_summary import CONTAINER, summarize
 
 from .conftest import Fabric, read_secret_values

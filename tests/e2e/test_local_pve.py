@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.fabric import serve_directory
+from ops.local_fabric import serve_directory
 from ops.local_pve import RunningPve
 from ops.pve_api import PveApi, PveApiError
 

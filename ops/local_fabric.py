@@ -1,0 +1,124 @@
+"""The embedded local fabric's services: the template mirror, the local Proxmox, local images.
+
+Everything runs on loopback; state, generated secrets and Pulumi's working copy of the stack
+file live under ``.state/`` (ignored by Git) with mode 0600 where secret, and reach Pulumi and
+the fake through the environment, never through argv.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import os
+import secrets
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from fabric.intent import parse_image_ref
+from fabric.stack_file import read_stack_file
+from ops.workspace import Workspace, working_config
+
+
+def _state_secret(path: Path, nbytes: int = 24) -> str:
+    """A secret generated once per checkout and kept beside the state it protects."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(nbytes))
+    return path.read_text().strip()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serve_directory(root: Path, host: str, port: int) -> Iterator[str]:
+    """A read-only HTTP mirror of ``root`` on loopback, for as long as the block runs."""
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer((host, port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def local_images(project_dir: Path, stack: str) -> list[tuple[str, str]]:
+    """The (family, version) pairs a local stack file references."""
+    raw, _ = read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
+    refs = [parse_image_ref(ref) for ref in (raw.get("images") or {}).values()]
+    return sorted({r for r in refs if r is not None})
+
+
+def ensure_local_images(
+    project_dir: Path, stack: str, mirror: Path, extra: list[tuple[str, str]] | None = None
+) -> Path:
+    """Build (or find, cached) every image version the local stack uses, and lay out its mirror.
+
+    Local builds are cached by the digest of the image code, apart from the release cache, so
+    changing the image code rebuilds them instead of conflicting with a released artifact. The
+    local catalog is derived data (ignored by Git), written afresh from those builds each time.
+    """
+    from ops.build_image import build_image
+    from ops.image_inputs import build_inputs, cache_root
+
+    raw, _ = read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
+    catalog = project_dir / str(raw.get("imageCatalog", "images/catalog.local.yaml"))
+    catalog.unlink(missing_ok=True)
+    wanted = set(local_images(project_dir, stack) + (extra or []))
+    for family, version in sorted(wanted, key=lambda fv: (fv[0], tuple(int(p) for p in fv[1].split(".")))):
+        digest = build_inputs(family, version).digest.removeprefix("sha256:")[:16]
+        cache = cache_root() / "images-local" / family / digest
+        entry = build_image(family, version, catalog, cache_dir=cache)
+        link = mirror / family / entry.file_name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.unlink(missing_ok=True)
+        link.symlink_to(cache / entry.file_name)
+    return catalog
+
+
+def base_env(project_dir: Path, state_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("PULUMI_BACKEND_URL", f"file://{state_dir / 'pulumi'}")
+    env.setdefault("PULUMI_CONFIG_PASSPHRASE", _state_secret(state_dir / "passphrase"))
+    env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
+    env["PYTHONUNBUFFERED"] = "1"
+    (state_dir / "pulumi").mkdir(parents=True, exist_ok=True)
+    return env
+
+
+@contextlib.contextmanager
+def local_fabric(
+    project_dir: Path,
+    stack: str = "local",
+    state_dir: Path | None = None,
+    pve_host: str = "127.0.0.2",
+    mirror_port: int = 8099,
+) -> Iterator[tuple[Workspace, Any]]:
+    """Start the mirror and the local Proxmox; yield the workspace and the running fake."""
+    from ops.local_pve import RunningPve
+
+    state = state_dir or project_dir / ".state"
+    env = base_env(project_dir, state)
+    password = _state_secret(state / "pve" / "password")
+    env["SAMAKIA_PVE_PASSWORD"] = password
+    with serve_directory(state / "mirror", "127.0.0.1", mirror_port):
+        pve = RunningPve(state / "pve", host=pve_host, password=password).start()
+        try:
+            bundle = state / "pve" / "ca-bundle.pem"
+            system = Path(os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"))
+            bundle.write_text(system.read_text() + "\n" + pve.cafile.read_text())
+            env["SSL_CERT_FILE"] = str(bundle)  # the provider trusts the fake's CA, nothing is skipped
+            ws = Workspace(project_dir, stack, env, working_config(project_dir, stack, state))
+            ws.ensure_stack()
+            yield ws, pve
+        finally:
+            pve.stop()

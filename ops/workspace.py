@@ -1,0 +1,80 @@
+"""A Pulumi stack as the operator tools drive it: the CLI, its environment, its working config."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Workspace:
+    """Where a stack runs: the project directory and the environment Pulumi gets."""
+
+    project_dir: Path
+    stack: str
+    env: dict[str, str]
+    config_file: Path | None = None
+    """Where Pulumi reads and writes the stack's config, when not the committed stack file."""
+
+    def pulumi(self, *args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess[str]:
+        cmd = ["pulumi", *args, "--stack", self.stack, "--non-interactive"]
+        if self.config_file is not None and args[0] != "stack":  # `stack` commands read no config
+            cmd += ["--config-file", str(self.config_file)]
+        result = subprocess.run(cmd, cwd=self.project_dir, env=self.env, text=True, capture_output=capture, check=False)
+        if check and result.returncode != 0:
+            detail = (result.stdout or "")[-2000:] + (result.stderr or "")[-2000:] if capture else ""
+            raise SystemExit(f"pulumi {args[0]} failed (exit {result.returncode}){': ' + detail if detail else ''}")
+        return result
+
+    def _stack_cmd(self, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+        cmd = ["pulumi", "stack", *args, self.stack, "--non-interactive"]
+        return subprocess.run(cmd, cwd=cwd, env=self.env, text=True, capture_output=True, check=False)
+
+    def ensure_stack(self) -> None:
+        if self._stack_cmd("select", cwd=self.project_dir).returncode == 0:
+            return
+        if self.config_file is None:
+            result = self._stack_cmd("init", cwd=self.project_dir)
+        else:
+            # `stack init` writes the new passphrase salt into the stack file it finds: let it
+            # find a scratch one, and carry the salt into the working copy.
+            with tempfile.TemporaryDirectory() as scratch:
+                shutil.copy(self.project_dir / "Pulumi.yaml", scratch)
+                result = self._stack_cmd("init", cwd=Path(scratch))
+                made = Path(scratch) / f"Pulumi.{self.stack}.yaml"
+                salt = (
+                    [ln for ln in made.read_text().splitlines() if ln.startswith("encryptionsalt:")]
+                    if made.exists()
+                    else []
+                )
+                if salt:
+                    with self.config_file.open("a") as fh:
+                        fh.write(salt[0] + "\n")
+        if result.returncode != 0:
+            raise SystemExit(f"pulumi stack init {self.stack} failed: {result.stderr.strip()}")
+
+    def outputs(self) -> dict[str, Any]:
+        out = self.pulumi("stack", "output", "--json", capture=True).stdout
+        return dict(json.loads(out or "{}"))
+
+
+def working_config(project_dir: Path, stack: str, state: Path) -> Path:
+    """A working copy of the committed stack file under ``.state``.
+
+    Pulumi writes into the config file it uses (the passphrase's salt, normalised values);
+    that salt belongs to this checkout's generated passphrase, so it must never reach Git.
+    The copy takes the committed intent afresh on every run and keeps only its own salt.
+    """
+    committed = project_dir / f"Pulumi.{stack}.yaml"
+    working = state / "stacks" / committed.name
+    salt = ""
+    if working.exists():
+        salt = next((line for line in working.read_text().splitlines() if line.startswith("encryptionsalt:")), "")
+    working.parent.mkdir(parents=True, exist_ok=True)
+    working.write_text(committed.read_text().rstrip("\n") + "\n" + (salt + "\n" if salt else ""))
+    return working

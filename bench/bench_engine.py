@@ -11,6 +11,7 @@ same provider resources without components or validation (the ratio), then the f
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -112,6 +113,12 @@ def main() -> None:
             f"{m['fabric_noop_preview']:.1f} | {m['fabric_destroy']:.1f} |"
         )
     lines.append(f"\nWarm `scripts/engine.sh` (everything cached): {warm:.2f} s.")
+    stamp = Path(os.environ.get("SAMAKIA_ENGINE_DIR", "")) / "stamp"
+    if stamp.is_file():  # written by engine.sh when it last built this key
+        lines.append(
+            "Last build of this engine key as engine.sh recorded it (Go caches may have been warm; a cold "
+            f"build from empty caches took 376-629 s here, see docs/engine.md): `{stamp.read_text().strip()}`."
+        )
     table = "\n".join(lines)
     print(table)
     write_section(

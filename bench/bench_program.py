@@ -128,14 +128,15 @@ def baseline_program(raw: dict[str, Any]) -> None:
                 provider=provider, replacement_trigger=f"{version}#{sha}", delete_before_replace=True
             ),
         )
-        local.Command(
-            f"{name}-config",
-            create="python3 -m ops.apply_policy",
-            stdin=json.dumps({"host": c["hostname"]}),
-            triggers=[ct.id, version, sha],
-            logging=local.Logging.STDOUT,
-            opts=pulumi.ResourceOptions(depends_on=[ct], replace_with=[ct]),
-        )
+        if c.get("policy"):  # a config policy only where the stack declares one, as the fabric does
+            local.Command(
+                f"{name}-config",
+                create="python3 -m ops.apply_policy",
+                stdin=json.dumps({"host": c["hostname"]}),
+                triggers=[ct.id, version, sha],
+                logging=local.Logging.STDOUT,
+                opts=pulumi.ResourceOptions(depends_on=[ct], replace_with=[ct]),
+            )
 
 
 def child(kind: str, n: int) -> None:
@@ -189,22 +190,29 @@ def main() -> None:
     imp = import_time()
     lines = [
         "| containers | baseline wall s | fabric wall s | ratio | fabric ms/container "
-        "| baseline peak MiB | fabric peak MiB |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| baseline peak MiB | fabric peak MiB | resources baseline / fabric |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for n, base, fab in rows:
         lines.append(
             f"| {n} | {base['wall']:.2f} | {fab['wall']:.2f} | {fab['wall'] / base['wall']:.2f} | "
-            f"{1000 * fab['wall'] / n:.1f} | {base['peak_kb'] / 1024:.0f} | {fab['peak_kb'] / 1024:.0f} |"
+            f"{1000 * fab['wall'] / n:.1f} | {base['peak_kb'] / 1024:.0f} | {fab['peak_kb'] / 1024:.0f} | "
+            f"{base['resources']:.0f} / {fab['resources']:.0f} |"
         )
     lines.append(f"\n`import fabric`: {imp:.3f} s (best of 3, fresh interpreter).")
     table = "\n".join(lines)
     print(table)
     from bench.report import write_section
 
-    write_section(
-        "Program under mocks", table + "\n\nRun: `make bench` (bench/bench_program.py), mocks on this 2-core machine."
+    note = (
+        "Run: `make bench` (bench/bench_program.py), mocks on this 2-core machine. The goal was a ratio of "
+        "at most 1.15 at 1000 containers; it is not met. The gap is the component resources themselves: the "
+        "fabric registers one `LxcContainer` and one `ConfigPolicy` component per container (with their "
+        "outputs), twice the baseline's registrations, and each registration costs the mocked engine about "
+        "the same. Validating 1000 containers takes about 0.07 s and the playbook digests are computed once "
+        "per policy, so nearly all of the difference is registrations."
     )
+    write_section("Program under mocks", table + "\n\n" + note)
 
 
 if __name__ == "__main__":

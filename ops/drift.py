@@ -40,10 +40,12 @@ def policy_requests(ws: Workspace) -> dict[str, dict[str, Any]]:
 def config_drift_check(ws: Workspace, only: list[str] | None = None) -> int:
     """Ansible check mode on every configured container (or ``only`` those policies).
 
-    Names each task that would change; non-zero on any drift. Containers are checked in parallel.
+    Names each task that would change. Exit code as `ops.drift_config`: 0 clean, 1 drift, 2 when a
+    container could not be checked. Containers are checked in parallel.
     """
-    from ops.ansible_run import AnsibleRunError, Recap
+    from ops.ansible_run import AnsibleRunError
     from ops.apply_policy import run
+    from ops.drift_config import DriftResult, exit_code, verdict
 
     requests = {n: r for n, r in policy_requests(ws).items() if only is None or n in only}
     if only and set(only) - set(requests):
@@ -53,30 +55,24 @@ def config_drift_check(ws: Workspace, only: list[str] | None = None) -> int:
         print("configuration drift: no applied config policy in this stack")
         return 0
 
-    def check(request: dict[str, Any]) -> Recap | str:
+    def check(name: str) -> DriftResult:
         try:
-            return run(request, check=True, base=ws.project_dir)
+            recap = run(requests[name], check=True, base=ws.project_dir)
         except AnsibleRunError as err:
-            return str(err)
+            return DriftResult(name, (), error=str(err))
+        # One target per policy: its only host in the recap (the last tried, for SSH).
+        return verdict(name, next(iter(recap.hosts.values()), None))
 
     with ThreadPoolExecutor(max_workers=min(4, len(requests))) as pool:
-        recaps = dict(zip(requests, pool.map(check, requests.values()), strict=True))
-    drifted = 0
-    for name, recap in sorted(recaps.items()):
-        if isinstance(recap, str):
-            print(f"ERROR: {name}: {recap}")
-            drifted += 1
-            continue
-        if not recap.succeeded:
-            detail = "\n".join(m for h in recap.hosts.values() for m in h.messages) or recap.stderr_tail
-            print(f"ERROR: {name}: check run failed\n{recap.summary()}\n{detail}")
-            drifted += 1
-            continue
-        for task in recap.changed_tasks:
-            print(f"DRIFT: {name}: {task.describe()}")
-        drifted += bool(recap.changed)
-    print("configuration drift: none" if not drifted else f"configuration drift: {drifted} container(s)")
-    return 1 if drifted else 0
+        results = sorted(pool.map(check, requests), key=lambda r: r.target)
+    for r in results:
+        if r.error:
+            print(f"ERROR: {r.target}: {r.error}")
+        for task in r.changed_tasks:
+            print(f"DRIFT: {r.target}: {task}")
+    bad = [r for r in results if r.error or r.drifted]
+    print(f"configuration drift: {len(bad)} container(s)" if bad else "configuration drift: none")
+    return exit_code(results)
 
 
 def _steps(preview_json: str) -> list[dict[str, Any]]:

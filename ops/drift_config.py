@@ -38,6 +38,7 @@ from ops.ansible_run import (
     SITE_PLAYBOOK,
     AnsibleRunError,
     ChrootTarget,
+    HostRecap,
     Recap,
     SshTarget,
     Target,
@@ -108,23 +109,23 @@ def load_targets_file(path: Path) -> list[tuple[Target, dict[str, Any]]]:
     return out
 
 
+def verdict(name: str, host: HostRecap | None) -> DriftResult:
+    """The drift verdict for one host's recap of a check-mode run."""
+    if host is None:
+        return DriftResult(name, (), error="no recap for this target")
+    error = ""
+    if host.failed or host.unreachable:
+        detail = "; ".join(host.messages or host.failed_tasks) or "see ansible output"
+        error = f"failed={host.failed} unreachable={host.unreachable}: {detail}"
+    names = tuple(ct.describe() for ct in host.changed_tasks)
+    if host.changed and not names:  # counted by the recap but not attributed: still drift
+        names = (f"{host.changed} unattributed change(s)",)
+    return DriftResult(name, names, error=error)
+
+
 def results_from_recap(targets: Sequence[Target], recap: Recap) -> list[DriftResult]:
     """Turn one check-mode recap into a verdict per target."""
-    results: list[DriftResult] = []
-    for t in targets:
-        host = recap.hosts.get(t.inventory_name)
-        if host is None:
-            results.append(DriftResult(t.inventory_name, (), error="no recap for this target"))
-            continue
-        error = ""
-        if host.failed or host.unreachable:
-            detail = "; ".join(host.messages or host.failed_tasks) or "see ansible output"
-            error = f"failed={host.failed} unreachable={host.unreachable}: {detail}"
-        names = tuple(ct.describe() for ct in host.changed_tasks)
-        if host.changed and not names:  # counted by the recap but not attributed: still drift
-            names = (f"{host.changed} unattributed change(s)",)
-        results.append(DriftResult(t.inventory_name, names, error=error))
-    return results
+    return [verdict(t.inventory_name, recap.hosts.get(t.inventory_name)) for t in targets]
 
 
 def check_drift(

@@ -24,7 +24,7 @@ cache = fabric.LxcContainer(
         hostname="cache-1",
         node="pve1",
         template_file_id=image.file_id,
-        image_identity=image.args.identity,  # a new image version replaces the container
+        image_identity=image.identity,  # a new image version replaces the container
         cpu=2,
         memory_mb=2048,
         disk_gb=16,
@@ -36,14 +36,13 @@ cache = fabric.LxcContainer(
     ),
     opts,
 )
-fabric.ConfigPolicy(
+policy = fabric.ConfigPolicy(
     "cache-1-config",
     fabric.ConfigPolicyArgs(
-        container=cache.container,
-        container_id=cache.container_id,
-        image_identity=image.args.identity,
+        container=cache,  # re-runs when the container is replaced or re-created, or its image changes
         target=fabric.PolicyTarget(type="ssh", host="10.50.0.11", key_env="SAMAKIA_SSH_KEY_FILE"),
         variables={"fabric_hostname": "cache-1", "fabric_runtime_profiles": []},
     ),
 )
 pulumi.export("cache", cache.container_id)
+pulumi.export("image", image.identity)

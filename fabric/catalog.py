@@ -32,6 +32,14 @@ class ImageBuild(BaseModel):
         description="Digest of the image code (images/<family>/) the artifact was built from; also stamped.",
     )
 
+    def identity(self, family: str) -> str:
+        """``family@version#sha256:<digest>``: what a container built from this template replaces on.
+
+        The one definition of the image identity: version and digest together, so a rebuilt
+        artifact under the same version (which the catalog forbids anyway) could not go unnoticed.
+        """
+        return f"{family}@{self.version}#sha256:{self.sha256}"
+
 
 class Catalog(BaseModel):
     """All image families and their built versions, oldest first."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,11 +12,15 @@ from typing import Any
 import pulumi
 from pulumi_command import local
 
+from .args import known, raise_problems
+from .container import LxcContainer
+from .errors import Problem
 from .playbook_digest import combine, files_digest
 
 # The runner is a module of this repository, found through PATH's python3 and the
 # program's working directory, so the command text is the same on every machine.
 RUNNER = "python3 -m ops.apply_policy"
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -31,27 +37,65 @@ class PolicyTarget:
     image_artifact: str | None = None
     """chroot: the template tarball a fresh root is unpacked from."""
 
+    def problems(self) -> list[Problem]:
+        found = []
+        if self.type not in ("ssh", "chroot"):
+            found.append(Problem("target.type", "must be 'ssh' or 'chroot'", self.type))
+        if not self.host:
+            found.append(Problem("target.host", "must name the container (address or root directory)", self.host))
+        if self.key_env is not None and not _ENV_NAME.match(self.key_env):
+            found.append(Problem("target.keyEnv", "must name an environment variable, not hold a key", "[hidden]"))
+        if self.type == "chroot" and not self.image_artifact:
+            found.append(Problem("target.imageArtifact", "a chroot target needs the template it unpacks", None))
+        return found
+
 
 @dataclass(frozen=True)
 class ConfigPolicyArgs:
     """A playbook, its variables, and the container it configures."""
 
     container: pulumi.Resource
-    """The provider resource of the container; replacing it re-runs the policy."""
-    container_id: pulumi.Input[str]
-    image_identity: str
-    """Image version and digest: a new image means a new root to configure."""
+    """The container: an ``LxcContainer`` (its id, instance and image are then taken from it), or
+    any resource whose replacement should re-run the policy (then give ``container_id`` and
+    ``image_identity``)."""
     target: PolicyTarget
     playbook: str = "site.yml"
-    vars_files: list[str] = field(default_factory=list)
+    vars_files: Sequence[str] = field(default_factory=list)
     variables: dict[str, Any] = field(default_factory=dict)
     """Extra variables (hostname, admin keys, runtime profiles); passed on stdin, not argv."""
     playbooks_dir: Path = Path("playbooks")
-    container_instance: pulumi.Input[str] = ""
-    """Changes when Proxmox creates the container anew (``LxcContainer.instance``): a container
-    deleted behind Pulumi's back and re-created by ``up`` is configured again."""
+    container_id: pulumi.Input[str] | None = None
+    """Defaults to ``LxcContainer.container_id``."""
+    image_identity: pulumi.Input[str] | None = None
+    """Image version and digest (defaults to ``LxcContainer.image_identity``): a new image means a
+    new root to configure."""
+    container_instance: pulumi.Input[str] | None = None
+    """Changes when Proxmox creates the container anew (defaults to ``LxcContainer.instance``): a
+    container deleted behind Pulumi's back and re-created by ``up`` is configured again."""
     files_digest: str | None = None
     """Digest of the playbook's files when the caller already has it (a fleet shares one per policy)."""
+
+    def problems(self) -> list[Problem]:
+        """Everything wrong with these args that can be known before a preview."""
+        found = self.target.problems()
+        if not isinstance(self.container, LxcContainer):
+            for name in ("container_id", "image_identity"):
+                if getattr(self, name) is None:
+                    found.append(Problem(name, "is required when 'container' is not an LxcContainer", None))
+        if self.files_digest is None:
+            for path, rel in [("playbook", self.playbook), *(("varsFiles", f) for f in self.vars_files)]:
+                if not (self.playbooks_dir / rel).is_file():
+                    found.append(Problem(path, f"no such file under {self.playbooks_dir}", rel))
+        try:
+            json.dumps(self.variables)
+        except (TypeError, ValueError):
+            found.append(Problem("variables", "must be plain data (text, numbers, booleans, lists, mappings)", None))
+        return found
+
+    def validate(self) -> ConfigPolicyArgs:
+        """Raise ``FabricConfigError`` naming every problem; return the args when there is none."""
+        raise_problems(self.problems())
+        return self
 
 
 class ConfigPolicy(pulumi.ComponentResource):
@@ -63,26 +107,53 @@ class ConfigPolicy(pulumi.ComponentResource):
     """
 
     digest: pulumi.Output[str]
+    """Digest of the playbook's files and variables: a change re-runs the policy."""
+    recap: pulumi.Output[str]
+    """What the runner printed: the play recap."""
 
     def __init__(self, name: str, args: ConfigPolicyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        args.validate()  # before anything is registered
         super().__init__("samakia:fabric:ConfigPolicy", name, None, opts)
+        component = args.container if isinstance(args.container, LxcContainer) else None
+        resource = component.container if component else args.container
+        container_id = args.container_id if args.container_id is not None else _from(component, "container_id")
+        identity = args.image_identity if args.image_identity is not None else _from(component, "image_identity")
+        instance = args.container_instance
+        if instance is None:
+            instance = component.instance if component else ""
         variables = dict(sorted(args.variables.items()))
-        files = args.files_digest or files_digest(args.playbooks_dir, args.playbook, args.vars_files)
+        files = args.files_digest or files_digest(args.playbooks_dir, args.playbook, list(args.vars_files))
         digest = combine(files, json.dumps(variables, sort_keys=True))
         request = {
             "playbook": args.playbook,
-            "varsFiles": args.vars_files,
+            "varsFiles": list(args.vars_files),
             "vars": {**variables, "fabric_policy_version": digest[:12]},
             "target": {k: v for k, v in vars(args.target).items() if v is not None},
-            "imageIdentity": args.image_identity,
         }
+        # A known identity keeps stdin plain text (cheap, readable in a preview); an output makes it one.
+        stdin: pulumi.Input[str] = (
+            _request_text(request, identity)
+            if known(identity)
+            else pulumi.Output.from_input(identity).apply(lambda i: _request_text(request, i))
+        )
         self.command = local.Command(
             name,
             create=RUNNER,
-            stdin=json.dumps(request, sort_keys=True),
-            triggers=[args.container_id, args.image_identity, digest, args.container_instance],
+            stdin=stdin,
+            triggers=[container_id, identity, digest, instance],
             logging=local.Logging.STDOUT,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.container], replace_with=[args.container]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[resource], replace_with=[resource]),
         )
         self.digest = pulumi.Output.from_input(digest)
-        self.register_outputs({"digest": self.digest, "recap": self.command.stdout})
+        self.recap = self.command.stdout
+        self.register_outputs({"digest": self.digest, "recap": self.recap})
+
+
+def _request_text(request: dict[str, Any], identity: Any) -> str:
+    return json.dumps({**request, "imageIdentity": identity}, sort_keys=True)
+
+
+def _from(component: LxcContainer | None, attribute: str) -> pulumi.Output[str]:
+    assert component is not None  # validate() requires the value otherwise
+    value: pulumi.Output[str] = getattr(component, attribute)
+    return value

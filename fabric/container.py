@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,46 +10,91 @@ from typing import Any
 import pulumi
 import pulumi_proxmoxve as proxmoxve
 
-from .intent import FeaturesSpec, HaSpec
+from .args import check, raise_problems
+from .errors import Problem
+from .intent import ContainerSpec, FeaturesSpec, HaSpec
 
 
 @dataclass(frozen=True)
 class LxcContainerArgs:
-    """A container as the provider needs it; ``Fleet`` builds these from the stack file."""
+    """A container as the provider needs it; ``Fleet`` builds these from the stack file.
+
+    Fields another resource can supply (the template, the image identity, the node, addresses,
+    keys) are ``pulumi.Input``, in the style of Pulumi's component libraries; the fixed VMID
+    and the sizes are plain values. ``validate()`` applies the stack intent's own field rules
+    to every value already known.
+    """
 
     vmid: int
     """Fixed VMID; kept across replacement, so the old container is deleted first."""
-    hostname: str
-    node: str
+    hostname: pulumi.Input[str]
+    node: pulumi.Input[str]
     """Proxmox node it runs on; changing it replaces the container."""
     template_file_id: pulumi.Input[str]
     """Template volume id (``local:vztmpl/<file>``), normally ``Image.file_id``."""
-    image_identity: str
-    """``family@version#sha256:...``: any change of it replaces the container."""
+    image_identity: pulumi.Input[str]
+    """``family@version#sha256:...``, normally ``Image.identity``: any change of it replaces the container."""
     cpu: int
     memory_mb: int
     disk_gb: int
-    datastore: str
+    datastore: pulumi.Input[str]
     """Storage of the root disk."""
-    address: str
+    address: pulumi.Input[str]
     """Static IPv4 with prefix, e.g. ``10.20.0.11/24``."""
-    gateway: str
-    ssh_keys: list[str]
+    gateway: pulumi.Input[str]
+    ssh_keys: pulumi.Input[Sequence[pulumi.Input[str]]]
     """Public keys root accepts for the bootstrap configuration run."""
-    bridge: str = "vmbr0"
+    bridge: pulumi.Input[str] = "vmbr0"
     vlan: int | None = None
     swap_mb: int = 0
-    dns_servers: list[str] = field(default_factory=list)
-    domain: str | None = None
-    tags: list[str] = field(default_factory=list)
+    dns_servers: Sequence[pulumi.Input[str]] = field(default_factory=list)
+    domain: pulumi.Input[str] | None = None
+    tags: Sequence[str] = field(default_factory=list)
     features: FeaturesSpec = field(default_factory=FeaturesSpec)
     unprivileged: bool = True
     """Unprivileged unless there is a written reason; privileged containers hold host root."""
     start_on_boot: bool = True
     protection: bool = False
-    pool: str | None = None
+    pool: pulumi.Input[str] | None = None
     ha: HaSpec | None = None
     description: str = ""
+
+    def problems(self) -> list[Problem]:
+        """Everything wrong with these args that can be known before a preview."""
+        found: list[Problem] = []
+        for name in ("vmid", "hostname", "cpu", "memory_mb", "swap_mb", "disk_gb", "ssh_keys", "tags"):
+            found += check(_camel(name), getattr(self, name), ContainerSpec, name)
+        found += self._network_problems()
+        return found
+
+    def _network_problems(self) -> list[Problem]:
+        if not (isinstance(self.address, str) and isinstance(self.gateway, str)):
+            return []  # known only at run time
+        try:
+            if "/" not in self.address:
+                raise ValueError("no prefix")
+            iface = ipaddress.IPv4Interface(self.address)
+        except ValueError:
+            return [Problem("address", "must be an IPv4 address with its prefix, e.g. 10.20.0.11/24", self.address)]
+        try:
+            gateway = ipaddress.IPv4Address(self.gateway)
+        except ValueError:
+            return [Problem("gateway", "must be an IPv4 address", self.gateway)]
+        if gateway not in iface.network:
+            return [Problem("gateway", f"is outside {iface.network}", self.gateway)]
+        if iface.ip == gateway:
+            return [Problem("address", "is the gateway", self.address)]
+        return []
+
+    def validate(self) -> LxcContainerArgs:
+        """Raise ``FabricConfigError`` naming every problem; return the args when there is none."""
+        raise_problems(self.problems())
+        return self
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 class LxcContainer(pulumi.ComponentResource):
@@ -61,11 +107,15 @@ class LxcContainer(pulumi.ComponentResource):
 
     vmid: pulumi.Output[int]
     container_id: pulumi.Output[str]
+    """The provider's id of the container (its VMID as text)."""
     address: pulumi.Output[str]
+    image_identity: pulumi.Output[str]
+    """The image the container was created from; ``ConfigPolicy`` re-runs when it changes."""
     instance: pulumi.Output[str]
     """Changes whenever Proxmox creates the container anew (its generated MAC address)."""
 
     def __init__(self, name: str, args: LxcContainerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        args.validate()  # before anything is registered
         super().__init__("samakia:fabric:LxcContainer", name, None, opts)
         self.args = args
         dns = (
@@ -130,9 +180,18 @@ class LxcContainer(pulumi.ComponentResource):
         self.vmid = pulumi.Output.from_input(args.vmid)
         self.container_id = self.container.id
         self.address = pulumi.Output.from_input(args.address)
+        self.image_identity = pulumi.Output.from_input(args.image_identity)
         # The VMID survives a re-create (drift repaired by `up`); the MAC Proxmox generates does not.
         self.instance = self.container.network_interfaces.apply(_first_mac)
-        self.register_outputs({"vmid": self.vmid, "containerId": self.container_id, "address": self.address})
+        self.register_outputs(
+            {
+                "vmid": self.vmid,
+                "containerId": self.container_id,
+                "address": self.address,
+                "imageIdentity": self.image_identity,
+                "instance": self.instance,
+            }
+        )
 
 
 def _first_mac(nics: Sequence[Any] | None) -> str:

@@ -24,6 +24,11 @@ from .validation import Fabric, ResolvedImage
 class Fleet(pulumi.ComponentResource):
     """Every image, container and config policy a stack declares."""
 
+    containers_summary: pulumi.Output[dict[str, Any]]
+    """Per container: its vmid, node, address and image (``family@version``)."""
+    images_summary: pulumi.Output[dict[str, Any]]
+    """Per image and node (``family@version/node``): the template's file id."""
+
     def __init__(self, name: str, fabric: Fabric, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("samakia:fabric:Fleet", name, None, opts)
         self.fabric = fabric
@@ -38,7 +43,17 @@ class Fleet(pulumi.ComponentResource):
             self.containers[cname] = container
             if spec.policy is not None:
                 self.policies[cname] = ConfigPolicy(f"{cname}-config", self._policy_args(spec, image, container), child)
-        self.register_outputs({})
+        self.containers_summary = pulumi.Output.from_input(
+            {
+                name: pulumi.Output.all(c.vmid, c.address).apply(partial(self._describe, name))
+                for name, c in self.containers.items()
+            }
+        )
+        file_ids: dict[str, pulumi.Output[str]] = {
+            f"{i.args.family}@{i.args.build.version}/{i.args.node}": i.file_id for i in self.images.values()
+        }
+        self.images_summary = pulumi.Output.from_input(file_ids)
+        self.register_outputs({"containers": self.containers_summary, "images": self.images_summary})
 
     def _image(self, resolved: ResolvedImage, node: str, opts: pulumi.ResourceOptions) -> Image:
         key = (resolved.identity, node)
@@ -107,9 +122,9 @@ class Fleet(pulumi.ComponentResource):
             "fabric_runtime_profiles": list(policy.profiles),
         }
         return ConfigPolicyArgs(
-            container=container.container,
-            container_id=container.container_id,
-            container_instance=container.instance,
+            container=container,
+            # The identity as plain text (``Image.identity`` carries the same value): a known
+            # value keeps the policy's stdin a plain string, which is cheaper at scale.
             image_identity=image.args.identity,
             target=self._target(spec, image),
             playbook=policy.playbook,
@@ -135,9 +150,4 @@ class Fleet(pulumi.ComponentResource):
 
     def summary(self) -> dict[str, pulumi.Output[Any]]:
         """Stack outputs: per container its vmid, node, address and image; per image its file id."""
-        containers = {
-            name: pulumi.Output.all(c.vmid, c.address).apply(partial(self._describe, name))
-            for name, c in self.containers.items()
-        }
-        images = {f"{i.args.family}@{i.args.build.version}/{i.args.node}": i.file_id for i in self.images.values()}
-        return {"containers": pulumi.Output.from_input(containers), "images": pulumi.Output.from_input(images)}
+        return {"containers": self.containers_summary, "images": self.images_summary}

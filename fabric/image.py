@@ -7,22 +7,30 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_proxmoxve import download
 
+from .args import check, known, raise_problems
 from .catalog import ImageBuild
+from .errors import Problem
+from .intent import FabricIntent, parse_image_ref
 
 
 @dataclass(frozen=True)
 class ImageArgs:
-    """Which catalogued build to place where."""
+    """Which catalogued build to place where.
+
+    Follows the args style of Pulumi's component libraries (pulumi-eks' ``ClusterOptions``,
+    nodejs/eks/cluster/cluster.ts): fields a caller may take from another resource are
+    ``pulumi.Input``; ``validate()`` checks what is known before anything is registered.
+    """
 
     family: str
     """Image family, e.g. ``debian12-base``."""
     build: ImageBuild
     """The catalog entry: its file name and sha256 are what Proxmox downloads and verifies."""
-    node: str
+    node: pulumi.Input[str]
     """Proxmox node whose storage receives the template."""
     mirror_url: str
     """Base URL serving ``<family>/<file_name>``; the artifact store the build published to."""
-    datastore: str = "local"
+    datastore: pulumi.Input[str] = "local"
     """Storage with ``vztmpl`` content enabled."""
 
     @property
@@ -32,7 +40,22 @@ class ImageArgs:
     @property
     def identity(self) -> str:
         """Version and digest together: what dependent containers replace on."""
-        return f"{self.family}@{self.build.version}#sha256:{self.build.sha256}"
+        return self.build.identity(self.family)
+
+    def problems(self) -> list[Problem]:
+        """Everything wrong with these args that can be known before a preview."""
+        found = check("mirrorUrl", self.mirror_url, FabricIntent, "image_mirror")
+        if parse_image_ref(f"{self.family}@{self.build.version}") is None:
+            found.append(Problem("family", "must be lowercase letters, digits and '-'", self.family))
+        for path, value in (("node", self.node), ("datastore", self.datastore)):
+            if known(value) and not value:
+                found.append(Problem(path, "must not be empty", value))
+        return found
+
+    def validate(self) -> ImageArgs:
+        """Raise ``FabricConfigError`` naming every problem; return the args when there is none."""
+        raise_problems(self.problems())
+        return self
 
 
 class Image(pulumi.ComponentResource):
@@ -44,10 +67,14 @@ class Image(pulumi.ComponentResource):
     """
 
     file_id: pulumi.Output[str]
+    """Template volume id (``<datastore>:vztmpl/<file>``): what a container is created from."""
     version: pulumi.Output[str]
     sha256: pulumi.Output[str]
+    identity: pulumi.Output[str]
+    """``family@version#sha256:...``: pass it to ``LxcContainerArgs.image_identity``."""
 
     def __init__(self, name: str, args: ImageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        args.validate()  # before anything is registered
         super().__init__("samakia:fabric:Image", name, None, opts)
         self.args = args
         self.file = download.File(
@@ -68,4 +95,7 @@ class Image(pulumi.ComponentResource):
         self.file_id = self.file.id
         self.version = pulumi.Output.from_input(args.build.version)
         self.sha256 = pulumi.Output.from_input(args.build.sha256)
-        self.register_outputs({"fileId": self.file_id, "version": self.version, "sha256": self.sha256})
+        self.identity = pulumi.Output.from_input(args.identity)
+        self.register_outputs(
+            {"fileId": self.file_id, "version": self.version, "sha256": self.sha256, "identity": self.identity}
+        )

@@ -33,7 +33,7 @@ class ResolvedImage:
     @property
     def identity(self) -> str:
         """What a container's replacement keys on: version and digest together."""
-        return f"{self.family}@{self.build.version}#sha256:{self.build.sha256}"
+        return self.build.identity(self.family)
 
 
 @dataclass(frozen=True)

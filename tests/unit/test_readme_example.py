@@ -25,5 +25,7 @@ def test_example_composes_image_container_and_policy(monkeypatch: pytest.MonkeyP
     (policy,) = rec.of_type(COMMAND)
     assert container.inputs["operatingSystem"]["templateFileId"] == f"local:vztmpl/{image.inputs['fileName']}"
     assert container.replacement_trigger.startswith("debian12-base@")
-    assert container.urn in policy.dependencies
+    assert container.urn in policy.dependencies and container.urn in policy.replace_with
+    assert policy.inputs["triggers"][1] == container.replacement_trigger
     assert rec.stack_outputs["cache"] == "5001"
+    assert rec.stack_outputs["image"] == container.replacement_trigger

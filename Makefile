@@ -47,24 +47,24 @@ bench: engine ## Benchmarks: print figures (recorded in docs/benchmarks.md)
 	$(ENV) python bench/run_all.py
 
 image: setup ## Build an image: make image FAMILY=debian12-base VERSION=1.2.0 [CATALOG=...]
-	$(ENV) python -m ops.build_image --family "$(FAMILY)" --version "$(VERSION)" --catalog "$(CATALOG)"
+	$(ENV) python -m ops.images.build --family "$(FAMILY)" --version "$(VERSION)" --catalog "$(CATALOG)"
 
 catalog-check: setup ## Fail if an existing catalog entry was changed or removed (vs BASE, default origin/main or main)
-	$(ENV) python -m ops.catalog_check --catalog "$(CATALOG)" $(if $(BASE),--base "$(BASE)")
+	$(ENV) python -m ops.images.catalog_check --catalog "$(CATALOG)" $(if $(BASE),--base "$(BASE)")
 
 preview: engine ## pulumi preview of STACK (local fabric by default)
-	$(ENV) python -m ops.fabric preview --stack "$(STACK)"
+	$(ENV) python -m ops.stack preview --stack "$(STACK)"
 
 up: engine ## The main job: preview then up of STACK (local fabric by default), print outputs
-	$(ENV) python -m ops.fabric up --stack "$(STACK)"
+	$(ENV) python -m ops.stack up --stack "$(STACK)"
 
 down: engine ## Destroy STACK's containers (images are retained by design)
-	$(ENV) python -m ops.fabric down --stack "$(STACK)"
+	$(ENV) python -m ops.stack down --stack "$(STACK)"
 
 drift-infra: engine ## Infrastructure drift: refresh and expect no changes
-	$(ENV) python -m ops.fabric drift --stack "$(STACK)"
+	$(ENV) python -m ops.stack drift --stack "$(STACK)"
 
 drift-config: engine ## Configuration drift: Ansible check mode on every configured container of STACK
-	$(ENV) python -m ops.fabric drift-config --stack "$(STACK)"
+	$(ENV) python -m ops.stack drift-config --stack "$(STACK)"
 
 drift: drift-infra drift-config ## Both drift checks; non-zero on any drift

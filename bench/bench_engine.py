@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_program import synthetic_raw  # noqa: E402
 from bench.report import write_section  # noqa: E402
-from ops.local_fabric import ensure_local_images, local_fabric  # noqa: E402
+from ops.localpve.services import ensure_local_images  # noqa: E402
+from ops.stack.local import local_fabric  # noqa: E402
 
 SIZES = (10, 100)
 STACK = "bench"

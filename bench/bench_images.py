@@ -23,12 +23,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench.report import write_section  # noqa: E402
 from fabric.catalog import load_catalog  # noqa: E402
-from ops.build_image import build_image  # noqa: E402
-from ops.image_artifact import diff_artifacts  # noqa: E402
-from ops.image_inputs import (  # noqa: E402
+from fabric.paths import cache_root  # noqa: E402
+from ops.images.artifact import diff_artifacts  # noqa: E402
+from ops.images.build import build_image  # noqa: E402
+from ops.images.inputs import (  # noqa: E402
     DEFAULT_CATALOG,
     build_inputs,
-    cache_root,
     commit_time,
     git_commit,
     source_date_epoch,

@@ -5,7 +5,7 @@ Prints, and records in the "## Playbooks" section of docs/benchmarks.md:
 * first run: site.yml on a fresh copy of the pristine bookworm root (all five runtime profiles;
   .deb files come from the local apt-archive cache, the APT indexes from the mirror);
 * converged run: the second run (changed=0), and its ratio to the first;
-* drift check: ``ops.drift_config`` check mode on the converged root (clean), and on a tampered
+* drift check: ``ops.config.drift`` check mode on the converged root (clean), and on a tampered
   copy (three drifted tasks).
 
 Usage: ``python bench/bench_playbooks.py [--no-write]`` (as root: chroot needs it).
@@ -23,12 +23,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests" / "playbooks")]
+sys.path[:0] = [str(REPO)]
 
-import playbook_rootfs as rootfs  # noqa: E402
-
-from ops.ansible_run import ChrootTarget, run_playbook  # noqa: E402
-from ops.drift_config import check_drift, exit_code  # noqa: E402
+from fabric.runtime.ansible_run import ChrootTarget, run_playbook  # noqa: E402
+from ops.config import rootfs  # noqa: E402
+from ops.config.drift import check_drift, exit_code  # noqa: E402
 
 BENCH_DOC = REPO / "docs" / "benchmarks.md"
 SECTION = "## Playbooks"

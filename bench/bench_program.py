@@ -131,7 +131,7 @@ def baseline_program(raw: dict[str, Any]) -> None:
         if c.get("policy"):  # a config policy only where the stack declares one, as the fabric does
             local.Command(
                 f"{name}-config",
-                create="python3 -m ops.apply_policy",
+                create="python3 -m fabric.runtime.apply_policy",
                 stdin=json.dumps({"host": c["hostname"]}),
                 triggers=[ct.id, version, sha],
                 logging=local.Logging.STDOUT,
@@ -144,7 +144,7 @@ def child(kind: str, n: int) -> None:
 
     os.environ["BENCH_PW"] = "bench-password"
     os.chdir(ROOT)
-    from tests.harness import run_program
+    from fabric.testing import run_program
 
     raw = synthetic_raw(n)
     program = fabric_program if kind == "fabric" else baseline_program

@@ -2,6 +2,11 @@
 
 Compose them directly (``Image``, ``LxcContainer``, ``ConfigPolicy``) or build a whole
 fleet from a validated stack (``validate`` then ``Fleet``).
+
+Room: the core (intent, validation, catalog, components, one per file). It imports only
+third-party libraries and itself, never anything above it: ``fabric.runtime``,
+``fabric.testing``, ``providers``, ``ops``, ``policy``, ``bench`` or ``tests``
+(tests/unit/test_layout.py checks this for every room).
 """
 
 from .catalog import Catalog, ImageBuild, load_catalog
@@ -13,7 +18,7 @@ from .guard import ApplyDecision, ApplyRefused, decide
 from .image import Image, ImageArgs
 from .intent import FabricIntent
 from .provider import proxmox_provider
-from .validation import Fabric, validate
+from .validation import ValidatedStack, validate
 
 __all__ = [
     "ApplyDecision",
@@ -21,7 +26,6 @@ __all__ = [
     "Catalog",
     "ConfigPolicy",
     "ConfigPolicyArgs",
-    "Fabric",
     "FabricConfigError",
     "FabricIntent",
     "Fleet",
@@ -32,6 +36,7 @@ __all__ = [
     "LxcContainerArgs",
     "PolicyTarget",
     "Problem",
+    "ValidatedStack",
     "decide",
     "load_catalog",
     "proxmox_provider",

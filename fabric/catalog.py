@@ -70,7 +70,7 @@ class Catalog(BaseModel):
 
 CATALOG_HEADER = """\
 # Image catalog: one entry per built template version, oldest first, per family.
-# Written by `make image FAMILY=... VERSION=...` (ops/build_image.py); never edit an entry by hand.
+# Written by `make image FAMILY=... VERSION=...` (ops/images/build.py); never edit an entry by hand.
 # Entries are immutable: `make catalog-check` (part of lint and PR validation) fails when an
 # existing entry is changed or removed compared to the target branch. Old versions are retained.
 """

@@ -19,7 +19,7 @@ from .playbook_digest import combine, files_digest
 
 # The runner is a module of this repository, found through PATH's python3 and the
 # program's working directory, so the command text is the same on every machine.
-RUNNER = "python3 -m ops.apply_policy"
+RUNNER = "python3 -m fabric.runtime.apply_policy"
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 

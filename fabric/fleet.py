@@ -18,7 +18,7 @@ from .container import LxcContainer, LxcContainerArgs
 from .image import Image, ImageArgs
 from .intent import ContainerSpec
 from .playbook_digest import files_digest
-from .validation import Fabric, ResolvedImage
+from .validation import ResolvedImage, ValidatedStack
 
 
 class Fleet(pulumi.ComponentResource):
@@ -29,7 +29,7 @@ class Fleet(pulumi.ComponentResource):
     images_summary: pulumi.Output[dict[str, Any]]
     """Per image and node (``family@version/node``): the template's file id."""
 
-    def __init__(self, name: str, fabric: Fabric, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, fabric: ValidatedStack, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("samakia:fabric:Fleet", name, None, opts)
         self.fabric = fabric
         child = pulumi.ResourceOptions(parent=self)

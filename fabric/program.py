@@ -11,10 +11,10 @@ from .fleet import Fleet
 from .guard import decide
 from .provider import proxmox_provider
 from .stack_config import read_namespace
-from .validation import Fabric, validate
+from .validation import ValidatedStack, validate
 
 
-def load_fabric(project_dir: Path) -> Fabric:
+def load_fabric(project_dir: Path) -> ValidatedStack:
     """The running stack's validated intent; raises ``FabricConfigError`` before any resource."""
     raw, secret_keys = read_namespace()
     return validate(raw, project_dir=project_dir, secret_keys=secret_keys)

@@ -37,7 +37,7 @@ class ResolvedImage:
 
 
 @dataclass(frozen=True)
-class Fabric:
+class ValidatedStack:
     """A validated fabric: the intent plus what it resolved to."""
 
     intent: FabricIntent
@@ -184,8 +184,8 @@ def validate(
     project_dir: Path,
     secret_keys: Iterable[str] = (),
     catalog: Catalog | None = None,
-) -> Fabric:
-    """Turn raw ``fabric:`` config (keys without the namespace) into a validated ``Fabric``.
+) -> ValidatedStack:
+    """Turn raw ``fabric:`` config (keys without the namespace) into a validated ``ValidatedStack``.
 
     Raises ``FabricConfigError`` with every problem found; returns only when there are none.
     """
@@ -222,4 +222,4 @@ def validate(
     ]
     if problems:
         raise FabricConfigError(problems)
-    return Fabric(intent=intent, images=images, project_dir=project_dir)
+    return ValidatedStack(intent=intent, images=images, project_dir=project_dir)

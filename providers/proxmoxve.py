@@ -13,8 +13,8 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from ops.pve_api import PveApi, PveApiError
 from providers.base import Props, Provider, ProviderError, serve
+from providers.pve_api import PveApi, PveApiError
 
 CT = "ContainerLegacy"
 FILE = "File"

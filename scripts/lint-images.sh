@@ -34,7 +34,7 @@ done
 
 base_args=()
 [ -n "${BASE:-}" ] && base_args=(--base "$BASE")
-"$py" -m ops.catalog_check --catalog "${CATALOG:-images/catalog.yaml}" "${base_args[@]}" || status=1
+"$py" -m ops.images.catalog_check --catalog "${CATALOG:-images/catalog.yaml}" "${base_args[@]}" || status=1
 
 [ "$status" -eq 0 ] && echo "lint-images: OK (Packer templates: $families)"
 exit "$status"

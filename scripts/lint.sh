@@ -8,7 +8,7 @@ ruff format --check .
 echo "lint: mypy"
 mypy
 echo "lint: stack files validate"
-python -m ops.validate_stack Pulumi.prod.yaml
+python -m ops.stack.validate Pulumi.prod.yaml
 scripts/lint-playbooks.sh
 scripts/lint-images.sh
 echo "lint: all clean"

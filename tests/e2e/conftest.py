@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 import yaml
 
-from ops.local_fabric import ensure_local_images, local_fabric
-from ops.local_pve import RunningPve
-from ops.pve_api import PveApi
-from ops.workspace import Workspace
+from ops.localpve.server import RunningPve
+from ops.localpve.services import ensure_local_images
+from ops.stack.local import local_fabric
+from ops.stack.workspace import Workspace
+from providers.pve_api import PveApi
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = "e2e"
@@ -32,7 +33,7 @@ LINKED = ("fabric", "ops", "playbooks", "__main__.py", "Pulumi.yaml", ".venv")
 
 
 @dataclass
-class Fabric:
+class LocalFabric:
     """The running local fabric and everything the tests read back through."""
 
     ws: Workspace
@@ -72,7 +73,7 @@ def _stack_file() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fabric]:
+def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFabric]:
     if shutil.which("pulumi") is None:
         pytest.fail("the pulumi engine is not on PATH: run `make engine` (make test-e2e does)")
     project = tmp_path_factory.mktemp("e2e-project")
@@ -82,7 +83,7 @@ def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fabric]:
     ensure_local_images(project, STACK, project / ".state" / "mirror", extra=[("debian12-base", "1.1.0")])
     with local_fabric(project, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT) as (ws, pve):
         api = PveApi(pve.url, str(pve.cafile), username="root@pam", password=ws.env["SAMAKIA_PVE_PASSWORD"])
-        yield Fabric(ws=ws, pve=pve, api=api, project=project)
+        yield LocalFabric(ws=ws, pve=pve, api=api, project=project)
 
 
 def read_secret_values(project: Path) -> list[str]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ops.drift import config_drift_check, drift_check
-from ops.plan_summary import CONTAINER, summarize
+from ops.stack.drift import config_drift_check, drift_check
+from ops.stack.plan_summary import CONTAINER, summarize
 
-from .conftest import Fabric, read_secret_values
+from .conftest import LocalFabric, read_secret_values
 
 CONTAINERS = {"dns-1": 1101, "dns-2": 1102, "db-1": 1201}
 NODES = {"dns-1": "pve1", "dns-2": "pve2", "db-1": "pve1"}
@@ -20,7 +20,7 @@ V1, V2 = "debian12-base_1.0.0_amd64.tar.zst", "debian12-base_1.1.0_amd64.tar.zst
 GROUPS = {"dns-1": "dns", "dns-2": "dns", "db-1": "database"}
 
 
-def templates(f: Fabric, node: str) -> set[str]:
+def templates(f: LocalFabric, node: str) -> set[str]:
     return {
         c["volid"].rsplit("/", 1)[-1]
         for c in f.api.get(f"/nodes/{node}/storage/local/content")
@@ -28,15 +28,15 @@ def templates(f: Fabric, node: str) -> set[str]:
     }
 
 
-def image_of_root(f: Fabric, vmid: int) -> str:
+def image_of_root(f: LocalFabric, vmid: int) -> str:
     return (f.root(vmid).with_name(f"{vmid}.image")).read_text().split("#")[0]
 
 
-def up(f: Fabric, *extra: str) -> None:
+def up(f: LocalFabric, *extra: str) -> None:
     f.pulumi("up", "--yes", "--skip-preview", *extra)
 
 
-def test_up_from_empty_creates_every_container_as_intended(fabric: Fabric) -> None:
+def test_up_from_empty_creates_every_container_as_intended(fabric: LocalFabric) -> None:
     preview = fabric.preview_json()
     creates = {s["urn"].rsplit("::", 1)[-1] for s in preview["steps"] if s["op"] == "create"}
     assert set(CONTAINERS) <= creates
@@ -64,11 +64,11 @@ def test_up_from_empty_creates_every_container_as_intended(fabric: Fabric) -> No
         assert (fabric.root(vmid) / "etc" / "hostname").read_text().strip() in CONTAINERS
 
 
-def test_second_preview_shows_no_changes(fabric: Fabric) -> None:
+def test_second_preview_shows_no_changes(fabric: LocalFabric) -> None:
     fabric.pulumi("preview", "--expect-no-changes")
 
 
-def _bump(fabric: Fabric, version: str, old: str, new: str) -> None:
+def _bump(fabric: LocalFabric, version: str, old: str, new: str) -> None:
     fabric.set_config("images.base", f"debian12-base@{version}")
     preview = fabric.preview_json()
     summary = summarize(preview, GROUPS)
@@ -82,7 +82,7 @@ def _bump(fabric: Fabric, version: str, old: str, new: str) -> None:
     up(fabric)
 
 
-def test_image_bump_replaces_exactly_the_containers_using_it(fabric: Fabric) -> None:
+def test_image_bump_replaces_exactly_the_containers_using_it(fabric: LocalFabric) -> None:
     _bump(fabric, "1.1.0", "debian12-base@1.0.0", "debian12-base@1.1.0")
     assert image_of_root(fabric, 1101) == "debian12-base@1.1.0"
     assert image_of_root(fabric, 1102) == "debian12-base@1.1.0"
@@ -92,13 +92,13 @@ def test_image_bump_replaces_exactly_the_containers_using_it(fabric: Fabric) -> 
     fabric.pulumi("preview", "--expect-no-changes")
 
 
-def test_rollback_restores_the_previous_image(fabric: Fabric) -> None:
+def test_rollback_restores_the_previous_image(fabric: LocalFabric) -> None:
     _bump(fabric, "1.0.0", "debian12-base@1.1.0", "debian12-base@1.0.0")
     assert image_of_root(fabric, 1101) == "debian12-base@1.0.0"
     fabric.pulumi("preview", "--expect-no-changes")
 
 
-def test_configuration_drift_is_detected_and_repaired_from_git(fabric: Fabric, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_configuration_drift_is_detected_and_repaired_from_git(fabric: LocalFabric, capsys) -> None:  # type: ignore[no-untyped-def]
     sshd = fabric.root(1201) / "etc" / "ssh" / "sshd_config"
     sshd.write_text(sshd.read_text() + "PasswordAuthentication yes\n")  # an SSH hotfix
     capsys.readouterr()
@@ -112,12 +112,12 @@ def test_configuration_drift_is_detected_and_repaired_from_git(fabric: Fabric, c
     assert config_drift_check(fabric.ws, only=["db-1-config"]) == 0
 
 
-def policy_urns(f: Fabric) -> list[str]:
+def policy_urns(f: LocalFabric) -> list[str]:
     state = json.loads(f.pulumi("stack", "export").stdout)
     return [r["urn"] for r in state["deployment"]["resources"] if r["type"] == "command:local:Command"]
 
 
-def test_drift_is_detected_named_and_reconciled(fabric: Fabric, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_drift_is_detected_named_and_reconciled(fabric: LocalFabric, capsys) -> None:  # type: ignore[no-untyped-def]
     fabric.api.put("/nodes/pve1/lxc/1101/config", memory=2048)
     upid = fabric.api.post("/nodes/pve2/lxc/1102/status/stop")
     fabric.api.wait("pve2", upid)
@@ -134,7 +134,7 @@ def test_drift_is_detected_named_and_reconciled(fabric: Fabric, capsys) -> None:
     assert drift_check(fabric.ws) == 0
 
 
-def test_failed_create_task_leaves_no_phantom_and_next_up_converges(fabric: Fabric) -> None:
+def test_failed_create_task_leaves_no_phantom_and_next_up_converges(fabric: LocalFabric) -> None:
     upid = fabric.api.post("/nodes/pve2/lxc/1102/status/stop")
     fabric.api.wait("pve2", upid)
     fabric.api.wait("pve2", fabric.api.delete("/nodes/pve2/lxc/1102"))
@@ -154,7 +154,7 @@ def test_failed_create_task_leaves_no_phantom_and_next_up_converges(fabric: Fabr
     fabric.pulumi("preview", "--expect-no-changes", "--refresh")
 
 
-def test_locked_container_fails_clearly_then_converges(fabric: Fabric) -> None:
+def test_locked_container_fails_clearly_then_converges(fabric: LocalFabric) -> None:
     fabric.pve.call(lambda: fabric.pve.pve.snapshot_lock(1201, lock="backup"))
     fabric.set_config("containers.db-1.memoryMb", "1536")
     failed = fabric.pulumi("up", "--yes", "--skip-preview", check=False)
@@ -166,7 +166,7 @@ def test_locked_container_fails_clearly_then_converges(fabric: Fabric) -> None:
     fabric.pulumi("preview", "--expect-no-changes")
 
 
-def test_no_secret_in_state_or_logs(fabric: Fabric) -> None:
+def test_no_secret_in_state_or_logs(fabric: LocalFabric) -> None:
     exported = fabric.pulumi("stack", "export").stdout
     assert "secret" in exported  # the provider's password is there, encrypted
     text = exported + "".join(fabric.logs)
@@ -175,13 +175,13 @@ def test_no_secret_in_state_or_logs(fabric: Fabric) -> None:
     assert "PRIVATE KEY" not in text
 
 
-def test_destroy_removes_containers_and_keeps_templates(fabric: Fabric) -> None:
+def test_destroy_removes_containers_and_keeps_templates(fabric: LocalFabric) -> None:
     fabric.pulumi("destroy", "--yes")
     assert fabric.api.containers() == {}
     assert {V1, V2} <= templates(fabric, "pve1")
     assert V1 in templates(fabric, "pve2")
 
 
-def test_state_dir_is_outside_git(fabric: Fabric) -> None:
+def test_state_dir_is_outside_git(fabric: LocalFabric) -> None:
     assert (fabric.project / ".state" / "pulumi").is_dir()
     assert Path(".state/").as_posix() in (Path(__file__).resolve().parents[2] / ".gitignore").read_text()

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ops.local_fabric import serve_directory
-from ops.local_pve import RunningPve
-from ops.pve_api import PveApi, PveApiError
+from ops.localpve.server import RunningPve
+from ops.localpve.services import serve_directory
+from providers.pve_api import PveApi, PveApiError
 
 
 def test_download_is_fetched_verified_and_persisted(tmp_path: Path) -> None:

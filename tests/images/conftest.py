@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from fabric.catalog import Catalog, ImageBuild, load_catalog
-from ops.build_image import artifact_paths, build_image
-from ops.image_inputs import BuildInputs, build_inputs, cache_root
+from fabric.paths import cache_root
+from ops.images.build import artifact_paths, build_image
+from ops.images.inputs import BuildInputs, build_inputs
 
 FAMILY = "debian12-base"
 TEST_VERSION = "0.0.1"

@@ -11,8 +11,8 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from ops.image_artifact import inspect_artifact, read_packer_manifest, sha256_file
-from ops.image_inputs import DEFAULT_MIRROR, git_commit, template_digest
+from ops.images.artifact import inspect_artifact, read_packer_manifest, sha256_file
+from ops.images.inputs import DEFAULT_MIRROR, git_commit, template_digest
 
 from .conftest import FAMILY, TEST_VERSION, Built
 

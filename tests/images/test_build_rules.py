@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from fabric.catalog import load_catalog, save_catalog
-from ops.build_image import ArtifactConflict, VersionExists, VersionNotMonotonic, artifact_paths, build_image
-from ops.image_artifact import sha256_file
-from ops.image_inputs import build_inputs
+from ops.images.artifact import sha256_file
+from ops.images.build import ArtifactConflict, VersionExists, VersionNotMonotonic, artifact_paths, build_image
+from ops.images.inputs import build_inputs
 
 from .conftest import FAMILY, REPO, TEST_VERSION, Built
 
@@ -106,7 +106,7 @@ def test_make_image_cli_refuses_the_committed_latest_version(tmp_path: Path) -> 
     copy = tmp_path / "catalog.yaml"
     save_catalog(load_catalog(catalog), copy)
     r = subprocess.run(
-        [sys.executable, "-m", "ops.build_image", "--family", FAMILY, "--version", latest, "--catalog", str(copy)],
+        [sys.executable, "-m", "ops.images.build", "--family", FAMILY, "--version", latest, "--catalog", str(copy)],
         check=False,
         capture_output=True,
         text=True,

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from fabric.catalog import Catalog, ImageBuild, load_catalog, save_catalog
-from ops.catalog_check import check, compare, rule_errors
+from ops.images.catalog_check import check, compare, rule_errors
 
 from .conftest import FAMILY, REPO
 
@@ -68,7 +68,7 @@ def edit(repo: Path, mutate: object) -> Path:
 
 def run_cli(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ops.catalog_check", "--catalog", str(repo / "images/catalog.yaml"), *args],
+        [sys.executable, "-m", "ops.images.catalog_check", "--catalog", str(repo / "images/catalog.yaml"), *args],
         check=False,
         capture_output=True,
         text=True,

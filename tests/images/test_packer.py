@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.image_inputs import IMAGES_DIR, template_digest, template_files
+from ops.images.inputs import IMAGES_DIR, template_digest, template_files
 
 FAMILIES = sorted(p.name for p in IMAGES_DIR.iterdir() if any(p.glob("*.pkr.hcl")))
 REQUIRED_VARS = {

@@ -31,9 +31,8 @@ for p in (str(REPO), str(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-import playbook_rootfs as rootfs  # noqa: E402
-
-from ops.ansible_run import ChrootTarget, Recap, run_playbook  # noqa: E402
+from fabric.runtime.ansible_run import ChrootTarget, Recap, run_playbook  # noqa: E402
+from ops.config import rootfs  # noqa: E402
 
 ALL_PROFILES = ["dns", "monitoring", "postgresql", "object_storage", "edge"]
 ADMIN = "samakia"
@@ -176,7 +175,7 @@ def drift_run(converged: Converged, tmp_path_factory: pytest.TempPathFactory, va
         [
             sys.executable,
             "-m",
-            "ops.drift_config",
+            "ops.config.drift",
             "--root",
             str(converged.root),
             "--root",

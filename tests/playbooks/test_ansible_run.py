@@ -1,4 +1,4 @@
-"""ops.ansible_run and ops.drift_config plumbing: recap parsing, secrets handling, exit codes."""
+"""fabric.runtime.ansible_run and ops.config.drift plumbing: recap parsing, secrets handling, exit codes."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-import ops.ansible_run as ar
-import ops.drift_config as dc
+import fabric.runtime.ansible_run as ar
+import ops.config.drift as dc
 
 REPORT: dict[str, Any] = {
     "plays": [

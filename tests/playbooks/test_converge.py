@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import playbook_rootfs as rootfs
 from conftest import Converged
+
+from ops.config import rootfs
 
 
 def test_rootfs_cache_is_keyed_and_pristine(base_root: Path) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import playbook_rootfs as rootfs
 from conftest import Converged, DriftRun, sysctl_file_values
+
+from ops.config import rootfs
 
 # Exactly the tasks that must report a change after the tampering in conftest.tamper().
 EXPECTED_DRIFT = {

@@ -8,9 +8,10 @@ import stat
 from pathlib import Path
 from typing import Any
 
-import playbook_rootfs as rootfs
 import pytest
 from conftest import ADMIN, ALL_PROFILES, HOSTNAME, POLICY_VERSION, Converged, sysctl_file_values
+
+from ops.config import rootfs
 
 
 def sshd_effective(root: Path) -> dict[str, str]:

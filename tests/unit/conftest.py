@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from fabric import Fabric, validate
+from fabric import ValidatedStack, validate
 from fabric.stack_file import read_stack_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ def good_raw() -> tuple[dict[str, Any], set[str]]:
     return read_stack_file(STACKS / "good.yaml")
 
 
-def fabric_from(raw: dict[str, Any], secret_keys: set[str] | None = None) -> Fabric:
+def fabric_from(raw: dict[str, Any], secret_keys: set[str] | None = None) -> ValidatedStack:
     return validate(raw, project_dir=ROOT, secret_keys=good_raw()[1] if secret_keys is None else secret_keys)
 
 

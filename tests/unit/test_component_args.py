@@ -19,7 +19,7 @@ from fabric import (
     PolicyTarget,
     load_catalog,
 )
-from tests.harness import COMMAND, CONTAINER, run_program
+from fabric.testing import COMMAND, CONTAINER, run_program
 
 from .conftest import ROOT
 from .test_components import run_fleet

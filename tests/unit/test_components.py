@@ -7,7 +7,7 @@ from typing import Any
 import pulumi
 
 from fabric import Fleet, proxmox_provider
-from tests.harness import COMMAND, CONTAINER, FILE, HA, Recording, is_secret, resolve, run_program
+from fabric.testing import COMMAND, CONTAINER, FILE, HA, Recording, is_secret, resolve, run_program
 
 from .conftest import SECRET_VALUE, deep_merge, engine_config, fabric_from, good_raw
 
@@ -140,7 +140,7 @@ def test_components_nest_under_their_parents_and_use_the_explicit_provider() -> 
 def test_config_policy_command_carries_no_secret_and_no_vars_in_argv() -> None:
     rec = run_fleet()
     cmd = rec.named(COMMAND, "db-1-config").inputs
-    assert cmd["create"] == "python3 -m ops.apply_policy"
+    assert cmd["create"] == "python3 -m fabric.runtime.apply_policy"
     assert cmd["logging"] == "stdout"
     assert "fabric_admin_user" not in cmd["create"]
     assert "dba" in cmd["stdin"]  # the policy's variables travel on stdin

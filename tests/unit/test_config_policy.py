@@ -9,7 +9,7 @@ import pytest
 
 from fabric import ConfigPolicy, ConfigPolicyArgs, PolicyTarget
 from fabric.playbook_digest import policy_digest, policy_files
-from tests.harness import COMMAND, run_program
+from fabric.testing import COMMAND, run_program
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from fabric import ApplyRefused, decide
 from fabric.guard import BREAK_GLASS_VAR, ci_branch
 from fabric.program import run
-from tests.harness import Recording, run_program
+from fabric.testing import Recording, run_program
 
 from .conftest import ROOT, deep_merge, engine_config, good_raw
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ops.plan_summary import CONTAINER, UNKNOWN, summarize
+from ops.stack.plan_summary import CONTAINER, UNKNOWN, summarize
 
 P = "urn:pulumi:prod::samakia-fabric::samakia:fabric:Fleet$samakia:fabric:LxcContainer$"
 

@@ -6,7 +6,7 @@ import runpy
 
 import pytest
 
-from tests.harness import COMMAND, CONTAINER, FILE, run_program
+from fabric.testing import COMMAND, CONTAINER, FILE, run_program
 
 from .conftest import ROOT
 

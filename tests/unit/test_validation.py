@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from fabric import FabricConfigError, load_catalog, validate
 from fabric.program import run
 from fabric.stack_file import read_stack_file
-from tests.harness import run_program
+from fabric.testing import run_program
 
 from .conftest import ROOT, STACKS, deep_merge, engine_config, good_raw, load_yaml
 
@@ -50,7 +50,7 @@ def test_bad_stack_fails_with_its_field_path_and_registers_nothing(case: Path) -
 def test_nothing_is_registered_for_a_bad_stack(case: Path) -> None:
     import pulumi
 
-    from tests.harness import FabricMocks, RecordingMonitor
+    from fabric.testing import FabricMocks, RecordingMonitor
 
     spec = load_yaml(case)
     good, secret = good_raw()

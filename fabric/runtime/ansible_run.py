@@ -1,7 +1,7 @@
 """Run the Samakia Fabric playbooks and read their outcome from Ansible's own recap.
 
 This is the one place that starts ``ansible-playbook``. ConfigPolicy's command, the
-configuration drift check (:mod:`ops.drift_config`) and the playbook test tier all go
+configuration drift check (:mod:`ops.config.drift`) and the playbook test tier all go
 through :func:`run_playbook`, which:
 
 * writes a per-run inventory with exactly the given targets (a chroot root path driven by
@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-PLAYBOOKS_DIR = REPO_ROOT / "playbooks"
+from fabric.paths import PLAYBOOKS_DIR, PROJECT_ROOT
+
 SITE_PLAYBOOK = PLAYBOOKS_DIR / "site.yml"
 ANSIBLE_CFG = PLAYBOOKS_DIR / "ansible.cfg"
 JSON_CALLBACK = "ansible.posix.json"
@@ -355,7 +355,7 @@ def run_playbook(
         raise ValueError("run_playbook needs at least one target")
     playbook_path = Path(playbook)
     if not playbook_path.is_absolute():
-        playbook_path = (REPO_ROOT / playbook_path) if not playbook_path.exists() else playbook_path.resolve()
+        playbook_path = (PROJECT_ROOT / playbook_path) if not playbook_path.exists() else playbook_path.resolve()
     if not playbook_path.is_file():
         raise AnsibleRunError(f"playbook not found: {playbook_path}")
 

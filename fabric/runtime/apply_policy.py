@@ -1,6 +1,6 @@
 """ConfigPolicy's command: apply a playbook to one container, printing only the recap.
 
-``pulumi_command`` runs ``python3 -m ops.apply_policy`` with a JSON request on stdin (so no
+``pulumi_command`` runs ``python3 -m fabric.runtime.apply_policy`` with a JSON request on stdin (so no
 variable, which may be secret, ever reaches argv or the Pulumi log):
 
     {"playbook": "site.yml", "varsFiles": [...], "vars": {...}, "imageIdentity": "...",
@@ -24,9 +24,10 @@ from typing import Any
 
 import yaml
 
-from ops.ansible_run import AnsibleRunError, ChrootTarget, Recap, SshTarget, Target, run_playbook
+from fabric.paths import PLAYBOOKS_DIR
+from fabric.runtime.ansible_run import AnsibleRunError, ChrootTarget, Recap, SshTarget, Target, run_playbook
 
-PLAYBOOKS = Path(__file__).resolve().parents[1] / "playbooks"
+PLAYBOOKS = PLAYBOOKS_DIR
 
 
 def prepare_root(root: Path, artifact: Path, identity: str, hostname: str, keys: list[str]) -> bool:

@@ -19,11 +19,12 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
+
+from fabric.paths import cache_root
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -42,11 +43,6 @@ PACKAGES = (
 RECIPE_VERSION = 1  # bump when the build steps below change
 
 POLICY_RC_D = "#!/bin/sh\n# Chroot build: maintainer scripts must not start services.\nexit 101\n"
-
-
-def cache_root() -> Path:
-    """The project cache directory (``$SAMAKIA_CACHE``, default ``~/.cache/samakia-fabric``)."""
-    return Path(os.environ.get("SAMAKIA_CACHE") or Path.home() / ".cache" / "samakia-fabric")
 
 
 def rootfs_spec() -> dict[str, object]:

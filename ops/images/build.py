@@ -1,6 +1,6 @@
 """Build one immutable image version and append it to a catalog.
 
-    python -m ops.build_image --family debian12-base --version 1.2.0 [--catalog images/catalog.yaml]
+    python -m ops.images.build --family debian12-base --version 1.2.0 [--catalog images/catalog.yaml]
 
 The spec's order for image changes: modify image code, build a new image version, commit the
 image changes (code and catalog entry together), update the reference. This command is the
@@ -40,19 +40,18 @@ from typing import Any
 import yaml
 
 from fabric.catalog import ImageBuild, load_catalog, save_catalog, version_key
-from ops.image_artifact import inspect_artifact, read_packer_manifest, sha256_file
-from ops.image_inputs import (
+from fabric.paths import PROJECT_ROOT, cache_root
+from ops.images.artifact import inspect_artifact, read_packer_manifest, sha256_file
+from ops.images.inputs import (
     DEFAULT_CATALOG,
     DEFAULT_MIRROR,
     DEFAULT_SNAPSHOT_MIRROR,
     DEFAULT_SUITE,
     DEFAULT_ZSTD_LEVEL,
     IMAGES_DIR,
-    REPO_ROOT,
     BuildInputs,
     InputError,
     build_inputs,
-    cache_root,
     default_cache_dir,
     family_dir,
     git_commit,
@@ -308,8 +307,8 @@ def build_image(
                 paths[key].unlink(missing_ok=True)
             if os.geteuid() != 0:
                 raise BuildError("building an image needs root (debootstrap, chroot); run it as root or in CI")
-            commit = commit or git_commit(REPO_ROOT)
-            sde = build_epoch if build_epoch is not None else source_date_epoch(REPO_ROOT)
+            commit = commit or git_commit(PROJECT_ROOT)
+            sde = build_epoch if build_epoch is not None else source_date_epoch(PROJECT_ROOT)
             record = _cold_build(inputs, paths, commit, sde, log)
 
     entry = ImageBuild(
@@ -334,7 +333,7 @@ def build_image(
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ops.build_image", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m ops.images.build", description=__doc__.split("\n\n")[0])
     ap.add_argument("--family", required=True, help="image family: a directory of images/")
     ap.add_argument("--version", required=True, help="new version, MAJOR.MINOR.PATCH, greater than the latest")
     ap.add_argument("--catalog", default=str(DEFAULT_CATALOG), help="catalog file to append to")

@@ -1,6 +1,6 @@
 """Image catalog immutability: existing entries may not change, move or disappear.
 
-    python -m ops.catalog_check --catalog images/catalog.yaml [--base REF]
+    python -m ops.images.catalog_check --catalog images/catalog.yaml [--base REF]
 
 Compares the catalog file in the working tree with the same file on the target branch
 (``--base``; default ``$SAMAKIA_CATALOG_BASE``, else ``origin/main`` when it exists, else
@@ -22,7 +22,7 @@ import yaml
 from pydantic import ValidationError
 
 from fabric.catalog import Catalog, ImageBuild, load_catalog, version_key
-from ops.image_inputs import ARCH, DEFAULT_CATALOG
+from ops.images.inputs import ARCH, DEFAULT_CATALOG
 
 
 class CheckError(RuntimeError):
@@ -159,7 +159,7 @@ def check(catalog_path: str | Path, base: str | None = None) -> tuple[str, Resul
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ops.catalog_check", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m ops.images.catalog_check", description=__doc__.split("\n\n")[0])
     ap.add_argument("--catalog", default=str(DEFAULT_CATALOG))
     ap.add_argument("--base", default=None, help="target branch to compare with (default origin/main, else main)")
     args = ap.parse_args(argv)

@@ -1,7 +1,7 @@
 """Drive a stack with the real Pulumi engine: the local fabric by default, a real Proxmox when selected.
 
-    python -m ops.fabric up --stack local       # the main job: images, fake Proxmox, preview, up
-    python -m ops.fabric preview --stack prod   # a PR check against the real cluster
+    python -m ops.stack up --stack local       # the main job: images, fake Proxmox, preview, up
+    python -m ops.stack preview --stack prod   # a PR check against the real cluster
 
 For the ``local`` stack this starts everything the fabric needs on loopback (the template
 mirror and the local Proxmox), keeps state under ``.state/`` (ignored by Git), and stops it
@@ -16,13 +16,14 @@ import json
 import os
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 
-from ops.drift import config_drift_check, drift_check
-from ops.local_fabric import ensure_local_images, local_fabric
-from ops.workspace import Workspace
+from fabric.paths import PROJECT_ROOT
+from ops.localpve.services import ensure_local_images
+from ops.stack.drift import config_drift_check, drift_check
+from ops.stack.local import local_fabric
+from ops.stack.workspace import Workspace
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = PROJECT_ROOT
 LOCAL_STACKS = ("local",)
 
 

@@ -1,6 +1,6 @@
 """Validate stack files without the engine: the PR check that runs before any preview.
 
-    python -m ops.validate_stack Pulumi.prod.yaml [Pulumi.local.yaml ...]
+    python -m ops.stack.validate Pulumi.prod.yaml [Pulumi.local.yaml ...]
 
 Prints every problem with its field path; exits 1 if any stack is invalid.
 """
@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 
 from fabric.errors import FabricConfigError
+from fabric.paths import PROJECT_ROOT
 from fabric.stack_file import read_stack_file
 from fabric.validation import validate
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = PROJECT_ROOT
 
 
 def check(path: Path) -> bool:
@@ -31,7 +32,7 @@ def check(path: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     paths = [Path(p) for p in (argv if argv is not None else sys.argv[1:])]
     if not paths:
-        print("usage: python -m ops.validate_stack Pulumi.<stack>.yaml ...", file=sys.stderr)
+        print("usage: python -m ops.stack.validate Pulumi.<stack>.yaml ...", file=sys.stderr)
         return 2
     results = [check(p) for p in paths]
     return 0 if all(results) else 1

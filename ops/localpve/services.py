@@ -1,4 +1,4 @@
-"""The embedded local fabric's services: the template mirror, the local Proxmox, local images.
+"""The local fabric's services: the template mirror, the local Proxmox, local images.
 
 Everything runs on loopback; state, generated secrets and Pulumi's working copy of the stack
 file live under ``.state/`` (ignored by Git) with mode 0600 where secret, and reach Pulumi and
@@ -19,7 +19,6 @@ from typing import Any
 
 from fabric.intent import parse_image_ref
 from fabric.stack_file import read_stack_file
-from ops.workspace import Workspace, working_config
 
 
 def _state_secret(path: Path, nbytes: int = 24) -> str:
@@ -67,8 +66,9 @@ def ensure_local_images(
     changing the image code rebuilds them instead of conflicting with a released artifact. The
     local catalog is derived data (ignored by Git), written afresh from those builds each time.
     """
-    from ops.build_image import build_image
-    from ops.image_inputs import build_inputs, cache_root
+    from fabric.paths import cache_root
+    from ops.images.build import build_image
+    from ops.images.inputs import build_inputs
 
     raw, _ = read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
     catalog = project_dir / str(raw.get("imageCatalog", "images/catalog.local.yaml"))
@@ -96,15 +96,14 @@ def base_env(project_dir: Path, state_dir: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def local_fabric(
+def local_services(
     project_dir: Path,
-    stack: str = "local",
     state_dir: Path | None = None,
     pve_host: str = "127.0.0.2",
     mirror_port: int = 8099,
-) -> Iterator[tuple[Workspace, Any]]:
-    """Start the mirror and the local Proxmox; yield the workspace and the running fake."""
-    from ops.local_pve import RunningPve
+) -> Iterator[tuple[dict[str, str], Any]]:
+    """Start the mirror and the local Proxmox; yield the environment Pulumi gets and the running fake."""
+    from ops.localpve.server import RunningPve
 
     state = state_dir or project_dir / ".state"
     env = base_env(project_dir, state)
@@ -117,8 +116,6 @@ def local_fabric(
             system = Path(os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"))
             bundle.write_text(system.read_text() + "\n" + pve.cafile.read_text())
             env["SSL_CERT_FILE"] = str(bundle)  # the provider trusts the fake's CA, nothing is skipped
-            ws = Workspace(project_dir, stack, env, working_config(project_dir, stack, state))
-            ws.ensure_stack()
-            yield ws, pve
+            yield env, pve
         finally:
             pve.stop()

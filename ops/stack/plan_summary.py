@@ -1,7 +1,7 @@
 """Explain a preview for the pull request: every replace and delete, why, and its blast radius.
 
     pulumi preview --json > preview.json
-    python -m ops.plan_summary --stack-file Pulumi.prod.yaml preview.json
+    python -m ops.stack.plan_summary --stack-file Pulumi.prod.yaml preview.json
 
 Reads the engine's JSON steps. A container replaced because its template changed is named
 with the image versions (old -> new); a replica group losing every member at once is flagged.

@@ -2,9 +2,9 @@
 
 Usage::
 
-    python -m ops.drift_config --root /path/to/rootfs [--root ...] [--vars-file vars.json]
-    python -m ops.drift_config --host 10.0.0.11 --user samakia --private-key KEY --vars-file F
-    python -m ops.drift_config --targets-file targets.json
+    python -m ops.config.drift --root /path/to/rootfs [--root ...] [--vars-file vars.json]
+    python -m ops.config.drift --host 10.0.0.11 --user samakia --private-key KEY --vars-file F
+    python -m ops.config.drift --targets-file targets.json
 
 Every target is checked in one ``ansible-playbook --check`` run. A target whose recap counts a
 change has drifted from Git: the changed tasks are listed by name (with the loop items that
@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from ops.ansible_run import (
+from fabric.runtime.ansible_run import (
     SITE_PLAYBOOK,
     AnsibleRunError,
     ChrootTarget,
@@ -153,7 +153,7 @@ def exit_code(results: Sequence[DriftResult]) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m ops.drift_config",
+        prog="python -m ops.config.drift",
         description="Configuration drift check: the policy playbook in check mode; "
         "exit 1 on drift (changed tasks listed), 0 when clean, 2 on error.",
     )

@@ -7,7 +7,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ops.workspace import Workspace
+from ops.stack.workspace import Workspace
 
 
 def drift_check(ws: Workspace) -> int:
@@ -40,12 +40,12 @@ def policy_requests(ws: Workspace) -> dict[str, dict[str, Any]]:
 def config_drift_check(ws: Workspace, only: list[str] | None = None) -> int:
     """Ansible check mode on every configured container (or ``only`` those policies).
 
-    Names each task that would change. Exit code as `ops.drift_config`: 0 clean, 1 drift, 2 when a
+    Names each task that would change. Exit code as `ops.config.drift`: 0 clean, 1 drift, 2 when a
     container could not be checked. Containers are checked in parallel.
     """
-    from ops.ansible_run import AnsibleRunError
-    from ops.apply_policy import run
-    from ops.drift_config import DriftResult, exit_code, verdict
+    from fabric.runtime.ansible_run import AnsibleRunError
+    from fabric.runtime.apply_policy import run
+    from ops.config.drift import DriftResult, exit_code, verdict
 
     requests = {n: r for n, r in policy_requests(ws).items() if only is None or n in only}
     if only and set(only) - set(requests):

@@ -3,6 +3,10 @@
 Resource options never reach ``Mocks.new_resource``; the recording monitor keeps the raw
 ``RegisterResource`` requests so tests can assert on replacement triggers, delete-before-
 replace, retain-on-delete, parents and dependencies.
+
+Public: for anyone composing the components who wants to test their program without an
+engine (``run_program``, ``Recording``, ``FabricMocks``); the project's unit tests and
+benchmarks use it too. Room: above the core; imports ``fabric`` only.
 """
 
 from __future__ import annotations
@@ -63,10 +67,10 @@ class RecordingMonitor(mocks.MockMonitor):
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         self.outputs[request.urn] = rpc.deserialize_properties(request.outputs)
-        return super().RegisterResourceOutputs(request)
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             trigger = (
                 rpc.deserialize_property(json_format.MessageToDict(request.replacement_trigger))
@@ -126,7 +130,7 @@ def run_program(
     pulumi.runtime.set_mocks(m, project="samakia-fabric", stack=stack, preview=preview, monitor=monitor)
     box: dict[str, Any] = {}
 
-    @pulumi.runtime.test
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def program() -> None:
         box["result"] = fn()
 

@@ -18,8 +18,9 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-IMAGES_DIR = REPO_ROOT / "images"
+from fabric.paths import PROJECT_ROOT, cache_root
+
+IMAGES_DIR = PROJECT_ROOT / "images"
 DEFAULT_CATALOG = IMAGES_DIR / "catalog.yaml"
 ARCH = "amd64"
 
@@ -38,12 +39,6 @@ _NOT_INPUT = re.compile(r"(\.md$|(^|/)__pycache__/|(^|/)\.)")
 
 class InputError(ValueError):
     """A build input is malformed (family, version, mirror, ...)."""
-
-
-def cache_root() -> Path:
-    """``$SAMAKIA_CACHE`` or ``~/.cache/samakia-fabric``: outside the repository."""
-    env = os.environ.get("SAMAKIA_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "samakia-fabric"
 
 
 def default_cache_dir(family: str) -> Path:
@@ -177,12 +172,12 @@ def _git(repo: Path, *args: str) -> str | None:
     return out.stdout.strip()
 
 
-def git_commit(repo: Path = REPO_ROOT) -> str:
+def git_commit(repo: Path = PROJECT_ROOT) -> str:
     """HEAD of the repository the image code lives in (``unknown`` outside git)."""
     return _git(repo, "rev-parse", "HEAD") or "unknown"
 
 
-def source_date_epoch(repo: Path = REPO_ROOT) -> int:
+def source_date_epoch(repo: Path = PROJECT_ROOT) -> int:
     """``$SOURCE_DATE_EPOCH``, else HEAD's commit time: the same source gives the same build time."""
     env = os.environ.get("SOURCE_DATE_EPOCH")
     if env:
@@ -193,7 +188,7 @@ def source_date_epoch(repo: Path = REPO_ROOT) -> int:
     return int(ct) if ct and ct.isdigit() else 0
 
 
-def commit_time(commit: str, repo: Path = REPO_ROOT) -> int:
+def commit_time(commit: str, repo: Path = PROJECT_ROOT) -> int:
     """Commit time of ``commit`` (the SOURCE_DATE_EPOCH a build at that commit used by default)."""
     ct = _git(repo, "show", "-s", "--format=%ct", commit)
     if not ct or not ct.isdigit():

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from . import intent_files
 from .catalog import Catalog, ImageBuild, load_catalog
 from .errors import FabricConfigError, Problem
 from .intent import ContainerSpec, FabricIntent, SecretRef, parse_image_ref
@@ -195,7 +196,9 @@ def validate(
     # take part in validation, so plaintext never enters a model or an error message.
     secret_names = {k.removeprefix("fabric:") for k in keys}
     hidden = secret_names | _referenced_keys(raw)
-    data = _merge_defaults({k: v for k, v in raw.items() if k not in hidden}, problems)
+    # Containers kept in intent files join the inline ones first: one validation for both.
+    data = intent_files.expand({k: v for k, v in raw.items() if k not in hidden}, project_dir)
+    data = _merge_defaults(data, problems)
     try:
         intent = FabricIntent.model_validate(data)
     except ValidationError as err:

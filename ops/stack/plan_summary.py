@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fabric import intent_files
 from fabric.stack_file import read_stack_file
 
 CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy"
@@ -153,6 +154,7 @@ def summarize(preview: dict[str, Any], groups: dict[str, str]) -> Summary:
 
 def groups_of(stack_file: Path) -> dict[str, str]:
     raw, _ = read_stack_file(stack_file)
+    raw = intent_files.expand(raw, stack_file.parent)
     defaults = raw.get("containerDefaults") or {}
     out = {}
     for name, spec in (raw.get("containers") or {}).items():

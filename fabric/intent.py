@@ -145,6 +145,54 @@ class HaSpec(Model):
     max_relocate: int = Field(default=1, ge=0, le=10)
 
 
+_STORAGE_ID = r"^[a-z][a-z0-9\-_.]*[a-z0-9]$"
+# Paths a data volume must never cover: the kernel's and LXC's own mounts, and the root itself.
+_RESERVED_PATHS = ("/proc", "/sys", "/dev", "/run")
+
+
+def _mount_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError("must be an absolute path inside the container, e.g. /var/lib/postgresql")
+    parts = value.split("/")[1:]
+    if value == "/" or any(p in ("", ".", "..") for p in parts):
+        raise ValueError("must be a normalised path below / (no '.', '..', '//' or trailing '/')")
+    if not re.fullmatch(r"[A-Za-z0-9_./+-]+", value):
+        raise ValueError("may hold only letters, digits and '_', '.', '/', '+', '-'")
+    if any(value == r or value.startswith(r + "/") for r in _RESERVED_PATHS):
+        raise ValueError(f"is reserved by the kernel or LXC ({', '.join(_RESERVED_PATHS)})")
+    return value
+
+
+MountPath = Annotated[str, AfterValidator(_mount_path)]
+
+
+class MountPointSpec(Model):
+    """A data volume mounted into the container; its lifetime is not the container's.
+
+    The volume is a Proxmox storage volume of its own (see docs/stateful.md): replacing,
+    rolling back or deleting the container never deletes it; removing it from the stack does.
+    """
+
+    name: DnsLabel = Field(description="Volume name, unique within the container (e.g. 'pgdata').")
+    path: MountPath = Field(description="Where it is mounted inside the container.")
+    size_gb: int = Field(ge=1, le=65_536, description="Size in GiB (a quota on ZFS; advisory on directory storage).")
+    datastore: str | None = Field(
+        default=None, pattern=_STORAGE_ID, description="Storage of the volume; defaults to the node's disk storage."
+    )
+    backup: bool = Field(default=True, description="Include the volume in vzdump backups of the container.")
+
+
+class GroupSpec(Model):
+    """A replica group: how many members may be down at once during a rollout, and where they run."""
+
+    max_unavailable: int = Field(default=1, ge=1, le=64, description="Members replaced at the same time.")
+    same_node_reason: str | None = Field(
+        default=None,
+        min_length=10,
+        description="Why members may share a node; without it every member must sit on a distinct node.",
+    )
+
+
 class ContainerSpec(Model):
     """One LXC container, as an operator declares it."""
 
@@ -166,7 +214,10 @@ class ContainerSpec(Model):
     protection: bool = Field(default=False, description="Proxmox refuses to delete the container while set.")
     pool: str | None = Field(default=None, description="Proxmox resource pool.")
     ha: HaSpec | None = None
-    group: str | None = Field(default=None, description="Replica group (e.g. 'database'), for blast-radius checks.")
+    group: str | None = Field(default=None, description="Replica group (e.g. 'database'): rolled member by member.")
+    mount_points: list[MountPointSpec] = Field(
+        default_factory=list, max_length=256, description="Data volumes that outlive the container."
+    )
     policy: str | None = Field(default=None, description="Key of fabric:policies applied after create.")
     description: str = ""
 
@@ -204,6 +255,13 @@ class FabricIntent(Model):
     images: dict[str, str] = Field(min_length=1, description="Alias -> 'family@version' from the catalog.")
     policies: dict[str, PolicySpec] = Field(default_factory=dict)
     connection: ConfigConnection = Field(default_factory=ConfigConnection)
+    groups: dict[str, GroupSpec] = Field(default_factory=dict, description="Replica groups; undeclared get defaults.")
+    volume_owner: int | None = Field(
+        default=None,
+        ge=100,
+        le=999_999_999,
+        description="The VMID that owns every data volume: reserved, never a guest (see docs/stateful.md).",
+    )
     containers: dict[str, ContainerSpec] = Field(min_length=1)
 
 

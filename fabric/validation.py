@@ -19,6 +19,7 @@ from . import intent_files
 from .catalog import Catalog, ImageBuild, load_catalog
 from .errors import FabricConfigError, Problem
 from .intent import ContainerSpec, FabricIntent, SecretRef, parse_image_ref
+from .stateful import check_stateful
 
 DEFAULTS_KEY = "containerDefaults"
 
@@ -214,6 +215,7 @@ def validate(
     images, image_problems = _resolve_images(intent, catalog)
     problems += image_problems
     problems += _check_containers(intent, project_dir)
+    problems += check_stateful(intent)
     problems += _check_secret_ref("proxmox.apiToken", intent.proxmox.api_token, keys, raw)
     problems += _check_secret_ref("proxmox.password", intent.proxmox.password, keys, raw)
     problems += _check_secret_ref("connection.privateKey", intent.connection.private_key, keys, raw)

@@ -11,7 +11,7 @@ import yaml
 
 from fabric import FabricConfigError, validate
 from fabric.stack_file import read_stack_file
-from ops.plan_summary import groups_of
+from ops.stack.plan_summary import groups_of
 
 from .conftest import ROOT, STACKS, engine_config, good_raw
 

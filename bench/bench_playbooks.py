@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import re
 import sys
 import tempfile
 import time
@@ -25,12 +24,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO)]
 
+from bench.report import DOC, write_section  # noqa: E402
 from fabric.runtime.ansible_run import ChrootTarget, run_playbook  # noqa: E402
 from ops.config import rootfs  # noqa: E402
 from ops.config.drift import check_drift, exit_code  # noqa: E402
 
-BENCH_DOC = REPO / "docs" / "benchmarks.md"
-SECTION = "## Playbooks"
+SECTION = "Playbooks"
 
 VARS = {
     "fabric_hostname": "bench-1",
@@ -96,9 +95,7 @@ def measure() -> dict[str, float | int | str]:
 
 def render(f: dict[str, float | int | str]) -> str:
     """The markdown section for docs/benchmarks.md."""
-    return f"""{SECTION}
-
-Measured by `python bench/bench_playbooks.py` on {f["date"]} ({f["cpus"]} CPUs shared with other
+    return f"""Measured by `python bench/bench_playbooks.py` on {f["date"]} ({f["cpus"]} CPUs shared with other
 builds, load average {f["load"]} at the end). Target: a debootstrap bookworm minbase root, configured
 through `community.general.chroot` with all five runtime profiles (dns, monitoring, postgresql,
 object_storage, edge); .deb files from the local apt-archive cache, APT indexes from the mirror.
@@ -117,18 +114,6 @@ the drift check (both visit every task) cost about the same; the first run adds 
 """
 
 
-def write_section(text: str, doc: Path = BENCH_DOC) -> None:
-    """Replace (or append) only the "## Playbooks" section of the benchmarks page."""
-    current = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    doc.write_text(updated.rstrip("\n") + "\n")
-
-
 def main() -> int:
     """Measure, print, record."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -138,8 +123,8 @@ def main() -> int:
     text = render(figures)
     print(text)
     if not args.no_write:
-        write_section(text)
-        print(f"recorded in {BENCH_DOC.relative_to(REPO)}")
+        write_section(SECTION, text)
+        print(f"recorded in {DOC.relative_to(REPO)}")
     return 0
 
 

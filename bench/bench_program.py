@@ -73,6 +73,8 @@ def baseline_program(raw: dict[str, Any]) -> None:
     from pulumi_command import local
     from pulumi_proxmoxve import download
 
+    from fabric.config_policy import RUNNER
+
     provider = proxmoxve.Provider(
         "proxmox", endpoint="https://pve.bench:8006/", username="root@pam", password=pulumi.Output.secret("pw")
     )
@@ -131,7 +133,7 @@ def baseline_program(raw: dict[str, Any]) -> None:
         if c.get("policy"):  # a config policy only where the stack declares one, as the fabric does
             local.Command(
                 f"{name}-config",
-                create="python3 -m fabric.runtime.apply_policy",
+                create=RUNNER,
                 stdin=json.dumps({"host": c["hostname"]}),
                 triggers=[ct.id, version, sha],
                 logging=local.Logging.STDOUT,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+from fabric.paths import PROJECT_ROOT
+
+DOC = PROJECT_ROOT / "docs" / "benchmarks.md"
 HEADER = (
     "# Benchmarks\n\nFigures printed by `make bench` on the project's 2-core, 24 GiB machine; "
     "each section is rewritten by its own script.\n"

@@ -15,7 +15,9 @@ from pulumi_command import local
 from .args import known, raise_problems
 from .container import LxcContainer
 from .errors import Problem
+from .paths import PLAYBOOKS_DIR
 from .playbook_digest import combine, files_digest
+from .tokens import CONFIG_POLICY
 
 # The runner is a module of this repository, found through PATH's python3 and the
 # program's working directory, so the command text is the same on every machine.
@@ -63,7 +65,9 @@ class ConfigPolicyArgs:
     vars_files: Sequence[str] = field(default_factory=list)
     variables: dict[str, Any] = field(default_factory=dict)
     """Extra variables (hostname, admin keys, runtime profiles); passed on stdin, not argv."""
-    playbooks_dir: Path = Path("playbooks")
+    playbooks_dir: Path = PLAYBOOKS_DIR
+    """Where the playbook is read for its digest. The runner always runs ``fabric.paths.PLAYBOOKS_DIR``:
+    leave the default, except to digest a scratch tree in a test."""
     container_id: pulumi.Input[str] | None = None
     """Defaults to ``LxcContainer.container_id``."""
     image_identity: pulumi.Input[str] | None = None
@@ -113,7 +117,7 @@ class ConfigPolicy(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ConfigPolicyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         args.validate()  # before anything is registered
-        super().__init__("samakia:fabric:ConfigPolicy", name, None, opts)
+        super().__init__(CONFIG_POLICY, name, None, opts)
         component = args.container if isinstance(args.container, LxcContainer) else None
         resource = component.container if component else args.container
         container_id = args.container_id if args.container_id is not None else _from(component, "container_id")

@@ -13,6 +13,7 @@ import pulumi_proxmoxve as proxmoxve
 from .args import check, raise_problems
 from .errors import Problem
 from .intent import ContainerSpec, FeaturesSpec, HaSpec
+from .tokens import LXC_CONTAINER
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class LxcContainer(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: LxcContainerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         args.validate()  # before anything is registered
-        super().__init__("samakia:fabric:LxcContainer", name, None, opts)
+        super().__init__(LXC_CONTAINER, name, None, opts)
         self.args = args
         dns = (
             proxmoxve.ContainerLegacyInitializationDnsArgs(servers=args.dns_servers, domain=args.domain)

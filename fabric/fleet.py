@@ -17,7 +17,9 @@ from .config_policy import ConfigPolicy, ConfigPolicyArgs, PolicyTarget
 from .container import LxcContainer, LxcContainerArgs
 from .image import Image, ImageArgs
 from .intent import ContainerSpec
+from .paths import PLAYBOOKS_DIR
 from .playbook_digest import files_digest
+from .tokens import FLEET
 from .validation import ResolvedImage, ValidatedStack
 
 
@@ -30,7 +32,7 @@ class Fleet(pulumi.ComponentResource):
     """Per image and node (``family@version/node``): the template's file id."""
 
     def __init__(self, name: str, fabric: ValidatedStack, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("samakia:fabric:Fleet", name, None, opts)
+        super().__init__(FLEET, name, None, opts)
         self.fabric = fabric
         child = pulumi.ResourceOptions(parent=self)
         self.images: dict[tuple[str, str], Image] = {}
@@ -130,7 +132,6 @@ class Fleet(pulumi.ComponentResource):
             playbook=policy.playbook,
             vars_files=list(policy.vars_files),
             variables=variables,
-            playbooks_dir=self.fabric.project_dir / "playbooks",
             files_digest=self._files_digest(spec.policy),
         )
 
@@ -138,8 +139,7 @@ class Fleet(pulumi.ComponentResource):
         # Read and hash each policy's files once per program run, not once per container.
         if policy_name not in self._digests:
             policy = self.fabric.intent.policies[policy_name]
-            playbooks = self.fabric.project_dir / "playbooks"
-            self._digests[policy_name] = files_digest(playbooks, policy.playbook, policy.vars_files)
+            self._digests[policy_name] = files_digest(PLAYBOOKS_DIR, policy.playbook, policy.vars_files)
         return self._digests[policy_name]
 
     def _describe(self, name: str, values: list[Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from .args import check, known, raise_problems
 from .catalog import ImageBuild
 from .errors import Problem
 from .intent import FabricIntent, parse_image_ref
+from .tokens import IMAGE
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class Image(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ImageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         args.validate()  # before anything is registered
-        super().__init__("samakia:fabric:Image", name, None, opts)
+        super().__init__(IMAGE, name, None, opts)
         self.args = args
         self.file = download.File(
             name,

@@ -20,10 +20,21 @@ from google.protobuf import json_format
 from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.sync_await import _sync_await
 
-CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy"
-FILE = "proxmoxve:download/file:File"
-COMMAND = "command:local:Command"
-HA = "proxmoxve:index/haresource:Haresource"
+from fabric.tokens import COMMAND, CONTAINER, FILE, HA
+
+__all__ = [
+    "COMMAND",
+    "CONTAINER",
+    "FILE",
+    "HA",
+    "FabricMocks",
+    "Recording",
+    "RecordingMonitor",
+    "Registered",
+    "is_secret",
+    "resolve",
+    "run_program",
+]
 
 
 class FabricMocks(pulumi.runtime.Mocks):

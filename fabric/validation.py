@@ -19,6 +19,7 @@ from . import intent_files
 from .catalog import Catalog, ImageBuild, load_catalog
 from .errors import FabricConfigError, Problem
 from .intent import ContainerSpec, FabricIntent, SecretRef, parse_image_ref
+from .paths import PLAYBOOKS_DIR
 from .stateful import check_stateful
 
 DEFAULTS_KEY = "containerDefaults"
@@ -175,7 +176,7 @@ def _check_containers(intent: FabricIntent, project_dir: Path) -> list[Problem]:
             problems.append(Problem(f"networks.{name}.gateway", f"is outside {net.cidr}", net.gateway))
     for name, p in intent.policies.items():
         for rel, field in [(p.playbook, "playbook"), *((f, "varsFiles") for f in p.vars_files)]:
-            if not (project_dir / "playbooks" / rel).is_file():
+            if not (PLAYBOOKS_DIR / rel).is_file():
                 problems.append(Problem(f"policies.{name}.{field}", "no such file under playbooks/", rel))
     return problems
 

@@ -27,8 +27,6 @@ import yaml
 from fabric.paths import PLAYBOOKS_DIR
 from fabric.runtime.ansible_run import AnsibleRunError, ChrootTarget, Recap, SshTarget, Target, run_playbook
 
-PLAYBOOKS = PLAYBOOKS_DIR
-
 
 def prepare_root(root: Path, artifact: Path, identity: str, hostname: str, keys: list[str]) -> bool:
     """Make ``root`` a fresh container root of ``identity``; True when it was (re)created."""
@@ -81,7 +79,7 @@ def load_vars(request: dict[str, Any]) -> dict[str, Any]:
     """Vars files first, then the policy's own variables, as ``-e`` precedence would have it."""
     merged: dict[str, Any] = {}
     for rel in request.get("varsFiles", []):
-        merged.update(yaml.safe_load((PLAYBOOKS / rel).read_text()) or {})
+        merged.update(yaml.safe_load((PLAYBOOKS_DIR / rel).read_text()) or {})
     merged.update(request.get("vars", {}))
     return merged
 
@@ -101,7 +99,7 @@ def run(request: dict[str, Any], *, check: bool = False, base: Path | None = Non
     """
     variables = load_vars(request)
     spec = request["target"]
-    playbook = PLAYBOOKS / request.get("playbook", "site.yml")
+    playbook = PLAYBOOKS_DIR / request.get("playbook", "site.yml")
     if spec["type"] == "chroot":
         root = ((base or Path.cwd()) / spec["host"]).resolve()
         if not root.is_dir():

@@ -7,6 +7,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from fabric.tokens import COMMAND, CONFIG_POLICY
 from ops.stack.workspace import Workspace
 
 
@@ -22,15 +23,12 @@ def drift_check(ws: Workspace) -> int:
     return result.returncode
 
 
-POLICY_COMMAND = "command:local:Command"
-
-
 def policy_requests(ws: Workspace) -> dict[str, dict[str, Any]]:
     """The request each applied config policy ran with, read back from the stack's state."""
     state = json.loads(ws.pulumi("stack", "export", capture=True).stdout)
     requests = {}
     for res in state.get("deployment", {}).get("resources") or []:
-        if res.get("type") == POLICY_COMMAND and "samakia:fabric:ConfigPolicy" in res.get("parent", ""):
+        if res.get("type") == COMMAND and CONFIG_POLICY in res.get("parent", ""):
             stdin = (res.get("inputs") or {}).get("stdin")
             if isinstance(stdin, str):
                 requests[res["urn"].rsplit("::", 1)[-1]] = json.loads(stdin)

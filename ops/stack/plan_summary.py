@@ -19,8 +19,8 @@ from typing import Any
 
 from fabric import intent_files
 from fabric.stack_file import read_stack_file
+from fabric.tokens import CONTAINER, UNKNOWN
 
-CONTAINER = "proxmoxve:index/containerLegacy:ContainerLegacy"
 DESTRUCTIVE = ("replace", "create-replacement", "delete-replaced", "delete")
 
 
@@ -77,9 +77,6 @@ def _version(template: str | None) -> str:
         return "?"
     parts = template.split("_")
     return f"{parts[0]}@{parts[1]}" if len(parts) >= 3 else template
-
-
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 def _identity(state: dict[str, Any] | None) -> str | None:

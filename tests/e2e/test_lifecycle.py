@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from fabric.tokens import COMMAND, CONTAINER
 from ops.stack.drift import config_drift_check, drift_check
-from ops.stack.plan_summary import CONTAINER, summarize
+from ops.stack.plan_summary import summarize
 
 from .conftest import LocalFabric, read_secret_values
 
@@ -76,7 +77,7 @@ def _bump(fabric: LocalFabric, version: str, old: str, new: str) -> None:
     for change in summary.changes:
         if change.type == CONTAINER:
             assert change.image_change == (old, new), summary.markdown()
-    policies = {c.name for c in summary.changes if c.type == "command:local:Command" and c.op == "replace"}
+    policies = {c.name for c in summary.changes if c.type == COMMAND and c.op == "replace"}
     assert policies == {"dns-1-config", "dns-2-config"}, summary.markdown()
     assert any("'dns'" in w for w in summary.warnings), "replacing both resolvers at once is flagged"
     up(fabric)
@@ -114,7 +115,7 @@ def test_configuration_drift_is_detected_and_repaired_from_git(fabric: LocalFabr
 
 def policy_urns(f: LocalFabric) -> list[str]:
     state = json.loads(f.pulumi("stack", "export").stdout)
-    return [r["urn"] for r in state["deployment"]["resources"] if r["type"] == "command:local:Command"]
+    return [r["urn"] for r in state["deployment"]["resources"] if r["type"] == COMMAND]
 
 
 def test_drift_is_detected_named_and_reconciled(fabric: LocalFabric, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ops.stack.plan_summary import CONTAINER, UNKNOWN, summarize
+from fabric.tokens import CONTAINER, UNKNOWN
+from ops.stack.plan_summary import summarize
 
 P = "urn:pulumi:prod::samakia-fabric::samakia:fabric:Fleet$samakia:fabric:LxcContainer$"
 

@@ -4,7 +4,10 @@
     python -m ops.stack.plan_summary --stack-file Pulumi.prod.yaml preview.json
 
 Reads the engine's JSON steps. A container replaced because its template changed is named
-with the image versions (old -> new); a replica group losing every member at once is flagged.
+with the image versions (old -> new), with its place in its replica group's rollout.
+
+``--strict`` is the PR's blast-radius gate (``ops.stack.blast_radius``): it exits 1 naming each
+broken rule and its resources, unless ``--labels`` holds the override label.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 from fabric import intent_files
 from fabric.stack_file import read_stack_file
 from fabric.tokens import CONTAINER, UNKNOWN
+from ops.stack.blast_radius import OVERRIDE_LABEL, Finding, StackShape, findings, rollout_order, shape_of
 
 DESTRUCTIVE = ("replace", "create-replacement", "delete-replaced", "delete")
 
@@ -39,6 +43,8 @@ class Change:
 class Summary:
     changes: list[Change]
     warnings: list[str]
+    findings: list[Finding] = field(default_factory=list)
+    rollout: dict[str, str] = field(default_factory=dict)
 
     @property
     def replaced(self) -> list[str]:
@@ -50,15 +56,17 @@ class Summary:
         if not significant:
             lines.append("No changes.")
         else:
-            lines += ["| resource | change | why |", "| --- | --- | --- |"]
+            lines += ["| resource | change | why | rollout |", "| --- | --- | --- | --- |"]
             for c in significant:
                 why = ", ".join(c.reasons) or "-"
                 if c.image_change:
                     why = f"image {c.image_change[0]} -> {c.image_change[1]}"
                 if c.op == "forget":
                     why = "removed from code; retained on storage for rollback"
-                lines.append(f"| {c.name} ({c.type.rsplit(':', 1)[-1]}) | {c.op} | {why} |")
+                order = self.rollout.get(c.name, "-") if c.type == CONTAINER else "-"
+                lines.append(f"| {c.name} ({c.type.rsplit(':', 1)[-1]}) | {c.op} | {why} | {order} |")
         lines += [f"\n**WARNING:** {w}" for w in self.warnings]
+        lines += [f"\n**BLOCKED** {f}" for f in self.findings]
         return "\n".join(lines) + "\n"
 
 
@@ -112,8 +120,11 @@ def _new_versions(steps: list[dict[str, Any]]) -> dict[str, str | None]:
     return out
 
 
-def summarize(preview: dict[str, Any], groups: dict[str, str]) -> Summary:
-    """Changes by resource; ``groups`` maps container name -> replica group for blast-radius checks."""
+def summarize(preview: dict[str, Any], groups: dict[str, str], shape: StackShape | None = None) -> Summary:
+    """Changes by resource; ``groups`` maps container name -> replica group for blast-radius checks.
+
+    With the stack's ``shape`` the summary also carries the gate's findings and the rollout order.
+    """
     merged: dict[str, Change] = {}
     steps = list(preview.get("steps", []))
     pending = _new_versions(steps)
@@ -146,7 +157,11 @@ def summarize(preview: dict[str, Any], groups: dict[str, str]) -> Summary:
         members = {n for n, g in groups.items() if g == group}
         if len(members) > 1 and names >= members:
             warnings.append(f"every member of replica group '{group}' ({', '.join(sorted(members))}) goes down at once")
-    return Summary(changes, warnings)
+    if shape is None:
+        return Summary(changes, warnings)
+    # With the stack's shape the gate judges groups by their rollout order, not by "all replaced":
+    # a group the resource graph rolls member by member never goes down at once.
+    return Summary(changes, [], findings(preview, shape), rollout_order(steps, shape))
 
 
 def groups_of(stack_file: Path) -> dict[str, str]:
@@ -165,11 +180,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("preview", type=Path, help="output of 'pulumi preview --json'")
     parser.add_argument("--stack-file", type=Path, required=True)
-    parser.add_argument("--strict", action="store_true", help="exit 1 when a blast-radius warning is raised")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when the plan breaks a blast-radius rule")
+    parser.add_argument("--labels", default="", help=f"the PR's labels, comma-separated; '{OVERRIDE_LABEL}' passes")
     args = parser.parse_args(argv)
-    summary = summarize(json.loads(args.preview.read_text()), groups_of(args.stack_file))
+    shape = shape_of(args.stack_file)
+    summary = summarize(json.loads(args.preview.read_text()), groups_of(args.stack_file), shape)
     sys.stdout.write(summary.markdown())
-    return 1 if args.strict and summary.warnings else 0
+    overridden = OVERRIDE_LABEL in {label.strip() for label in args.labels.split(",")}
+    if summary.findings and overridden:
+        sys.stdout.write(f"\nBlast-radius findings overridden by the PR label '{OVERRIDE_LABEL}'.\n")
+    return 1 if args.strict and (summary.findings or summary.warnings) and not overridden else 0
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ Prints, and records in the "## Playbooks" section of docs/benchmarks.md:
 * first run: site.yml on a fresh copy of the pristine bookworm root (all five runtime profiles;
   .deb files come from the local apt-archive cache, the APT indexes from the mirror);
 * converged run: the second run (changed=0), and its ratio to the first;
-* drift check: ``ops.config.drift`` check mode on the converged root (clean), and on a tampered
+* drift check: ``ops.config.drift.check_drift`` (check mode) on the converged root (clean), and on a tampered
   copy (three drifted tasks).
 
 Usage: ``python bench/bench_playbooks.py [--no-write]`` (as root: chroot needs it).

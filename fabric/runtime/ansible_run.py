@@ -1,7 +1,7 @@
 """Run the Samakia Fabric playbooks and read their outcome from Ansible's own recap.
 
 This is the one place that starts ``ansible-playbook``. ConfigPolicy's command, the
-configuration drift check (:mod:`ops.config.drift`) and the playbook test tier all go
+configuration drift check (``python -m ops.stack drift-config``) and the playbook test tier all go
 through :func:`run_playbook`, which:
 
 * writes a per-run inventory with exactly the given targets (a chroot root path driven by

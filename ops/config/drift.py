@@ -1,32 +1,20 @@
-"""Configuration drift detector: the policy playbook in check mode, counted from the recap.
+"""Configuration drift per target: the policy playbook in check mode, counted from the recap.
 
-Usage::
+A target whose recap counts a change has drifted from Git: the changed tasks are named (with
+the loop items that changed), which is what an operator needs to open the incident. Exit codes:
+0 when every target is clean, 1 when any target drifted, 2 when a target could not be checked.
 
-    python -m ops.config.drift --root /path/to/rootfs [--root ...] [--vars-file vars.json]
-    python -m ops.config.drift --host 10.0.0.11 --user samakia --private-key KEY --vars-file F
-    python -m ops.config.drift --targets-file targets.json
-
-Every target is checked in one ``ansible-playbook --check`` run. A target whose recap counts a
-change has drifted from Git: the changed tasks are listed by name (with the loop items that
-changed), which is what an operator needs to open the incident.
-
-Exit status: 0 when every target is clean, 1 when any target drifted, 2 on error (Ansible could
-not run, a task failed, a host was unreachable, bad arguments). Nothing secret is printed: the
-extra variables only travel in a private file and diffs are off unless ``--diff`` is given.
-
-A targets file is JSON (or YAML) holding a list of objects, each either
+This is the library; the one front end is ``python -m ops.stack drift-config`` (ops/stack/drift.py),
+which checks either a stack's configured containers or explicit targets (``--root``, ``--host``,
+``--targets-file``). A targets file is JSON (or YAML) holding a list of objects, each either
 ``{"root": PATH}`` or ``{"host": ADDR, "user": U, "port": N, "private_key": PATH}``, with an
 optional ``"name"`` and optional ``"vars"`` (a mapping) or ``"vars_file"``; targets with
-different variables are checked in separate runs. Without target arguments the targets file
-named by ``$SAMAKIA_DRIFT_TARGETS`` is used (so ``make drift-config`` needs no arguments).
+different variables are checked in separate runs.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +24,6 @@ import yaml
 
 from fabric.runtime.ansible_run import (
     SITE_PLAYBOOK,
-    AnsibleRunError,
     ChrootTarget,
     HostRecap,
     Recap,
@@ -151,110 +138,15 @@ def exit_code(results: Sequence[DriftResult]) -> int:
     return EXIT_DRIFT if any(r.drifted for r in results) else EXIT_CLEAN
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m ops.config.drift",
-        description="Configuration drift check: the policy playbook in check mode; "
-        "exit 1 on drift (changed tasks listed), 0 when clean, 2 on error.",
-    )
-    p.add_argument(
-        "--root",
-        action="append",
-        default=[],
-        type=Path,
-        help="a root filesystem to check through the chroot connection (repeatable)",
-    )
-    p.add_argument("--host", action="append", default=[], help="an SSH host to check (repeatable)")
-    p.add_argument("--user", default="root", help="SSH user for --host (the admin user once hardened)")
-    p.add_argument("--port", type=int, default=22, help="SSH port for --host")
-    p.add_argument("--private-key", type=Path, help="SSH private key for --host")
-    p.add_argument("--vars-file", type=Path, help="extra vars (JSON or YAML) for --root/--host targets")
-    p.add_argument(
-        "--targets-file",
-        type=Path,
-        default=Path(os.environ["SAMAKIA_DRIFT_TARGETS"]) if os.environ.get("SAMAKIA_DRIFT_TARGETS") else None,
-        help="JSON/YAML list of targets with per-target vars (see module doc); default $SAMAKIA_DRIFT_TARGETS",
-    )
-    p.add_argument("--playbook", type=Path, default=SITE_PLAYBOOK, help="playbook (default: site.yml)")
-    p.add_argument("--diff", action="store_true", help="print the differences (may show file content)")
-    p.add_argument("--json", action="store_true", help="print a JSON report instead of text")
-    return p
-
-
-def _groups_from_args(args: argparse.Namespace) -> list[tuple[list[Target], dict[str, Any]]]:
-    groups: list[tuple[list[Target], dict[str, Any]]] = []
-    common_vars = load_vars(args.vars_file) if args.vars_file else {}
-    direct: list[Target] = [ChrootTarget(root=r) for r in args.root]
-    direct += [SshTarget(host=h, user=args.user, port=args.port, private_key=args.private_key) for h in args.host]
-    if direct:
-        groups.append((direct, common_vars))
-    if args.targets_file:
-        by_vars: dict[str, tuple[list[Target], dict[str, Any]]] = {}
-        for target, extra in load_targets_file(args.targets_file):
-            merged = {**common_vars, **extra}
-            key = json.dumps(merged, sort_keys=True, default=str)
-            by_vars.setdefault(key, ([], merged))[0].append(target)
-        groups.extend(by_vars.values())
-    return groups
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry point; returns the exit status."""
-    args = _parser().parse_args(argv)
-    try:
-        groups = _groups_from_args(args)
-        if not groups:
-            print("drift-config: no targets (give --root, --host or --targets-file)", file=sys.stderr)
-            return EXIT_ERROR
-        results, recaps = check_drift(groups, args.playbook, diff=args.diff)
-    except (AnsibleRunError, OSError, ValueError, yaml.YAMLError) as exc:
-        print(f"drift-config: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-
-    code = exit_code(results)
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "status": {EXIT_CLEAN: "clean", EXIT_DRIFT: "drift", EXIT_ERROR: "error"}[code],
-                    "targets": [
-                        {
-                            "target": r.target,
-                            "drifted": r.drifted,
-                            "changed_tasks": list(r.changed_tasks),
-                            "error": r.error,
-                        }
-                        for r in results
-                    ],
-                    "duration_s": round(sum(rc.duration_s for rc in recaps), 3),
-                },
-                indent=2,
-            )
-        )
-        return code
-    for r in results:
-        if r.error:
-            print(f"ERROR  {r.target}: {r.error}")
-        elif r.drifted:
-            print(f"DRIFT  {r.target}: {len(r.changed_tasks)} task(s) would change")
-            for name in r.changed_tasks:
-                print(f"         - {name}")
-        else:
-            print(f"CLEAN  {r.target}")
-    if args.diff:
-        for rc in recaps:
-            for ct in rc.changed_tasks:
-                if ct.diff:
-                    print(f"--- {ct.host}: {ct.task}\n{ct.diff}")
-    print(
-        {
-            EXIT_CLEAN: "drift-config: no configuration drift",
-            EXIT_DRIFT: "drift-config: configuration drift detected (an incident: re-apply from Git)",
-            EXIT_ERROR: "drift-config: check could not complete",
-        }[code]
-    )
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def group_by_vars(
+    direct: Sequence[Target], common: Mapping[str, Any], from_file: Sequence[tuple[Target, dict[str, Any]]] = ()
+) -> list[tuple[list[Target], dict[str, Any]]]:
+    """One check-mode run per set of extra variables: ``direct`` targets share ``common``;
+    each target from a targets file runs with ``common`` overlaid by its own variables."""
+    groups: list[tuple[list[Target], dict[str, Any]]] = [(list(direct), dict(common))] if direct else []
+    by_vars: dict[str, tuple[list[Target], dict[str, Any]]] = {}
+    for target, extra in from_file:
+        merged = {**common, **extra}
+        key = json.dumps(merged, sort_keys=True, default=str)
+        by_vars.setdefault(key, ([], merged))[0].append(target)
+    return groups + list(by_vars.values())

@@ -175,7 +175,8 @@ def drift_run(converged: Converged, tmp_path_factory: pytest.TempPathFactory, va
         [
             sys.executable,
             "-m",
-            "ops.config.drift",
+            "ops.stack",
+            "drift-config",
             "--root",
             str(converged.root),
             "--root",

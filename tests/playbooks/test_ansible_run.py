@@ -1,4 +1,4 @@
-"""fabric.runtime.ansible_run and ops.config.drift plumbing: recap parsing, secrets handling, exit codes."""
+"""fabric.runtime.ansible_run and the drift front end's plumbing: recap parsing, secrets handling, exit codes."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 import fabric.runtime.ansible_run as ar
 import ops.config.drift as dc
+from ops.stack.cli import main as stack_main
 
 REPORT: dict[str, Any] = {
     "plays": [
@@ -111,18 +112,29 @@ def test_drift_exit_codes(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], changed: int, failed: int, code: int
 ) -> None:
     monkeypatch.setattr(dc, "run_playbook", lambda *a, **k: _fake_recap(changed, failed))
-    assert dc.main(["--root", "r"]) == code
+    assert stack_main(["drift-config", "--root", "r"]) == code
     out = capsys.readouterr().out
     if code == 1:
-        assert "DRIFT  r: 2 task(s) would change" in out and "- role : task 1" in out
+        assert "DRIFT: r: role : task 0\nDRIFT: r: role : task 1\n" in out
+        assert "configuration drift: 1 of 1 target(s)" in out
     if code == 0:
-        assert "CLEAN  r" in out
+        assert "CLEAN: r\nconfiguration drift: none\n" in out
+    if code == 2:
+        assert "ERROR: r: failed=1" in out
 
 
-def test_drift_without_targets_is_an_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.delenv("SAMAKIA_DRIFT_TARGETS", raising=False)
-    assert dc.main([]) == 2
+def test_drift_on_an_empty_targets_file_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "targets.json"
+    empty.write_text("[]")
+    assert stack_main(["drift-config", "--targets-file", str(empty)]) == 2
     assert "no targets" in capsys.readouterr().err
+
+
+def test_target_options_only_go_with_drift_config(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        stack_main(["up", "--root", "r"])
+    assert exit_.value.code == 2
+    assert "only go with drift-config" in capsys.readouterr().err
 
 
 def test_drift_targets_file_groups_by_vars(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -148,7 +160,7 @@ def test_drift_targets_file_groups_by_vars(monkeypatch: pytest.MonkeyPatch, tmp_
             ]
         )
     )
-    assert dc.main(["--targets-file", str(f)]) == 0
+    assert stack_main(["drift-config", "--targets-file", str(f)]) == 0
     assert calls == [
         (["/a", "/b"], {"fabric_runtime_profiles": ["dns"]}),
         (["edge-1"], {"fabric_runtime_profiles": ["edge"]}),
@@ -178,18 +190,3 @@ def test_collections_installed_from_the_pinned_wheel() -> None:
         check=True,
     ).stdout
     assert "community.general.chroot" in listing
-
-
-def test_drift_targets_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    f = tmp_path / "targets.yaml"
-    f.write_text("- root: /x\n  vars: {fabric_policy_version: '1'}\n")
-    monkeypatch.setenv("SAMAKIA_DRIFT_TARGETS", str(f))
-    seen: list[str] = []
-
-    def fake(targets: list[ar.Target], *a: Any, **kw: Any) -> ar.Recap:
-        seen.extend(t.inventory_name for t in targets)
-        return ar.Recap(hosts={t.inventory_name: ar.HostRecap(ok=1) for t in targets}, returncode=0, duration_s=0)
-
-    monkeypatch.setattr(dc, "run_playbook", fake)
-    assert dc.main([]) == 0
-    assert seen == ["/x"]

@@ -5,8 +5,15 @@ Resource options never reach ``Mocks.new_resource``; the recording monitor keeps
 replace, retain-on-delete, parents and dependencies.
 
 Public: for anyone composing the components who wants to test their program without an
-engine (``run_program``, ``Recording``, ``FabricMocks``); the project's unit tests and
-benchmarks use it too. Room: above the core; imports ``fabric`` only.
+engine or a provider; the project's unit tests and benchmarks use it too::
+
+    from fabric.testing import CONTAINER, run_program
+
+    rec = run_program(my_program, config={"fabric:x": "1"})
+    ct = rec.named(CONTAINER, "cache-1")
+    assert ct.delete_before_replace and ct.replacement_trigger.startswith("debian12-base@")
+
+Room: above the core; imports ``fabric`` only.
 """
 
 from __future__ import annotations
@@ -71,6 +78,8 @@ class Registered:
 
 
 class RecordingMonitor(mocks.MockMonitor):
+    """A mock monitor that keeps every ``RegisterResource`` request and registered outputs."""
+
     def __init__(self, m: pulumi.runtime.Mocks) -> None:
         super().__init__(m)
         self.registered: list[Registered] = []
@@ -110,16 +119,23 @@ class RecordingMonitor(mocks.MockMonitor):
 
 @dataclass
 class Recording:
-    registered: list[Registered]
-    result: Any
-    outputs: dict[str, dict[str, Any]]
+    """What one program run registered."""
 
+    registered: list[Registered]
+    """Every resource registration but the root stack's, in order."""
+    result: Any
+    """What the program function returned."""
+    outputs: dict[str, dict[str, Any]]
+    """URN -> the outputs a component registered with ``register_outputs``."""
     stack_outputs: dict[str, Any]
+    """The values the program exported with ``pulumi.export``, resolved."""
 
     def of_type(self, typ: str) -> list[Registered]:
+        """Every registration of one type token (see ``fabric.tokens``)."""
         return [r for r in self.registered if r.type == typ]
 
     def named(self, typ: str, name: str) -> Registered:
+        """The one registration of ``typ`` named ``name``; fails unless there is exactly one."""
         matches = [r for r in self.registered if r.type == typ and r.name == name]
         assert len(matches) == 1, f"{typ} {name}: {len(matches)} registrations"
         return matches[0]
@@ -133,7 +149,11 @@ def run_program(
     config: dict[str, str] | None = None,
     secret_keys: list[str] | None = None,
 ) -> Recording:
-    """Run ``fn`` as a Pulumi program under mocks; return every registration it made."""
+    """Run ``fn`` as a Pulumi program under mocks; return every registration it made.
+
+    ``config`` holds the stack config as the engine passes it (``{"fabric:key": "json or text"}``),
+    ``secret_keys`` the keys among them that are secrets. ``preview=False`` runs as an update.
+    """
     m = FabricMocks()
     monitor = RecordingMonitor(m)
     pulumi.runtime.set_all_config(config or {}, secret_keys or [])
@@ -160,4 +180,5 @@ def resolve(output: Any) -> Any:
 
 
 def is_secret(output: Any) -> bool:
+    """True when the value is a Pulumi secret (state would store it encrypted)."""
     return bool(_sync_await(pulumi.Output.from_input(output).is_secret()))

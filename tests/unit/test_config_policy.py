@@ -11,6 +11,8 @@ from fabric import ConfigPolicy, ConfigPolicyArgs, PolicyTarget
 from fabric.playbook_digest import policy_digest, policy_files
 from fabric.testing import COMMAND, run_program
 
+from .conftest import write_tree
+
 
 @pytest.fixture
 def playbooks(tmp_path: Path) -> Path:
@@ -27,10 +29,7 @@ def playbooks(tmp_path: Path) -> Path:
         "vars/db.yml": "db_port: 5432\n",
         "vars/web.yml": "web_port: 443\n",
     }
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    return root
+    return write_tree(root, files)
 
 
 def digest(playbooks: Path, extra: str = "") -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from .conftest import write_tree
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Rank, highest first. A module may import its own room or a room of strictly lower rank, so
@@ -113,9 +115,7 @@ def test_the_check_catches_an_upward_import(tmp_path: Path) -> None:
         "ops/images/__init__.py": "def f():\n    from ops.stack import cli\n",
         "bench/__init__.py": "import tests.harness\n",
     }
-    for rel, text in files.items():
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(text)
+    write_tree(tmp_path, files)
     assert upward_imports(tmp_path) == [
         "bench/__init__.py:1: bench -> tests (tests.harness)",
         "fabric/core.py:1: fabric -> fabric.runtime (fabric.runtime.apply_policy)",

@@ -10,7 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import InputError
+from .yaml_input import parse_yaml, read_yaml
+
+# A template file name lands in a Proxmox volume id (``storage:vztmpl/<name>``) and in the
+# local artifact cache: one plain file name, never a path or an option string.
+FILE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]*\.tar\.(zst|gz|xz)$"
 
 
 class ImageBuild(BaseModel):
@@ -19,7 +26,11 @@ class ImageBuild(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: str = Field(pattern=r"^\d+\.\d+\.\d+$", description="Semantic version; monotonic per family.")
-    file_name: str = Field(description="Template file name on Proxmox storage: <family>_<version>_amd64.tar.zst.")
+    file_name: str = Field(
+        pattern=FILE_NAME_PATTERN,
+        max_length=255,
+        description="Template file name on Proxmox storage: <family>_<version>_amd64.tar.zst (no path).",
+    )
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Digest of the artifact; Proxmox verifies it.")
     size: int = Field(gt=0, description="Artifact size in bytes.")
     sources: list[str] = Field(min_length=1, description="Where the base came from (mirror URLs, suite).")
@@ -47,6 +58,19 @@ class Catalog(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     families: dict[str, list[ImageBuild]] = Field(default_factory=dict)
+
+    @field_validator("families")
+    @classmethod
+    def _one_entry_per_version(cls, families: dict[str, list[ImageBuild]]) -> dict[str, list[ImageBuild]]:
+        # Two entries for one version (say with different checksums) would make ``find``
+        # answer with whichever comes first: refuse the catalog instead.
+        for family, builds in families.items():
+            seen: set[str] = set()
+            for build in builds:
+                if build.version in seen:
+                    raise ValueError(f"family '{family}' lists version {build.version} more than once")
+                seen.add(build.version)
+        return families
 
     def find(self, family: str, version: str) -> ImageBuild | None:
         for build in self.families.get(family, []):
@@ -96,10 +120,32 @@ def save_catalog(catalog: Catalog, path: str | Path) -> None:
     tmp.replace(p)
 
 
-def load_catalog(path: str | Path) -> Catalog:
-    """Read a catalog file; a missing file is an empty catalog."""
+def parse_catalog(text: str, source: str) -> Catalog:
+    """A catalog from YAML text; ``InputError`` naming ``source`` and the field when malformed."""
+    return catalog_from_data(parse_yaml(text, source), source)
+
+
+def catalog_from_data(data: object, source: str) -> Catalog:
+    """Validate parsed catalog data; ``InputError`` naming ``source`` and the first bad field."""
+    if data is None:
+        data = {}
+    try:
+        return Catalog.model_validate(data)
+    except ValidationError as err:
+        first = err.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "<top level>"
+        more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+        message = first["msg"].removeprefix("Value error, ")
+        raise InputError(f"{source}: {where}: {message}{more}") from None
+
+
+def load_catalog(path: str | Path, *, missing_ok: bool = True) -> Catalog:
+    """Read a catalog file. A missing file is an empty catalog when ``missing_ok`` (a first build).
+
+    Raises ``InputError`` (one line: the file, the field) when it is malformed, has a duplicate
+    key or version, or is missing and ``missing_ok`` is false.
+    """
     p = Path(path)
-    if not p.exists():
+    if missing_ok and not p.exists():
         return Catalog()
-    data = yaml.safe_load(p.read_text()) or {}
-    return Catalog.model_validate(data)
+    return catalog_from_data(read_yaml(p, "image catalog"), str(p))

@@ -1,8 +1,26 @@
-"""The one error the fabric raises for bad intent."""
+"""The errors the fabric raises for bad input, and the exit codes every operator command shares."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+EXIT_OK = 0
+"""Success: the input was usable and nothing was found (valid stack, no drift, no violation)."""
+EXIT_FINDINGS = 1
+"""The input was usable and the command found something: an invalid stack, drift, a violation."""
+EXIT_UNUSABLE = 2
+"""The command could not do its job: a missing or malformed input file, bad arguments, a tool that failed."""
+
+# Values at these paths are never repeated back: a credential pasted in the wrong place, a
+# private key where a public one belongs, a policy variable. Error messages end up in CI logs.
+_SENSITIVE = re.compile(r"(?i)(token|passw|secret|private|credential|api.?key|sshkeys|\.vars\b|\bvars\.)")
+HIDDEN = "value not shown"
+
+
+def is_sensitive(path: str) -> bool:
+    """True when a value found at ``path`` may be a credential and must not be echoed."""
+    return bool(_SENSITIVE.search(path))
 
 
 @dataclass(frozen=True)
@@ -12,8 +30,12 @@ class Problem:
     path: str
     message: str
     value: object = None
+    shown: bool = True
+    """False when the value must not be repeated (an unknown key's value may be anything)."""
 
     def __str__(self) -> str:
+        if not self.shown or is_sensitive(self.path):
+            return f"{self.path}: {self.message} ({HIDDEN})"
         shown = repr(self.value)
         if len(shown) > 80:
             shown = shown[:77] + "..."
@@ -27,10 +49,18 @@ class FabricConfigError(ValueError):
     """
 
     def __init__(self, problems: list[Problem]):
-        self.problems = sorted(problems, key=lambda p: (p.path, p.message))
+        unique = {(p.path, p.message): p for p in problems}
+        self.problems = sorted(unique.values(), key=lambda p: (p.path, p.message))
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"invalid fabric intent: {len(self.problems)} problem(s)\n{lines}")
 
     @property
     def paths(self) -> list[str]:
         return [p.path for p in self.problems]
+
+
+class InputError(ValueError):
+    """An input file is unusable (missing, not YAML/JSON, wrong shape).
+
+    The message is one line naming the file and, where there is one, the field.
+    """

@@ -7,18 +7,63 @@ as Pulumi config is; the Python attributes are snake_case.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _TAG = re.compile(r"^[a-z0-9][a-z0-9_.+-]{0,62}$")
-_KEY_TYPES = ("ssh-ed25519 ", "ssh-rsa ", "ecdsa-sha2-nistp256 ", "ecdsa-sha2-nistp384 ", "sk-ssh-ed25519@openssh.com ")
+_KEY_TYPES = (
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+)
 _IMAGE_REF = re.compile(r"^(?P<family>[a-z0-9][a-z0-9-]*)@(?P<version>\d+\.\d+\.\d+)$")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_KEY_COMMENT = re.compile(r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$")
+
+# Formats Proxmox VE itself enforces on the values these fields feed. The values end up inside
+# PVE option strings such as ``net0: name=eth0,bridge=<bridge>,...`` or volume ids
+# ``<storage>:<size>``, so a comma, '=' or ':' would smuggle an option in; these patterns are
+# the PVE formats (pve-common PVE::JSONSchema: pve-storage-id, pve-bridge-id, pve-poolid,
+# pve-configid, pve-node), tightened to what a Linux bridge name allows (15 characters).
+STORAGE_ID = r"^[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]$"
+BRIDGE_ID = r"^[A-Za-z0-9_.-]{1,15}$"
+POOL_ID = r"^[A-Za-z0-9_-]{1,64}$"
+CONFIG_ID = r"^[A-Za-z][A-Za-z0-9_-]{1,63}$"
+DNS_NAME = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+USER_ID = r"^[^\s:/@,=]{1,64}@[A-Za-z][A-Za-z0-9._-]{0,31}$"
+UNIX_USER = r"^[a-z_][a-z0-9_-]{0,31}$"
+# Names that become Pulumi resource names (``<container>``, ``<container>-config``,
+# ``<family>-<version>-<node>``) and Ansible inventory names: DNS-label shaped.
+NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+ALIAS = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+# A playbook is a file directly under playbooks/; a vars file may sit in a subdirectory. No
+# absolute paths, no '.' or '..' segments (each segment starts with a letter, digit or '_' and
+# has no two dots in a row); the validation also resolves each inside playbooks/, symlinks too.
+_SEGMENT = r"[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*"
+PLAYBOOK = rf"^{_SEGMENT}\.ya?ml$"
+VARS_FILE = rf"^{_SEGMENT}(/{_SEGMENT})*\.(ya?ml|json)$"
+# A path of the project: relative, segments may be hidden ('.state') but never '.' or '..'.
+REPO_PATH = rf"^\.?{_SEGMENT}(/\.?{_SEGMENT})*/?$"
+VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+PROFILE = r"^[a-z][a-z0-9_]*$"
+
+# The advice shown when a credential is written in place; not a password.
+REFERENCE_ADVICE = (
+    "is a plaintext credential; never put its value in the stack file: write {env: NAME} "
+    "(an environment variable CI injects) or {config: KEY} (a value stored with "
+    "'pulumi config set --secret KEY')"
+)
 
 
 def _dns_label(value: str) -> str:
@@ -34,10 +79,31 @@ def _tag(value: str) -> str:
 
 
 def _public_key(value: str) -> str:
+    """One OpenSSH public key line: type, base64 blob of that type, optional one-line comment.
+
+    Anything else is refused: a private key, a second line (which would add a key with its own
+    ``authorized_keys`` options), or leading options such as ``command="..."``.
+    """
     if "PRIVATE KEY" in value:
         raise ValueError("is a private key; only public keys belong in the stack file")
-    if not value.startswith(_KEY_TYPES) or len(value.split()) < 2:
-        raise ValueError("must be an OpenSSH public key line (ssh-ed25519 AAAA... comment)")
+    if any(ch in value for ch in "\r\n\x00") or not value.isprintable():
+        raise ValueError("must be one line of printable text: one OpenSSH public key per list item")
+    parts = value.split(" ", 2)
+    if len(parts) < 2 or parts[0] not in _KEY_TYPES:
+        raise ValueError(
+            "must be an OpenSSH public key line 'TYPE BASE64 [comment]' with no options before it; "
+            f"TYPE is one of {', '.join(_KEY_TYPES)}"
+        )
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("has a key body that is not base64") from None
+    # The blob starts with its own type name (RFC 4253 section 6.6): it must match the prefix.
+    declared = parts[0].encode()
+    if blob[:4] != len(declared).to_bytes(4, "big") or blob[4 : 4 + len(declared)] != declared:
+        raise ValueError(f"has a key body that is not an {parts[0]} key")
+    if len(parts) == 3 and parts[2] and not _KEY_COMMENT.match(parts[2]):
+        raise ValueError("has a comment with characters other than printable ASCII")
     return value
 
 
@@ -56,6 +122,12 @@ Tag = Annotated[str, AfterValidator(_tag)]
 PublicKey = Annotated[str, AfterValidator(_public_key)]
 IPv4 = Annotated[str, AfterValidator(_ipv4)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
+Name = Annotated[str, Field(pattern=NAME)]
+Alias = Annotated[str, Field(pattern=ALIAS)]
+StorageId = Annotated[str, Field(pattern=STORAGE_ID, max_length=64)]
+VarName = Annotated[str, Field(pattern=VAR_NAME, max_length=128)]
+Profile = Annotated[str, Field(pattern=PROFILE, max_length=64)]
+VarsFile = Annotated[str, Field(pattern=VARS_FILE, max_length=255)]
 
 
 class Model(BaseModel):
@@ -71,8 +143,15 @@ class SecretRef(Model):
     ``config`` names a key of this namespace stored as a Pulumi secure value.
     """
 
-    env: str | None = Field(default=None, pattern=_ENV_NAME.pattern)
-    config: str | None = None
+    env: str | None = Field(default=None, pattern=_ENV_NAME.pattern, max_length=128)
+    config: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_plaintext(cls, data: Any) -> Any:
+        if isinstance(data, str | bytes | int | float):
+            raise ValueError(REFERENCE_ADVICE)
+        return data
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:
@@ -90,7 +169,9 @@ class ProxmoxSettings(Model):
 
     endpoint: str = Field(pattern=r"^https://[^/\s]+(:\d+)?/?$", description="API URL, e.g. https://pve1:8006/.")
     insecure: bool = Field(default=False, description="Skip TLS verification. Only for throwaway labs.")
-    username: str | None = Field(default=None, description="user@realm for password logins; unset for tokens.")
+    username: str | None = Field(
+        default=None, pattern=USER_ID, description="user@realm for password logins; unset for tokens."
+    )
     api_token: SecretRef | None = Field(default=None, description="API token 'user@realm!id=uuid', as a reference.")
     password: SecretRef | None = Field(default=None, description="Password for 'username', as a reference.")
 
@@ -106,8 +187,8 @@ class ProxmoxSettings(Model):
 class NodeSpec(Model):
     """A Proxmox node the fabric may place containers on."""
 
-    template_storage: str = Field(default="local", description="Storage holding vztmpl templates.")
-    disk_storage: str = Field(default="local-lvm", description="Default storage for root disks.")
+    template_storage: StorageId = Field(default="local", description="Storage holding vztmpl templates.")
+    disk_storage: StorageId = Field(default="local-lvm", description="Default storage for root disks.")
 
 
 class NetworkSpec(Model):
@@ -115,16 +196,16 @@ class NetworkSpec(Model):
 
     cidr: Cidr = Field(description="Subnet, e.g. 10.20.0.0/24. Every address must be inside it.")
     gateway: IPv4 = Field(description="Default gateway; never assigned to a container.")
-    bridge: str = Field(default="vmbr0", description="Linux bridge on the nodes.")
+    bridge: str = Field(default="vmbr0", pattern=BRIDGE_ID, description="Linux bridge on the nodes.")
     vlan: int | None = Field(default=None, ge=1, le=4094, description="802.1Q tag, if any.")
     dns_servers: list[IPv4] = Field(default_factory=list, description="Resolvers written into containers.")
-    domain: str | None = Field(default=None, description="Search domain.")
+    domain: str | None = Field(default=None, pattern=DNS_NAME, max_length=253, description="Search domain.")
 
 
 class NicSpec(Model):
     """A container's one network interface, on a named network."""
 
-    network: str = Field(description="Key of fabric:networks.")
+    network: Alias = Field(description="Key of fabric:networks.")
     address: IPv4 = Field(description="Fixed IPv4 address; the prefix comes from the network.")
 
 
@@ -140,12 +221,13 @@ class HaSpec(Model):
     """Proxmox HA management of a container."""
 
     state: Literal["started", "stopped", "ignored", "disabled"] = "started"
-    group: str | None = Field(default=None, description="HA group restricting the nodes it may run on.")
+    group: str | None = Field(
+        default=None, pattern=CONFIG_ID, description="HA group restricting the nodes it may run on."
+    )
     max_restart: int = Field(default=1, ge=0, le=10)
     max_relocate: int = Field(default=1, ge=0, le=10)
 
 
-_STORAGE_ID = r"^[a-z][a-z0-9\-_.]*[a-z0-9]$"
 # Paths a data volume must never cover: the kernel's and LXC's own mounts, and the root itself.
 _RESERVED_PATHS = ("/proc", "/sys", "/dev", "/run")
 
@@ -177,7 +259,7 @@ class MountPointSpec(Model):
     path: MountPath = Field(description="Where it is mounted inside the container.")
     size_gb: int = Field(ge=1, le=65_536, description="Size in GiB (a quota on ZFS; advisory on directory storage).")
     datastore: str | None = Field(
-        default=None, pattern=_STORAGE_ID, description="Storage of the volume; defaults to the node's disk storage."
+        default=None, pattern=STORAGE_ID, description="Storage of the volume; defaults to the node's disk storage."
     )
     backup: bool = Field(default=True, description="Include the volume in vzdump backups of the container.")
 
@@ -198,48 +280,59 @@ class ContainerSpec(Model):
 
     vmid: int = Field(ge=100, le=999_999_999, description="Fixed Proxmox VMID; replacement keeps it.")
     hostname: DnsLabel = Field(description="Hostname inside the container; unique in the fabric.")
-    node: str = Field(description="Key of fabric:nodes the container runs on.")
-    image: str = Field(description="Key of fabric:images: which catalogued template version it runs.")
+    node: Name = Field(description="Key of fabric:nodes the container runs on.")
+    image: Alias = Field(description="Key of fabric:images: which catalogued template version it runs.")
     cpu: int = Field(ge=1, le=128, description="CPU cores.")
     memory_mb: int = Field(ge=128, le=1_048_576, description="Dedicated memory in MiB.")
     swap_mb: int = Field(default=0, ge=0, le=262_144, description="Swap in MiB.")
     disk_gb: int = Field(ge=2, le=16_384, description="Root disk size in GiB.")
-    datastore: str | None = Field(default=None, description="Root disk storage; defaults to the node's.")
+    datastore: StorageId | None = Field(default=None, description="Root disk storage; defaults to the node's.")
     nic: NicSpec = Field(description="The static network interface.")
-    ssh_keys: list[PublicKey] = Field(min_length=1, description="Public keys for bootstrap access.")
-    tags: list[Tag] = Field(default_factory=list, description="Proxmox tags, sorted on apply.")
+    ssh_keys: list[PublicKey] = Field(min_length=1, max_length=64, description="Public keys for bootstrap access.")
+    tags: list[Tag] = Field(default_factory=list, max_length=64, description="Proxmox tags, sorted on apply.")
     features: FeaturesSpec = Field(default_factory=FeaturesSpec)
     unprivileged: bool = Field(default=True, description="Run without host root; only turn off with a reason.")
     start_on_boot: bool = True
     protection: bool = Field(default=False, description="Proxmox refuses to delete the container while set.")
-    pool: str | None = Field(default=None, description="Proxmox resource pool.")
+    pool: str | None = Field(default=None, pattern=POOL_ID, description="Proxmox resource pool.")
     ha: HaSpec | None = None
-    group: str | None = Field(default=None, description="Replica group (e.g. 'database'): rolled member by member.")
+    group: Alias | None = Field(default=None, description="Replica group (e.g. 'database'): rolled member by member.")
     mount_points: list[MountPointSpec] = Field(
         default_factory=list, max_length=256, description="Data volumes that outlive the container."
     )
-    policy: str | None = Field(default=None, description="Key of fabric:policies applied after create.")
-    description: str = ""
+    policy: Alias | None = Field(default=None, description="Key of fabric:policies applied after create.")
+    description: str = Field(default="", max_length=8192, description="Free text shown in the Proxmox UI.")
 
 
 class PolicySpec(Model):
     """A configuration policy: a playbook and the variables it runs with."""
 
-    playbook: str = Field(default="site.yml", description="Playbook under playbooks/.")
-    profiles: list[str] = Field(default_factory=list, description="Runtime profiles (packages, dirs) to add.")
-    vars_files: list[str] = Field(default_factory=list, description="Variable files under playbooks/.")
-    vars: dict[str, str | int | bool | list[str]] = Field(default_factory=dict, description="Extra variables.")
+    playbook: str = Field(default="site.yml", pattern=PLAYBOOK, description="Playbook file directly under playbooks/.")
+    profiles: list[Profile] = Field(
+        default_factory=list,
+        description="Runtime profiles (packages, dirs) to add: keys of the runtime role's catalog.",
+    )
+    vars_files: list[VarsFile] = Field(default_factory=list, description="Variable files under playbooks/ (relative).")
+    vars: dict[VarName, str | int | bool | list[str]] = Field(
+        default_factory=dict,
+        description="Extra variables. Never credentials (they would reach state in plaintext); "
+        "the fabric's own fabric_* variables are set by the fabric, not here.",
+    )
 
 
 class ConfigConnection(Model):
     """How ConfigPolicy reaches containers: SSH in production, chroot for the local fabric."""
 
     type: Literal["ssh", "chroot"] = "ssh"
-    user: str = Field(default="root", description="SSH user for the bootstrap run.")
+    user: str = Field(default="root", pattern=UNIX_USER, description="SSH user for the bootstrap run.")
     private_key: SecretRef | None = Field(default=None, description="Path of the SSH key, as a reference.")
-    roots_dir: str = Field(default=".state/roots", description="chroot only: where container roots live.")
+    roots_dir: str = Field(
+        default=".state/roots", pattern=REPO_PATH, description="chroot only: where container roots live (relative)."
+    )
     image_cache: str | None = Field(
-        default=None, description="chroot only: the node's template cache, where roots are unpacked from."
+        default=None,
+        pattern=REPO_PATH,
+        description="chroot only: the node's template cache, where roots are unpacked from (relative).",
     )
 
 
@@ -248,21 +341,25 @@ class FabricIntent(Model):
 
     protected: bool = Field(default=False, description="Apply only from main-branch CI (break-glass aside).")
     proxmox: ProxmoxSettings
-    image_catalog: str = Field(default="images/catalog.yaml", description="Catalog file the images come from.")
-    image_mirror: str = Field(pattern=r"^https?://\S+$", description="Base URL serving <family>/<file>.")
-    nodes: dict[str, NodeSpec] = Field(min_length=1)
-    networks: dict[str, NetworkSpec] = Field(min_length=1)
-    images: dict[str, str] = Field(min_length=1, description="Alias -> 'family@version' from the catalog.")
-    policies: dict[str, PolicySpec] = Field(default_factory=dict)
+    image_catalog: str = Field(
+        default="images/catalog.yaml",
+        pattern=REPO_PATH,
+        description="Catalog file the images come from, relative to the project (inside images/ or tests/).",
+    )
+    image_mirror: str = Field(pattern=r"^https?://[\x21-\x7e]+$", description="Base URL serving <family>/<file>.")
+    nodes: dict[Name, NodeSpec] = Field(min_length=1)
+    networks: dict[Alias, NetworkSpec] = Field(min_length=1)
+    images: dict[Alias, str] = Field(min_length=1, description="Alias -> 'family@version' from the catalog.")
+    policies: dict[Alias, PolicySpec] = Field(default_factory=dict)
     connection: ConfigConnection = Field(default_factory=ConfigConnection)
-    groups: dict[str, GroupSpec] = Field(default_factory=dict, description="Replica groups; undeclared get defaults.")
+    groups: dict[Alias, GroupSpec] = Field(default_factory=dict, description="Replica groups; undeclared get defaults.")
     volume_owner: int | None = Field(
         default=None,
         ge=100,
         le=999_999_999,
         description="The VMID that owns every data volume: reserved, never a guest (see docs/stateful.md).",
     )
-    containers: dict[str, ContainerSpec] = Field(min_length=1)
+    containers: dict[Name, ContainerSpec] = Field(min_length=1)
 
 
 def parse_image_ref(ref: str) -> tuple[str, str] | None:

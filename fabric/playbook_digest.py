@@ -81,6 +81,15 @@ def _role_closure(roles_dir: Path, roles: list[str]) -> list[str]:
     return sorted(done)
 
 
+def playbook_roles(playbooks_dir: Path, playbook: str) -> list[str]:
+    """Every role a run of ``playbook`` uses (its plays, includes and meta dependencies), sorted."""
+    try:
+        _, roles = _playbook_files(playbooks_dir, playbook, set())
+        return _role_closure(playbooks_dir / "roles", roles)
+    except yaml.YAMLError as err:
+        raise ValueError(f"not valid YAML: {getattr(err, 'problem', None) or err}") from None
+
+
 def policy_files(playbooks_dir: Path, playbook: str, vars_files: Iterable[str] = ()) -> list[Path]:
     """Every file the run of ``playbook`` with ``vars_files`` reads, sorted and unique."""
     files, roles = _playbook_files(playbooks_dir, playbook, set())

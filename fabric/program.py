@@ -15,9 +15,13 @@ from .validation import ValidatedStack, validate
 
 
 def load_fabric(project_dir: Path) -> ValidatedStack:
-    """The running stack's validated intent; raises ``FabricConfigError`` before any resource."""
+    """The running stack's validated intent; raises ``FabricConfigError`` before any resource.
+
+    The stack's name takes part: a stack the project protects stays protected whatever its
+    config says (``fabric.protection``).
+    """
     raw, secret_keys = read_namespace()
-    return validate(raw, project_dir=project_dir, secret_keys=secret_keys)
+    return validate(raw, project_dir=project_dir, secret_keys=secret_keys, stack=pulumi.get_stack())
 
 
 def run(project_dir: Path) -> Fleet:

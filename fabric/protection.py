@@ -1,0 +1,17 @@
+"""Which stacks are protected: keyed on the stack's name in the committed code, not on config.
+
+``fabric:protected: true`` in a stack file can add protection, but nothing the person running
+``pulumi up`` passes (``-c fabric:protected=false``, an edited working copy of the stack file)
+can take it away from a stack named here: the validation refuses the run instead.
+"""
+
+from __future__ import annotations
+
+PROTECTED_STACKS = frozenset({"prod"})
+"""Stacks whose updates run only from main-branch CI (or recorded break-glass). Changing this
+set is a code change: reviewed in a pull request like any other."""
+
+
+def is_protected(stack: str | None, configured: bool) -> bool:
+    """Protection of ``stack``: the committed set, or the stack file's ``fabric:protected``."""
+    return configured or (stack is not None and stack in PROTECTED_STACKS)

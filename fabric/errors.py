@@ -18,6 +18,15 @@ _SENSITIVE = re.compile(r"(?i)(token|passw|secret|private|credential|api.?key|ss
 HIDDEN = "value not shown"
 
 
+class _Absent:
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT = _Absent()
+"""The value of a problem that has none (a required field that is missing)."""
+
+
 def is_sensitive(path: str) -> bool:
     """True when a value found at ``path`` may be a credential and must not be echoed."""
     return bool(_SENSITIVE.search(path))
@@ -34,8 +43,13 @@ class Problem:
     """False when the value must not be repeated (an unknown key's value may be anything)."""
 
     def __str__(self) -> str:
+        if self.value is ABSENT:
+            return f"{self.path}: {self.message}"
         if not self.shown or is_sensitive(self.path):
             return f"{self.path}: {self.message} ({HIDDEN})"
+        if isinstance(self.value, dict | list | tuple | set):
+            # A whole section may hold anything (a credential pasted a level too deep): name its type only.
+            return f"{self.path}: {self.message} (got a {type(self.value).__name__})"
         shown = repr(self.value)
         if len(shown) > 80:
             shown = shown[:77] + "..."

@@ -20,7 +20,7 @@ from pydantic.alias_generators import to_camel
 
 from . import intent_files
 from .catalog import Catalog, ImageBuild, load_catalog
-from .errors import FabricConfigError, InputError, Problem
+from .errors import ABSENT, FabricConfigError, InputError, Problem
 from .intent import ContainerSpec, FabricIntent, NetworkSpec, ProxmoxSettings, SecretRef, parse_image_ref
 from .protection import PROTECTED_STACKS, is_protected
 from .repo_checks import check_catalog_path, check_policy
@@ -76,13 +76,14 @@ def _pydantic_problems(err: ValidationError, prefix: tuple[str, ...] = ()) -> li
         message = e["msg"].removeprefix("Value error, ")
         # An unknown key may hold anything, a misplaced credential included: name it, never echo it.
         shown = e["type"] != "extra_forbidden"
-        if not shown:
+        if e["type"] == "extra_forbidden":
             message = "is not a known setting (a typo?)"
         if loc and loc[-1] == "[key]":
             # A bad mapping key: it names resources (Pulumi names, inventory names, PVE ids).
             loc = loc[:-1]
             message = f"is not a valid name: {message}"
-        problems.append(Problem(_loc(loc), message, e.get("input"), shown))
+        value = ABSENT if e["type"] == "missing" else e.get("input")
+        problems.append(Problem(_loc(loc), message, value, shown))
     return problems
 
 

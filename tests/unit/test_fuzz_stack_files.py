@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from ops.stack.validate import main as validate_main
 
 from .conftest import STACKS
 
-EXAMPLES = 1000
+EXAMPLES = int(os.environ.get("SAMAKIA_FUZZ_EXAMPLES", "1000"))
+_DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 GOOD_BODY: dict[str, Any] = yaml.safe_load((STACKS / "good.yaml").read_text())
 GOOD = GOOD_BODY["config"]
 
@@ -185,7 +187,9 @@ def stack_files(draw: st.DrawFn) -> tuple[str, list[str], str]:
             config = _set(config, path, value)
     except (KeyError, IndexError, TypeError):
         kind, config = "extra", {**config, "fabric:unknownKey": 1}  # the path is gone: damage elsewhere
-    text = yaml.safe_dump({**GOOD_BODY, "config": config}, sort_keys=False, allow_unicode=True)
+    text = yaml.dump(
+        {**GOOD_BODY, "config": config}, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, width=4096
+    )
     if kind == "text":  # damage the file itself
         how = draw(st.sampled_from(["truncate", "duplicate", "garbage", "list", "tab"]))
         lines = text.splitlines(keepends=True)

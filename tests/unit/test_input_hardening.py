@@ -14,8 +14,8 @@ from fabric.catalog import load_catalog, parse_catalog
 from fabric.errors import InputError
 from fabric.program import run
 from fabric.stack_file import read_stack_file
+from fabric.testing import run_program
 from fabric.yaml_input import C_LOADER, parse_yaml
-from tests.harness import run_program
 
 from .conftest import ROOT, STACKS, deep_merge, engine_config, good_raw
 

@@ -22,7 +22,10 @@ ARG_MAX_STRING = 128 * 1024  # Linux's MAX_ARG_STRLEN: the longest single enviro
 def project(tmp_path: Path) -> Path:
     """A project directory that sees the repository's playbooks and the unit tier's catalog."""
     (tmp_path / "playbooks").symlink_to(ROOT / "playbooks")
-    (tmp_path / "tests").symlink_to(ROOT / "tests")
+    # A copy, not a link: the catalog path must resolve inside the project (links followed).
+    catalog = tmp_path / "tests" / "unit" / "stacks" / "catalog.yaml"
+    catalog.parent.mkdir(parents=True)
+    catalog.write_bytes((STACKS / "catalog.yaml").read_bytes())
     return tmp_path
 
 

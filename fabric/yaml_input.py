@@ -63,6 +63,8 @@ def parse_yaml(text: str, source: str) -> Any:
         mark = err.problem_mark or err.context_mark
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         what = err.problem or err.context or "malformed"
+        if isinstance(err, DuplicateKeyError):
+            raise InputError(f"{where}: {what}") from None
         raise InputError(f"{where}: not valid YAML: {what}") from None
     except yaml.YAMLError as err:
         raise InputError(f"{source}: not valid YAML: {err}") from None

@@ -187,9 +187,7 @@ def stack_files(draw: st.DrawFn) -> tuple[str, list[str], str]:
             config = _set(config, path, value)
     except (KeyError, IndexError, TypeError):
         kind, config = "extra", {**config, "fabric:unknownKey": 1}  # the path is gone: damage elsewhere
-    text = yaml.dump(
-        {**GOOD_BODY, "config": config}, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, width=4096
-    )
+    text = yaml.dump({**GOOD_BODY, "config": config}, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, width=4096)
     if kind == "text":  # damage the file itself
         how = draw(st.sampled_from(["truncate", "duplicate", "garbage", "list", "tab"]))
         lines = text.splitlines(keepends=True)

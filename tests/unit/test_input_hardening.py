@@ -199,3 +199,18 @@ def test_catalog_loader_keeps_missing_ok_for_a_first_build(tmp_path: Path) -> No
     assert load_catalog(tmp_path / "new.yaml").families == {}
     with pytest.raises(InputError, match="image catalog not found"):
         load_catalog(tmp_path / "new.yaml", missing_ok=False)
+
+
+def test_a_duplicate_container_in_an_intent_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "playbooks").symlink_to(ROOT / "playbooks")
+    catalog = tmp_path / "tests" / "unit" / "stacks" / "catalog.yaml"
+    catalog.parent.mkdir(parents=True)
+    catalog.write_bytes((STACKS / "catalog.yaml").read_bytes())
+    part = tmp_path / "intent" / "web.yaml"
+    part.parent.mkdir()
+    part.write_text("containers:\n  web-1: {vmid: 301}\n  web-1: {vmid: 302}\n")
+    raw, secret = good_raw()
+    with pytest.raises(FabricConfigError) as caught:
+        validate({**raw, "intentFiles": ["intent/web.yaml"]}, project_dir=tmp_path, secret_keys=secret)
+    assert caught.value.paths == ["intentFiles.0"]
+    assert "intent/web.yaml:3: duplicate key 'web-1' (first given at line 2)" in str(caught.value)

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import InputError
+from .intent import image_ref
 from .yaml_input import parse_yaml, read_yaml
 
 # A template file name lands in a Proxmox volume id (``storage:vztmpl/<name>``) and in the
@@ -49,7 +50,7 @@ class ImageBuild(BaseModel):
         The one definition of the image identity: version and digest together, so a rebuilt
         artifact under the same version (which the catalog forbids anyway) could not go unnoticed.
         """
-        return f"{family}@{self.version}#sha256:{self.sha256}"
+        return f"{image_ref(family, self.version)}#sha256:{self.sha256}"
 
 
 class Catalog(BaseModel):

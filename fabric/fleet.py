@@ -16,7 +16,7 @@ import pulumi
 from .config_policy import ConfigPolicy, ConfigPolicyArgs, PolicyTarget
 from .container import LxcContainer, LxcContainerArgs
 from .image import Image, ImageArgs
-from .intent import ContainerSpec
+from .intent import ContainerSpec, image_ref
 from .paths import PLAYBOOKS_DIR
 from .playbook_digest import files_digest
 from .tokens import FLEET
@@ -52,7 +52,7 @@ class Fleet(pulumi.ComponentResource):
             }
         )
         file_ids: dict[str, pulumi.Output[str]] = {
-            f"{i.args.family}@{i.args.build.version}/{i.args.node}": i.file_id for i in self.images.values()
+            f"{image_ref(i.args.family, i.args.build.version)}/{i.args.node}": i.file_id for i in self.images.values()
         }
         self.images_summary = pulumi.Output.from_input(file_ids)
         self.register_outputs({"containers": self.containers_summary, "images": self.images_summary})
@@ -146,7 +146,8 @@ class Fleet(pulumi.ComponentResource):
         vmid, address = values
         spec = self.fabric.intent.containers[name]
         image = self.fabric.image_of(spec)
-        return {"vmid": vmid, "address": address, "node": spec.node, "image": f"{image.family}@{image.build.version}"}
+        ref = image_ref(image.family, image.build.version)
+        return {"vmid": vmid, "address": address, "node": spec.node, "image": ref}
 
     def summary(self) -> dict[str, pulumi.Output[Any]]:
         """Stack outputs: per container its vmid, node, address and image; per image its file id."""

@@ -10,7 +10,7 @@ from pulumi_proxmoxve import download
 from .args import check, known, raise_problems
 from .catalog import ImageBuild
 from .errors import Problem
-from .intent import FabricIntent, parse_image_ref
+from .intent import FabricIntent, image_ref, parse_image_ref
 from .tokens import IMAGE
 
 
@@ -46,7 +46,7 @@ class ImageArgs:
     def problems(self) -> list[Problem]:
         """Everything wrong with these args that can be known before a preview."""
         found = check("mirrorUrl", self.mirror_url, FabricIntent, "image_mirror")
-        if parse_image_ref(f"{self.family}@{self.build.version}") is None:
+        if parse_image_ref(image_ref(self.family, self.build.version)) is None:
             found.append(Problem("family", "must be lowercase letters, digits and '-'", self.family))
         for path, value in (("node", self.node), ("datastore", self.datastore)):
             if known(value) and not value:

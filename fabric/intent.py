@@ -362,6 +362,11 @@ class FabricIntent(Model):
     containers: dict[Name, ContainerSpec] = Field(min_length=1)
 
 
+def image_ref(family: str, version: str) -> str:
+    """``family@version``: how the stack file, the catalog's identities and the outputs name an image."""
+    return f"{family}@{version}"
+
+
 def parse_image_ref(ref: str) -> tuple[str, str] | None:
     """Split 'family@version'; None when malformed."""
     m = _IMAGE_REF.match(ref)

@@ -22,7 +22,7 @@ import yaml
 from pydantic import ValidationError
 
 from fabric.catalog import Catalog, ImageBuild, load_catalog, version_key
-from ops.images.inputs import ARCH, DEFAULT_CATALOG
+from ops.images.inputs import DEFAULT_CATALOG, file_name
 
 
 class CheckError(RuntimeError):
@@ -50,7 +50,7 @@ def rule_errors(catalog: Catalog) -> list[str]:
     for family, builds in catalog.families.items():
         previous: ImageBuild | None = None
         for build in builds:
-            want = f"{family}_{build.version}_{ARCH}.tar.zst"
+            want = file_name(family, build.version)
             if build.file_name != want:
                 errors.append(f"{family} {build.version}: file_name {build.file_name!r}, expected {want!r}")
             if previous is not None and version_key(build.version) <= version_key(previous.version):

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from fabric.catalog import version_key
 from fabric.intent import parse_image_ref
 from fabric.stack_file import read_stack_file
 
@@ -74,7 +75,7 @@ def ensure_local_images(
     catalog = project_dir / str(raw.get("imageCatalog", "images/catalog.local.yaml"))
     catalog.unlink(missing_ok=True)
     wanted = set(local_images(project_dir, stack) + (extra or []))
-    for family, version in sorted(wanted, key=lambda fv: (fv[0], tuple(int(p) for p in fv[1].split(".")))):
+    for family, version in sorted(wanted, key=lambda fv: (fv[0], version_key(fv[1]))):
         digest = build_inputs(family, version).digest.removeprefix("sha256:")[:16]
         cache = cache_root() / "images-local" / family / digest
         entry = build_image(family, version, catalog, cache_dir=cache)

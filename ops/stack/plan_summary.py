@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fabric import intent_files
+from fabric.intent import image_ref
 from fabric.stack_file import read_stack_file
 from fabric.tokens import CONTAINER, UNKNOWN
 from ops.stack.blast_radius import OVERRIDE_LABEL, Finding, StackShape, findings, rollout_order, shape_of
@@ -84,7 +85,7 @@ def _version(template: str | None) -> str:
     if not template:
         return "?"
     parts = template.split("_")
-    return f"{parts[0]}@{parts[1]}" if len(parts) >= 3 else template
+    return image_ref(parts[0], parts[1]) if len(parts) >= 3 else template
 
 
 def _identity(state: dict[str, Any] | None) -> str | None:

@@ -8,6 +8,11 @@ with the image versions (old -> new), with its place in its replica group's roll
 
 ``--strict`` is the PR's blast-radius gate (``ops.stack.blast_radius``): it exits 1 naming each
 broken rule and its resources, unless ``--labels`` holds the override label.
+
+Exit status: 0 the plan is summarized (and, with ``--strict``, passes the gate); 1 the gate
+found a blast-radius problem; 2 the input is unusable: the preview failed (its error
+diagnostics are listed), the preview file is missing, empty, truncated or not a preview, or the
+stack file is missing or invalid. Each unusable input is one line naming the file and field.
 """
 
 from __future__ import annotations
@@ -21,10 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from fabric import intent_files
+from fabric.errors import EXIT_FINDINGS, EXIT_OK, EXIT_UNUSABLE, FabricConfigError, InputError
 from fabric.intent import image_ref
+from fabric.paths import PROJECT_ROOT
 from fabric.stack_file import read_stack_file
 from fabric.tokens import CONTAINER, UNKNOWN
+from fabric.validation import validate
 from ops.stack.blast_radius import OVERRIDE_LABEL, Finding, StackShape, findings, rollout_order, shape_of
+from ops.stack.validate import stack_name
 
 DESTRUCTIVE = ("replace", "create-replacement", "delete-replaced", "delete")
 
@@ -46,6 +55,8 @@ class Summary:
     warnings: list[str]
     findings: list[Finding] = field(default_factory=list)
     rollout: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    """The preview's error diagnostics: a failed preview is no plan to review."""
 
     @property
     def replaced(self) -> list[str]:
@@ -54,9 +65,13 @@ class Summary:
     def markdown(self) -> str:
         lines = ["### Samakia Fabric plan", ""]
         significant = [c for c in self.changes if c.op in (*DESTRUCTIVE, "create", "update", "forget")]
-        if not significant:
+        if self.errors:
+            lines.append("**PREVIEW FAILED**: there is no plan to review; fix these and push again:")
+            lines += [f"- {e}" for e in self.errors]
+            lines.append("")
+        if not significant and not self.errors:
             lines.append("No changes.")
-        else:
+        elif significant:
             lines += ["| resource | change | why | rollout |", "| --- | --- | --- | --- |"]
             for c in significant:
                 why = ", ".join(c.reasons) or "-"
@@ -158,11 +173,75 @@ def summarize(preview: dict[str, Any], groups: dict[str, str], shape: StackShape
         members = {n for n, g in groups.items() if g == group}
         if len(members) > 1 and names >= members:
             warnings.append(f"every member of replica group '{group}' ({', '.join(sorted(members))}) goes down at once")
+    errors = preview_errors(preview)
     if shape is None:
-        return Summary(changes, warnings)
+        return Summary(changes, warnings, errors=errors)
     # With the stack's shape the gate judges groups by their rollout order, not by "all replaced":
     # a group the resource graph rolls member by member never goes down at once.
-    return Summary(changes, [], findings(preview, shape), rollout_order(steps, shape))
+    return Summary(changes, [], findings(preview, shape), rollout_order(steps, shape), errors)
+
+
+def preview_errors(preview: dict[str, Any]) -> list[str]:
+    """The preview's error diagnostics, one line each (the engine's text, shortened)."""
+    out = []
+    for diag in preview.get("diagnostics") or []:
+        if isinstance(diag, dict) and diag.get("severity") == "error":
+            text = " ".join(str(diag.get("message", "")).split()) or "error without a message"
+            where = str(diag.get("urn", "")).rsplit("::", 1)[-1]
+            line = f"{where}: {text}" if where else text
+            out.append(line if len(line) <= 300 else line[:297] + "...")
+    return out
+
+
+def load_preview(path: Path) -> dict[str, Any]:
+    """Read ``pulumi preview --json`` output; ``InputError`` (file and field) when it is not one."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: preview file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: preview file cannot be read: {getattr(err, 'strerror', None) or err}") from None
+    if not text.strip():
+        raise InputError(f"{path}: preview file is empty (did 'pulumi preview --json' run?)")
+    try:
+        preview = json.loads(text)
+    except ValueError as err:
+        where = f"line {err.lineno} column {err.colno}" if isinstance(err, json.JSONDecodeError) else "?"
+        raise InputError(f"{path}: not JSON at {where} (a truncated preview?)") from None
+    if not isinstance(preview, dict):
+        raise InputError(f"{path}: not a 'pulumi preview --json' document (a {type(preview).__name__})")
+    if not any(key in preview for key in ("steps", "changeSummary", "diagnostics")):
+        raise InputError(f"{path}: not a 'pulumi preview --json' document (no steps, changeSummary or diagnostics)")
+    for key in ("steps", "diagnostics"):
+        if key in preview and not isinstance(preview[key], list):
+            raise InputError(f"{path}: {key}: must be a list")
+    for i, step in enumerate(preview.get("steps") or []):
+        if not isinstance(step, dict) or not isinstance(step.get("urn"), str) or "::" not in step["urn"]:
+            raise InputError(f"{path}: steps.{i}.urn: missing or not a Pulumi URN")
+        if not isinstance(step.get("op", "same"), str):
+            raise InputError(f"{path}: steps.{i}.op: must be a string")
+        for key in ("oldState", "newState"):
+            if not isinstance(step.get(key) or {}, dict) or not isinstance(
+                (step.get(key) or {}).get("inputs") or {}, dict
+            ):
+                raise InputError(f"{path}: steps.{i}.{key}: must be an object with 'inputs'")
+        for key in ("replaceReasons", "diffReasons"):
+            if not isinstance(step.get(key) or [], list):
+                raise InputError(f"{path}: steps.{i}.{key}: must be a list")
+    return preview
+
+
+def check_stack_file(path: Path) -> None:
+    """The stack file must be valid before its shape is read; ``InputError`` naming it otherwise."""
+    raw, secret_keys = read_stack_file(path)
+    try:
+        validate(raw, project_dir=PROJECT_ROOT, secret_keys=secret_keys, stack=stack_name(path))
+    except FabricConfigError as err:
+        first = err.problems[0] if err.problems else None
+        more = f" and {len(err.problems) - 1} more" if len(err.problems) > 1 else ""
+        raise InputError(
+            f"{path}: invalid stack file ({first}{more}); run 'python -m ops.stack.validate {path}'"
+        ) from None
 
 
 def groups_of(stack_file: Path) -> dict[str, str]:
@@ -184,13 +263,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 when the plan breaks a blast-radius rule")
     parser.add_argument("--labels", default="", help=f"the PR's labels, comma-separated; '{OVERRIDE_LABEL}' passes")
     args = parser.parse_args(argv)
-    shape = shape_of(args.stack_file)
-    summary = summarize(json.loads(args.preview.read_text()), groups_of(args.stack_file), shape)
+    try:
+        check_stack_file(args.stack_file)
+        preview = load_preview(args.preview)
+        shape = shape_of(args.stack_file)
+        summary = summarize(preview, groups_of(args.stack_file), shape)
+    except InputError as err:
+        print(f"plan-summary: error: {err}", file=sys.stderr)
+        return EXIT_UNUSABLE
     sys.stdout.write(summary.markdown())
+    if summary.errors:
+        print(
+            f"plan-summary: error: {args.preview}: the preview failed ({len(summary.errors)} error(s))", file=sys.stderr
+        )
+        return EXIT_UNUSABLE
     overridden = OVERRIDE_LABEL in {label.strip() for label in args.labels.split(",")}
     if summary.findings and overridden:
         sys.stdout.write(f"\nBlast-radius findings overridden by the PR label '{OVERRIDE_LABEL}'.\n")
-    return 1 if args.strict and (summary.findings or summary.warnings) and not overridden else 0
+    blocked = args.strict and (summary.findings or summary.warnings) and not overridden
+    return EXIT_FINDINGS if blocked else EXIT_OK
 
 
 if __name__ == "__main__":

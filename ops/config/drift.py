@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from fabric.errors import InputError
 from fabric.runtime.ansible_run import (
     SITE_PLAYBOOK,
     ChrootTarget,
@@ -31,6 +30,7 @@ from fabric.runtime.ansible_run import (
     Target,
     run_playbook,
 )
+from fabric.yaml_input import read_yaml
 
 EXIT_CLEAN = 0
 EXIT_DRIFT = 1
@@ -51,48 +51,86 @@ class DriftResult:
         return bool(self.changed_tasks)
 
 
+def _read_data(path: Path, what: str) -> Any:
+    """JSON (``.json``) or YAML (strict: duplicate keys refused); ``InputError`` naming the file."""
+    if path.suffix != ".json":
+        return read_yaml(path, what)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: {what} cannot be read: {getattr(err, 'strerror', None) or err}") from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}:{err.lineno}: {what} is not valid JSON: {err.msg}") from None
+
+
 def load_vars(path: Path) -> dict[str, Any]:
     """Read extra variables from a JSON or YAML file (a mapping)."""
-    text = path.read_text(encoding="utf-8")
-    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    data = _read_data(path, "vars file")
     if data is None:
         return {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: extra vars must be a mapping, got {type(data).__name__}")
+    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+        raise InputError(f"{path}: extra vars must be a mapping of names to values, got {type(data).__name__}")
     return data
 
 
-def _target_from_spec(spec: Mapping[str, Any]) -> Target:
+_TARGET_KEYS = {"root", "host", "user", "port", "private_key", "name", "ssh_common_args", "vars", "vars_file"}
+
+
+def _field(spec: Mapping[str, Any], key: str, kind: type, at: str) -> Any:
+    value = spec.get(key)
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        raise InputError(f"{at}.{key}: must be a {kind.__name__}, not {type(value).__name__}")
+    return value
+
+
+def _target_from_spec(spec: Mapping[str, Any], at: str = "target") -> Target:
+    unknown = sorted(str(k) for k in spec if k not in _TARGET_KEYS)
+    if unknown:
+        raise InputError(f"{at}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_TARGET_KEYS))}")
+    name = _field(spec, "name", str, at)
     if "root" in spec:
-        return ChrootTarget(root=Path(spec["root"]), name=spec.get("name"))
+        return ChrootTarget(root=Path(_field(spec, "root", str, at) or ""), name=name)
     if "host" in spec:
-        key = spec.get("private_key")
+        key = _field(spec, "private_key", str, at)
+        port = _field(spec, "port", int, at)
+        if port is not None and not 0 < port < 65536:
+            raise InputError(f"{at}.port: must be 1-65535")
         return SshTarget(
-            host=str(spec["host"]),
-            user=str(spec.get("user", "root")),
-            port=int(spec.get("port", 22)),
+            host=_field(spec, "host", str, at) or "",
+            user=_field(spec, "user", str, at) or "root",
+            port=port or 22,
             private_key=Path(key) if key else None,
-            name=spec.get("name"),
-            ssh_common_args=spec.get("ssh_common_args"),
+            name=name,
+            ssh_common_args=_field(spec, "ssh_common_args", str, at),
         )
-    raise ValueError(f"target needs 'root' or 'host': {dict(spec)!r}")
+    raise InputError(f"{at}: needs 'root' (a root filesystem) or 'host' (an SSH address)")
 
 
 def load_targets_file(path: Path) -> list[tuple[Target, dict[str, Any]]]:
-    """Read a targets file: a list of target specs, each with optional vars."""
-    text = path.read_text(encoding="utf-8")
-    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    """Read a targets file: a list of target specs, each with optional vars.
+
+    Raises ``InputError`` naming the file and the field (``targets.N.port``) of the first problem;
+    no value from the file is repeated (vars may hold anything).
+    """
+    data = _read_data(path, "targets file")
     if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a list of targets")
+        raise InputError(f"{path}: a targets file is a list of targets, not a {type(data).__name__}")
     out: list[tuple[Target, dict[str, Any]]] = []
-    for spec in data:
+    for i, spec in enumerate(data):
+        at = f"{path}: targets.{i}"
         if not isinstance(spec, Mapping):
-            raise ValueError(f"{path}: each target must be a mapping")
+            raise InputError(f"{at}: must be a mapping with 'root' or 'host'")
         extra: dict[str, Any] = {}
-        if spec.get("vars_file"):
-            extra.update(load_vars(Path(spec["vars_file"])))
-        extra.update(spec.get("vars") or {})
-        out.append((_target_from_spec(spec), extra))
+        vars_file = _field(spec, "vars_file", str, at)
+        if vars_file:
+            try:
+                extra.update(load_vars(Path(vars_file)))
+            except InputError as err:
+                raise InputError(f"{at}.vars_file: {err}") from None
+        extra.update(_field(spec, "vars", dict, at) or {})
+        out.append((_target_from_spec(spec, at), extra))
     return out
 
 

@@ -16,6 +16,10 @@ second step:
 5. appends the entry to the catalog.
 
 From Python: ``build_image(family, version, catalog_path, ...) -> ImageBuild``.
+
+Exit status: 0 built (or found in the cache) and catalogued; 1 refused or failed (the version
+exists or is not greater than the latest, an artifact conflict, a failed build or verification);
+2 unusable input (a malformed argument or catalog), before any work.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from typing import Any
 import yaml
 
 from fabric.catalog import ImageBuild, load_catalog, save_catalog, version_key
+from fabric.errors import EXIT_FINDINGS, EXIT_UNUSABLE
+from fabric.errors import InputError as FabricInputError
 from fabric.paths import PROJECT_ROOT, cache_root
 from ops.images.artifact import inspect_artifact, read_packer_manifest, sha256_file
 from ops.images.inputs import (
@@ -50,7 +56,6 @@ from ops.images.inputs import (
     DEFAULT_ZSTD_LEVEL,
     IMAGES_DIR,
     BuildInputs,
-    InputError,
     build_inputs,
     default_cache_dir,
     family_dir,
@@ -358,9 +363,12 @@ def main(argv: list[str] | None = None) -> int:
             snapshot_mirror=args.snapshot_mirror,
             zstd_level=args.zstd_level,
         )
-    except (BuildError, InputError) as exc:
+    except FabricInputError as exc:  # malformed argument or catalog: nothing was built
+        print(f"build-image: error: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    except BuildError as exc:  # refused (version exists, not monotonic, conflict) or failed
         print(f"build-image: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FINDINGS
     cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir(args.family)
     print(f"artifact: {cache / entry.file_name}")
     print(f"catalog entry ({args.catalog}):")

@@ -7,6 +7,11 @@ Compares the catalog file in the working tree with the same file on the target b
 ``main``). Every entry of the base must still be there, at the same position, byte-for-byte
 equal in every field; new entries may only be appended, with versions increasing per family
 and file names ``<family>_<version>_amd64.tar.zst``. Part of lint and of PR validation.
+
+Exit status: 0 the catalog only appends; 1 it rewrites the base (each rule broken is listed);
+2 it cannot be checked: the file is missing, not a ``.yaml`` file under ``images/`` of its
+repository, malformed (a duplicate key or version, a bad field: one line naming it), or the
+base ref is missing.
 """
 
 from __future__ import annotations
@@ -18,10 +23,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
-
-from fabric.catalog import Catalog, ImageBuild, load_catalog, version_key
+from fabric.catalog import Catalog, ImageBuild, load_catalog, parse_catalog, version_key
+from fabric.errors import EXIT_FINDINGS, EXIT_OK, EXIT_UNUSABLE, InputError
 from ops.images.inputs import DEFAULT_CATALOG, file_name
 
 
@@ -139,22 +142,29 @@ def catalog_at(repo: Path, ref: str, rel_path: str) -> Catalog:
         return Catalog()
     text = _git(repo, "show", f"{ref}:{rel_path}").stdout
     try:
-        return Catalog.model_validate(yaml.safe_load(text) or {})
-    except ValidationError as exc:
-        raise CheckError(f"{ref}:{rel_path} is not a valid catalog: {exc}") from exc
+        return parse_catalog(text, f"{ref}:{rel_path}")
+    except InputError as exc:
+        raise CheckError(f"the base catalog is not valid: {exc}") from None
 
 
 def check(catalog_path: str | Path, base: str | None = None) -> tuple[str, Result]:
     """Compare ``catalog_path`` (working tree) with the same path on ``base``; returns (ref, result)."""
-    path = Path(catalog_path).resolve()
-    repo = Path(_git(path.parent, "rev-parse", "--show-toplevel").stdout.strip())
-    rel = path.relative_to(repo.resolve()).as_posix()
+    given = Path(catalog_path)
+    if not given.is_file():
+        raise CheckError("no such catalog file")
+    path = given.resolve()
+    repo = Path(_git(path.parent, "rev-parse", "--show-toplevel").stdout.strip()).resolve()
+    # Only the image catalog is checked: a file under images/ of its repository, never an
+    # arbitrary file (which would pass as "an empty catalog" and have its content echoed).
+    if (repo / "images") not in path.parents or path.suffix not in (".yaml", ".yml"):
+        raise CheckError("the catalog is a .yaml file under images/ of its repository")
+    rel = path.relative_to(repo).as_posix()
     ref = base or default_base(repo)
     base_catalog = catalog_at(repo, ref, rel)
     try:
-        current = load_catalog(path)
-    except (ValidationError, yaml.YAMLError) as exc:
-        raise CheckError(f"{catalog_path} is not a valid catalog: {exc}") from exc
+        current = load_catalog(path, missing_ok=False)
+    except InputError as exc:
+        raise CheckError(str(exc)) from None
     return ref, compare(base_catalog, current)
 
 
@@ -167,15 +177,15 @@ def main(argv: list[str] | None = None) -> int:
         ref, result = check(args.catalog, args.base)
     except CheckError as exc:
         print(f"catalog-check: cannot check {args.catalog}: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_UNUSABLE
     if not result.ok:
         print(f"catalog-check: {args.catalog} rewrites the catalog of {ref}:", file=sys.stderr)
         for error in result.errors:
             print(f"  - {error}", file=sys.stderr)
-        return 1
+        return EXIT_FINDINGS
     added = f", added: {', '.join(result.added)}" if result.added else ""
     print(f"catalog-check: OK against {ref}: {result.unchanged} entries unchanged{added}")
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from fabric.errors import InputError as FabricInputError
 from fabric.paths import PROJECT_ROOT, cache_root
 
 IMAGES_DIR = PROJECT_ROOT / "images"
@@ -37,8 +38,9 @@ SNAPSHOT_RE = re.compile(r"^\d{8}T\d{6}Z$")
 _NOT_INPUT = re.compile(r"(\.md$|(^|/)__pycache__/|(^|/)\.)")
 
 
-class InputError(ValueError):
-    """A build input is malformed (family, version, mirror, ...)."""
+class InputError(FabricInputError):
+    """A build input is malformed (family, version, mirror, ...); a kind of the fabric's ``InputError``,
+    so a malformed catalog and a malformed argument are handled alike (exit 2)."""
 
 
 def default_cache_dir(family: str) -> Path:

@@ -38,15 +38,21 @@ from ops.stack.workspace import Workspace
 
 
 def drift_check(ws: Workspace) -> int:
-    """Refresh and expect no changes; print what drifted. Non-zero on drift."""
+    """Refresh and expect no changes; print what drifted.
+
+    Exit status as every drift check: 0 no drift, 1 drift (each change listed), 2 the check
+    could not run (the engine failed without naming a change: its error output is shown).
+    """
     result = ws.pulumi("preview", "--refresh", "--expect-no-changes", "--json", check=False, capture=True)
     drifted = [s for s in _steps(result.stdout) if s.get("op") not in ("same", "read", "refresh")]
     for step in drifted:
         print(f"DRIFT: {step['op']} {step['urn'].rsplit('::', 1)[-1]} ({', '.join(step.get('diffReasons') or [])})")
     if result.returncode != 0 and not drifted:
         sys.stderr.write(result.stderr[-3000:])
-    print("infrastructure drift: none" if result.returncode == 0 else f"infrastructure drift: {len(drifted)} change(s)")
-    return result.returncode
+        print(f"infrastructure drift: check could not complete (pulumi exit {result.returncode})")
+        return EXIT_ERROR
+    print("infrastructure drift: none" if not drifted else f"infrastructure drift: {len(drifted)} change(s)")
+    return EXIT_DRIFT if drifted else EXIT_CLEAN
 
 
 def policy_requests(ws: Workspace) -> dict[str, dict[str, Any]]:
@@ -159,6 +165,9 @@ def report(
 
 def _steps(preview_json: str) -> list[dict[str, Any]]:
     try:
-        return list(json.loads(preview_json or "{}").get("steps", []))
-    except ValueError:
+        steps = json.loads(preview_json or "{}").get("steps") or []
+    except (ValueError, AttributeError):
         return []
+    return (
+        [s for s in steps if isinstance(s, dict) and isinstance(s.get("urn"), str)] if isinstance(steps, list) else []
+    )

@@ -127,3 +127,19 @@ def test_image_build_on_a_malformed_catalog_builds_nothing(tmp_path: Path, monke
     assert not (tmp_path / "cache" / "images").exists(), "nothing may be built"
     code, _, err = run(build.main, "--family", "no/such", "--version", "1.0.0", "--catalog", str(catalog))
     assert code == 2
+
+
+# --- the stack runner ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["down", "--stack", "prod"], "stack 'prod' is protected; 'down' is refused"),
+        (["preview", "--stack", "../../etc/x"], "--stack: '../../etc/x' is not a stack name"),
+        (["preview", "--stack", "no-such-stack"], "Pulumi.no-such-stack.yaml: stack file not found"),
+    ],
+)
+def test_the_stack_runner_refuses_before_the_engine(argv: list[str], expected: str) -> None:
+    code, out, err = run(cli.main, *argv)
+    assert code == 2 and out == "" and expected in err and err.count("\n") == 1

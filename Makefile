@@ -8,12 +8,15 @@ STACK ?= local
 FAMILY ?= debian12-base
 VERSION ?=
 CATALOG ?= images/catalog.yaml
+PLAN_DIR ?= plans
+PLAN ?= $(PLAN_DIR)/$(STACK)
 VENV := .venv
 PY := $(VENV)/bin/python
 ENV := source scripts/env.sh &&
 
 .PHONY: help setup engine lint unit test-playbooks test-images test-e2e test bench \
-        preview up down drift drift-infra drift-config image catalog-check
+        preview up down drift drift-infra drift-config image catalog-check tools \
+        plan apply-plan plan-key fetch-plan pr-comment drift-incident publish-image test-pipeline
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -24,7 +27,10 @@ setup: ## Install everything the project needs (Debian packages, venv, Ansible c
 engine: setup ## Build (or find) the Pulumi engine and providers from Go modules, cached by version
 	scripts/engine.sh
 
-lint: setup ## Ruff, mypy, yamllint, ansible-lint, packer fmt/validate, catalog immutability
+tools: ## Build (or find) the pinned gitleaks and actionlint from the Go module proxy, cached by version
+	scripts/tools.sh
+
+lint: setup tools ## Ruff, mypy, yamllint, ansible-lint, packer, catalog immutability, gitleaks, actionlint
 	$(ENV) scripts/lint.sh
 
 unit: setup ## Unit tier: components, validation, guard, policies under Pulumi mocks
@@ -39,9 +45,12 @@ test-images: setup ## Image tier: a real Packer build, catalog immutability
 test-e2e: engine ## Engine tier: real Pulumi engine against fakepve, whole lifecycle
 	$(ENV) pytest -q tests/e2e
 
-test: setup engine ## Everything CI runs, every tier
+test-pipeline: setup tools ## Pipeline tier: secret scanner, actionlint, CI scripts (scratch repos, fake gh)
+	$(ENV) pytest -q tests/pipeline
+
+test: setup tools engine ## Everything CI runs, every tier
 	$(ENV) scripts/lint.sh
-	$(ENV) pytest tests/unit tests/playbooks tests/images tests/e2e
+	$(ENV) pytest tests/unit tests/pipeline tests/playbooks tests/images tests/e2e
 
 bench: engine ## Benchmarks: print figures (recorded in docs/benchmarks.md)
 	$(ENV) python bench/run_all.py
@@ -49,13 +58,16 @@ bench: engine ## Benchmarks: print figures (recorded in docs/benchmarks.md)
 image: setup ## Build an image: make image FAMILY=debian12-base VERSION=1.2.0 [CATALOG=...]
 	$(ENV) python -m ops.images.build --family "$(FAMILY)" --version "$(VERSION)" --catalog "$(CATALOG)"
 
+publish-image: setup ## Publish a built version and its sha256 to the image mirror, never overwriting (SAMAKIA_IMAGE_PUBLISH_URL)
+	$(ENV) python -m ops.images.publish --family "$(FAMILY)" --version "$(VERSION)" --catalog "$(CATALOG)"
+
 catalog-check: setup ## Fail if an existing catalog entry was changed or removed (vs BASE, default origin/main or main)
 	$(ENV) python -m ops.images.catalog_check --catalog "$(CATALOG)" $(if $(BASE),--base "$(BASE)")
 
 preview: engine ## pulumi preview of STACK (local fabric by default)
 	$(ENV) python -m ops.stack preview --stack "$(STACK)"
 
-up: engine ## The main job: preview then up of STACK (local fabric by default), print outputs
+up: engine ## Preview then up of STACK from refreshed state (local fabric by default), print outputs
 	$(ENV) python -m ops.stack up --stack "$(STACK)"
 
 down: engine ## Destroy STACK's containers (images are retained by design)
@@ -68,3 +80,22 @@ drift-config: engine ## Configuration drift: Ansible check mode on every configu
 	$(ENV) python -m ops.stack drift-config --stack "$(STACK)"
 
 drift: drift-infra drift-config ## Both drift checks; non-zero on any drift
+
+drift-incident: engine ## CI: drift of STACK as an incident: open, update or close its one issue (gh CLI)
+	$(ENV) scripts/ci/drift-incident.sh "$(STACK)"
+
+plan: engine ## Save STACK's reviewed plan: preview --refresh --save-plan, keyed by Git tree, in PLAN_DIR/STACK
+	$(ENV) python -m ops.stack plan --stack "$(STACK)" --out "$(PLAN_DIR)"
+
+apply-plan: engine ## Apply exactly a reviewed plan: make apply-plan STACK=prod PLAN=plans/prod (refuses if anything moved)
+	$(ENV) python -m ops.stack apply-plan --stack "$(STACK)" --plan "$(PLAN)"
+
+plan-key: ## Print the Git tree plans are keyed by (CI names the plan artifact plan-STACK-<tree>)
+	@git rev-parse 'HEAD^{tree}'
+
+fetch-plan: ## CI main job: download the plan artifact the PR check saved for this tree (gh CLI)
+	scripts/ci/fetch-plan.sh "$(STACK)" "$(PLAN_DIR)"
+
+pr-comment: setup ## CI PR job: render PLAN_DIR/STACK, post or update the PR's one plan comment (gh CLI)
+	$(ENV) scripts/ci/pr-comment.sh "$(STACK)" "$(PLAN_DIR)"
+

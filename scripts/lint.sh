@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every static check CI runs: Python style and types, playbooks, Packer templates, catalog immutability.
+# Every static check CI runs: Python style and types, playbooks, Packer templates, catalog immutability,
+# secrets in Git (gitleaks) and the workflows (actionlint).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "lint: ruff"
@@ -11,4 +12,5 @@ echo "lint: stack files validate"
 python -m ops.stack.validate Pulumi.prod.yaml
 scripts/lint-playbooks.sh
 scripts/lint-images.sh
+scripts/lint-pipeline.sh
 echo "lint: all clean"

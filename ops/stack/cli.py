@@ -21,15 +21,23 @@ import json
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from fabric.errors import EXIT_UNUSABLE, InputError
 from fabric.paths import PROJECT_ROOT
 from fabric.protection import is_protected
 from fabric.stack_file import read_stack_file
 from ops.localpve.services import ensure_local_images
-from ops.stack.drift import add_target_arguments, config_drift_check, config_drift_targets, drift_check, has_targets
+from ops.stack.drift import (
+    add_target_arguments,
+    config_drift_check,
+    config_drift_targets,
+    drift_check,
+    has_targets,
+)
 from ops.stack.local import local_fabric
+from ops.stack.reviewed import apply_plan, save_plan
 from ops.stack.workspace import Workspace
 
 ROOT = PROJECT_ROOT
@@ -53,31 +61,51 @@ def check_stack(stack: str, action: str) -> None:
         )
 
 
-def run_action(ws: Workspace, action: str, *, as_json: bool = False) -> int:
-    if action == "preview":
-        return ws.pulumi("preview", "--diff", check=False).returncode
-    if action == "up":
-        ws.pulumi("preview", "--diff")
-        ws.pulumi("up", "--yes", "--skip-preview")
-        print(json.dumps(ws.outputs(), indent=2, sort_keys=True))
-        return 0
-    if action == "down":
-        return ws.pulumi("destroy", "--yes", check=False).returncode
-    if action == "drift":
-        return drift_check(ws)
-    if action == "drift-config":
-        return config_drift_check(ws, as_json=as_json)
-    if action == "outputs":
-        print(json.dumps(ws.outputs(), indent=2, sort_keys=True))
-        return 0
-    raise SystemExit(f"unknown action {action}")
+def _print_outputs(ws: Workspace) -> int:
+    print(json.dumps(ws.outputs(), indent=2, sort_keys=True))
+    return 0
+
+
+def _up(ws: Workspace, _: argparse.Namespace) -> int:
+    # Always from refreshed state: a change PVE rejected (or one made outside Pulumi) is seen and
+    # retried instead of being taken from stale state.
+    ws.pulumi("preview", "--diff", "--refresh")
+    ws.pulumi("up", "--yes", "--skip-preview", "--refresh")
+    return _print_outputs(ws)
+
+
+def _apply_plan(ws: Workspace, args: argparse.Namespace) -> int:
+    if not args.plan:
+        raise SystemExit("apply-plan needs --plan DIR (the directory `make plan` wrote, e.g. plans/prod)")
+    code = apply_plan(ws, Path(args.plan))
+    return _print_outputs(ws) if code == 0 else code
+
+
+ACTIONS: dict[str, Callable[[Workspace, argparse.Namespace], int]] = {
+    "preview": lambda ws, _: ws.pulumi("preview", "--diff", "--refresh", check=False).returncode,
+    "up": _up,
+    "plan": lambda ws, args: save_plan(ws, Path(args.out)),
+    "apply-plan": _apply_plan,
+    "down": lambda ws, _: ws.pulumi("destroy", "--yes", check=False).returncode,
+    "drift": lambda ws, _: drift_check(ws),
+    "drift-config": lambda ws, args: config_drift_check(ws, as_json=args.json),
+    "outputs": lambda ws, _: _print_outputs(ws),
+}
+
+
+def run_action(ws: Workspace, action: str, args: argparse.Namespace | None = None) -> int:
+    if action not in ACTIONS:
+        raise SystemExit(f"unknown action {action}")
+    return ACTIONS[action](ws, args or argparse.Namespace(out="plans", plan=None, json=False))
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
     parser = argparse.ArgumentParser(description="Drive a Samakia Fabric stack with the real engine.")
-    parser.add_argument("action", choices=["preview", "up", "down", "drift", "drift-config", "outputs"])
+    parser.add_argument("action", choices=list(ACTIONS))
     parser.add_argument("--stack", default=environ.get("STACK", "local"))
     add_target_arguments(parser.add_argument_group("drift-config on explicit targets instead of the stack"))
+    parser.add_argument("--out", default="plans", help="plan: where <stack>/plan.json and its key go")
+    parser.add_argument("--plan", help="apply-plan: the directory `plan` wrote (e.g. plans/prod)")
     args = parser.parse_args(argv)
     if has_targets(args):
         if args.action != "drift-config":
@@ -98,13 +126,13 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
 
 def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if args.stack in LOCAL_STACKS:
-        if args.action in ("preview", "up"):
+        if args.action in ("preview", "up", "plan", "apply-plan"):
             ensure_local_images(ROOT, args.stack, ROOT / ".state" / "mirror")
         with local_fabric(ROOT, args.stack) as (ws, _):
-            return run_action(ws, args.action, as_json=args.json)
+            return run_action(ws, args.action, args)
     # A real cluster: the operator's (or CI's) backend, passphrase and credentials apply.
     ws = Workspace(ROOT, args.stack, dict(environ))
-    return run_action(ws, args.action, as_json=args.json)
+    return run_action(ws, args.action, args)
 
 
 if __name__ == "__main__":

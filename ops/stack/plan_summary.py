@@ -48,6 +48,15 @@ class Change:
     reasons: list[str] = field(default_factory=list)
     image_change: tuple[str, str] | None = None
 
+    @property
+    def why(self) -> str:
+        """The reason a reviewer reads: the image move, the retained file, or the changed inputs."""
+        if self.image_change:
+            return f"image {self.image_change[0]} -> {self.image_change[1]}"
+        if self.op == "forget":
+            return "removed from code; retained on storage for rollback"
+        return ", ".join(self.reasons) or "-"
+
 
 @dataclass
 class Summary:
@@ -74,13 +83,8 @@ class Summary:
         elif significant:
             lines += ["| resource | change | why | rollout |", "| --- | --- | --- | --- |"]
             for c in significant:
-                why = ", ".join(c.reasons) or "-"
-                if c.image_change:
-                    why = f"image {c.image_change[0]} -> {c.image_change[1]}"
-                if c.op == "forget":
-                    why = "removed from code; retained on storage for rollback"
                 order = self.rollout.get(c.name, "-") if c.type == CONTAINER else "-"
-                lines.append(f"| {c.name} ({c.type.rsplit(':', 1)[-1]}) | {c.op} | {why} | {order} |")
+                lines.append(f"| {c.name} ({c.type.rsplit(':', 1)[-1]}) | {c.op} | {c.why} | {order} |")
         lines += [f"\n**WARNING:** {w}" for w in self.warnings]
         lines += [f"\n**BLOCKED** {f}" for f in self.findings]
         return "\n".join(lines) + "\n"

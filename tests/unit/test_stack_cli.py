@@ -1,0 +1,69 @@
+"""The stack runner's actions, on a recording workspace: what each make target asks the engine for."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ops.stack import cli
+from ops.stack.reviewed import EXIT_REFUSED, PlanRefused, checkout_key
+from ops.stack.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Recorder(Workspace):
+    calls: list[tuple[str, ...]] = field(default_factory=list)
+
+    def pulumi(self, *args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess[str]:
+        self.calls.append(args)
+        return subprocess.CompletedProcess(list(args), 0, stdout="{}", stderr="")
+
+    def outputs(self) -> dict[str, Any]:
+        return {}
+
+
+def _ws(project: Path = ROOT) -> Recorder:
+    return Recorder(project_dir=project, stack="prod", env={})
+
+
+def _args(**kw: Any) -> argparse.Namespace:
+    return argparse.Namespace(**({"out": "plans", "plan": None, "json": False} | kw))
+
+
+def test_up_and_preview_work_from_refreshed_state() -> None:
+    ws = _ws()
+    assert cli.run_action(ws, "up", _args()) == 0
+    preview, up = ws.calls
+    assert preview[0] == "preview" and up[0] == "up"
+    for call in (preview, up):
+        assert "--refresh" in call
+    ws = _ws()
+    cli.run_action(ws, "preview", _args())
+    assert ws.calls[0][:3] == ("preview", "--diff", "--refresh")
+
+
+def test_apply_plan_without_a_plan_refuses_before_the_engine(tmp_path: Path, capsys: Any) -> None:
+    ws = _ws()
+    assert cli.run_action(ws, "apply-plan", _args(plan=str(tmp_path / "none"))) == EXIT_REFUSED
+    assert ws.calls == [] and "no reviewed plan" in capsys.readouterr().out
+
+
+def test_plans_are_keyed_by_tree_and_refuse_uncommitted_changes(tmp_path: Path) -> None:
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"]
+    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "Pulumi.prod.yaml").write_text("config: {}\n")
+    subprocess.run([*git, "add", "."], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "a"], cwd=tmp_path, check=True)
+    key = checkout_key(tmp_path, "prod")
+    tree = subprocess.run(["git", "rev-parse", "HEAD^{tree}"], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert key.tree == tree.stdout.strip() and key.stack == "prod"
+    (tmp_path / "Pulumi.prod.yaml").write_text("config: {changed: 1}\n")
+    with pytest.raises(PlanRefused, match=r"uncommitted changes \(Pulumi.prod.yaml\)"):
+        checkout_key(tmp_path, "prod")

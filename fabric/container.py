@@ -17,6 +17,17 @@ from .tokens import LXC_CONTAINER
 
 
 @dataclass(frozen=True)
+class ContainerMount:
+    """A data volume mounted into the container (``DataVolume.volume_id`` normally)."""
+
+    volume: pulumi.Input[str]
+    """``storage:volname`` of an existing volume the container does not own."""
+    path: str
+    size_gb: int
+    backup: bool = True
+
+
+@dataclass(frozen=True)
 class LxcContainerArgs:
     """A container as the provider needs it; ``Fleet`` builds these from the stack file.
 
@@ -59,6 +70,14 @@ class LxcContainerArgs:
     pool: pulumi.Input[str] | None = None
     ha: HaSpec | None = None
     description: str = ""
+    mount_points: Sequence[ContainerMount] = field(default_factory=list)
+    """Data volumes (mp0, mp1, ...): mounted by volume id, so replacing the container keeps them."""
+    wait_for: Sequence[pulumi.Resource] = field(default_factory=list)
+    """Resources that must be done before this container is created or replaced: in a replica
+    group, the previous member's health check. A plain ``depends_on`` edge: the engine does not
+    replace a dependent for it (pulumi ``step_generator.go``, ``calculateDependentReplacements``),
+    and the program registers this container only once those resources are done, so the old
+    container is deleted only then (``delete_before_replace``)."""
 
     def problems(self) -> list[Problem]:
         """Everything wrong with these args that can be known before a preview."""
@@ -141,6 +160,13 @@ class LxcContainer(pulumi.ComponentResource):
             features=proxmoxve.ContainerLegacyFeaturesArgs(
                 nesting=args.features.nesting, keyctl=args.features.keyctl, fuse=args.features.fuse
             ),
+            mount_points=[
+                proxmoxve.ContainerLegacyMountPointArgs(
+                    volume=m.volume, path=m.path, size=f"{m.size_gb}G", backup=m.backup
+                )
+                for m in args.mount_points
+            ]
+            or None,
             operating_system=proxmoxve.ContainerLegacyOperatingSystemArgs(
                 template_file_id=args.template_file_id, type="debian"
             ),
@@ -163,6 +189,7 @@ class LxcContainer(pulumi.ComponentResource):
                 parent=self,
                 replacement_trigger=args.image_identity,
                 delete_before_replace=True,
+                depends_on=list(args.wait_for) or None,
             ),
         )
         self.ha = (

@@ -19,14 +19,18 @@ IMAGE = "samakia:fabric:Image"
 LXC_CONTAINER = "samakia:fabric:LxcContainer"
 CONFIG_POLICY = "samakia:fabric:ConfigPolicy"
 FLEET = "samakia:fabric:Fleet"
+DATA_VOLUME = "samakia:fabric:DataVolume"
+HEALTH_CHECK = "samakia:fabric:HealthCheck"
 
 __all__ = [
     "COMMAND",
     "CONFIG_POLICY",
     "CONTAINER",
+    "DATA_VOLUME",
     "FILE",
     "FLEET",
     "HA",
+    "HEALTH_CHECK",
     "IMAGE",
     "LXC_CONTAINER",
     "UNKNOWN",

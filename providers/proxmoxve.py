@@ -78,11 +78,45 @@ def config_args(p: Props) -> dict[str, Any]:
     return {k: v for k, v in args.items() if v not in (None, "")}
 
 
+def mount_point_args(p: Props) -> dict[str, str]:
+    """mpN config values of the container's mount points, in the order given.
+
+    As bpg's ``containerCreate`` (proxmoxtf/resource/container/container.go): the volume as
+    given (an existing volume id here), ``mp=`` the path, and only the options that differ
+    from PVE's defaults; ``backup`` is PVE's flag for vzdump.
+    """
+    out = {}
+    for i, mp in enumerate(p.get("mountPoints") or []):
+        parts = [str(mp["volume"]), f"mp={mp['path']}"]
+        if _truthy(mp.get("backup", False)):
+            parts.append("backup=1")
+        if mp.get("size"):
+            parts.append(f"size={mp['size']}")
+        out[f"mp{i}"] = ",".join(parts)
+    return out
+
+
+def _read_mount_points(cfg: dict[str, Any], given: list[Any]) -> list[Props]:
+    out = []
+    for i in range(len(cfg)):
+        value = cfg.get(f"mp{i}")
+        if value is None:
+            break
+        volume, *options = str(value).split(",")
+        opts = _parse_kv(",".join(options))
+        mp: Props = {**(given[i] if i < len(given) else {}), "volume": volume, "path": opts.get("mp", "")}
+        mp["backup"] = _truthy(opts.get("backup", 0))
+        if "size" in opts:
+            mp["size"] = opts["size"]
+        out.append(mp)
+    return out
+
+
 class ProxmoxProvider(Provider):
     version = "8.6.0"
     replace_keys = {  # noqa: RUF012
         FILE: ("url", "fileName", "checksum", "checksumAlgorithm", "contentType", "datastoreId", "nodeName"),
-        CT: ("nodeName", "vmId", "operatingSystem", "unprivileged", "disk"),
+        CT: ("nodeName", "vmId", "operatingSystem", "unprivileged", "disk", "mountPoints"),
         HA: ("resourceId",),
     }
     computed_keys = {FILE: ("size",), CT: ("networkInterfaces",)}  # noqa: RUF012
@@ -135,13 +169,17 @@ class ProxmoxProvider(Provider):
         api, node, vmid = self.api(), p["nodeName"], int(p["vmId"])
         init = p.get("initialization") or {}
         disk = p.get("disk") or {}
-        args = config_args(p) | {
-            "vmid": vmid,
-            "ostemplate": p["operatingSystem"]["templateFileId"],
-            "ostype": p["operatingSystem"].get("type", "unmanaged"),
-            "unprivileged": int(_truthy(p.get("unprivileged", False))),
-            "rootfs": f"{disk.get('datastoreId', 'local-lvm')}:{int(disk.get('size', 4))}",
-        }
+        args = (
+            config_args(p)
+            | {
+                "vmid": vmid,
+                "ostemplate": p["operatingSystem"]["templateFileId"],
+                "ostype": p["operatingSystem"].get("type", "unmanaged"),
+                "unprivileged": int(_truthy(p.get("unprivileged", False))),
+                "rootfs": f"{disk.get('datastoreId', 'local-lvm')}:{int(disk.get('size', 4))}",
+            }
+            | mount_point_args(p)
+        )
         keys = (init.get("userAccount") or {}).get("keys")
         if keys:
             args["ssh-public-keys"] = "\n".join(keys) + "\n"
@@ -234,6 +272,7 @@ class ProxmoxProvider(Provider):
             "started": status.get("status") == "running",
             "networkInterfaces": [nic],
             "initialization": init,
+            **({"mountPoints": _read_mount_points(cfg, list(p.get("mountPoints") or []))} if "mp0" in cfg else {}),
         }
 
     # -- update ------------------------------------------------------------------------------------

@@ -28,17 +28,20 @@ from fakepve import FakePve
 from fakepve.certs import make_cert
 from fakepve.model import TaskError
 
+from ops.localpve.volumes import VolumeSemantics
+
 NODES = ("pve1", "pve2")
 
 
-class LocalPve(FakePve):  # type: ignore[misc]
-    """fakepve whose template downloads are real: fetched, checksum-verified, kept on disk."""
+class LocalPve(VolumeSemantics, FakePve):  # type: ignore[misc]
+    """fakepve whose template downloads are real: fetched, checksum-verified, kept on disk; volumes as on PVE."""
 
     def __init__(self, storage_dir: Path, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.storage_dir = storage_dir
         for node in NODES:
             self.add_node(node)
+        self._init_volumes()
 
     def template_path(self, name: str) -> Path:
         return self.storage_dir / "template" / "cache" / name

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import FabricConfigError, InputError, Problem
+from .repo_checks import is_file
 from .yaml_input import parse_yaml
 
 KEY = "intentFiles"
@@ -88,7 +89,7 @@ def expand(raw: Mapping[str, Any], project_dir: Path) -> dict[str, Any]:
             problems.append(Problem(at, "is listed twice", rel))
             continue
         seen.add(path)
-        if not path.is_file():
+        if not is_file(path):
             problems.append(Problem(at, "no such file in the project", rel))
             continue
         body, found = _read(path, at, rel)

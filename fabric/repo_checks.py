@@ -40,6 +40,14 @@ FABRIC_TUNABLES = frozenset(
 SECRET_VAR = re.compile(r"(?i)(passw|secret|token|private.?key|api.?key|credential|passphrase)")
 
 
+def is_file(path: Path) -> bool:
+    """``path.is_file()``, but False for a name the OS refuses (too long, ...) instead of raising."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def inside(root: Path, rel: str) -> Path | None:
     """``root / rel`` resolved (symlinks followed) when it stays inside ``root``; else None."""
     if not rel or Path(rel).is_absolute():
@@ -84,7 +92,7 @@ def check_catalog_path(project_dir: Path, rel: str) -> tuple[Path | None, list[P
     path = inside(project_dir, rel)
     if path is None:
         return None, [Problem("imageCatalog", "must name a file inside the project (relative, no '..')", rel)]
-    if not path.is_file():
+    if not is_file(path):
         return None, [Problem("imageCatalog", "no such file: the image catalog is missing", rel)]
     return path, []
 
@@ -123,7 +131,7 @@ def check_policy(
     book = inside(playbooks, playbook)
     if book is None:
         problems.append(Problem(f"{at}.playbook", "must name a file inside playbooks/ (relative, no '..')", playbook))
-    elif not book.is_file():
+    elif not is_file(book):
         problems.append(Problem(f"{at}.playbook", "no such file under playbooks/", playbook))
     else:
         roles = _roles_of(playbooks.resolve(), playbook)
@@ -141,7 +149,7 @@ def check_policy(
             problems.append(
                 Problem(f"{at}.varsFiles.{i}", "must name a file inside playbooks/ (relative, no '..')", rel)
             )
-        elif not path.is_file():
+        elif not is_file(path):
             problems.append(Problem(f"{at}.varsFiles.{i}", "no such file under playbooks/", rel))
         else:
             try:
@@ -171,7 +179,7 @@ def _check_profiles(at: str, wanted: list[str]) -> list[Problem]:
             problems.append(Problem(f"{at}.profiles", f"unknown runtime profile; known: {known}", profile))
             continue
         for src in catalog.templates[profile]:
-            if inside(templates_dir, src) is None or not (templates_dir / src).is_file():
+            if inside(templates_dir, src) is None or not is_file(templates_dir / src):
                 problems.append(
                     Problem(
                         f"{at}.profiles",

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from ops.stack.validate import main as validate_main
 
-from .conftest import STACKS
+from .conftest import STACKS, value_paths
 
 EXAMPLES = int(os.environ.get("SAMAKIA_FUZZ_EXAMPLES", "1000"))
 _DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -67,18 +67,7 @@ values = st.recursive(
 )
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix] if prefix else []
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-PATHS = _paths(GOOD)
+PATHS = value_paths(GOOD)
 CONTAINER_REFS = [
     ("fabric:containers", name, field) for name in GOOD["fabric:containers"] for field in ("node", "image", "policy")
 ]

@@ -14,7 +14,7 @@ from fabric.program import run
 from fabric.stack_file import read_stack_file
 from fabric.testing import run_program
 
-from .conftest import ROOT, STACKS, deep_merge, engine_config, good_raw, load_yaml
+from .conftest import ROOT, STACKS, deep_merge, engine_config, good_raw, load_yaml, value_paths
 
 BAD = sorted((STACKS / "bad").glob("*.yaml"))
 
@@ -114,17 +114,6 @@ json_values = st.recursive(
 )
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix] if prefix else []
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
 def _replace(value: Any, path: tuple[Any, ...], new: Any) -> Any:
     if not path:
         return new
@@ -137,7 +126,7 @@ def _replace(value: Any, path: tuple[Any, ...], new: Any) -> Any:
 
 
 GOOD, SECRET = good_raw()
-GOOD_PATHS = _paths(GOOD)
+GOOD_PATHS = value_paths(GOOD)
 CATALOG = load_catalog(STACKS / "catalog.yaml")
 
 
@@ -154,3 +143,12 @@ def test_random_malformed_intent_only_raises_fabric_config_error(mutations: list
         validate(raw, project_dir=ROOT, secret_keys=SECRET, catalog=CATALOG)
     except FabricConfigError as err:
         assert err.problems, "a config error always names at least one problem"
+
+
+@pytest.mark.parametrize("key", ["imageCatalog", "intentFiles"])
+def test_a_file_name_too_long_for_the_os_is_a_problem_not_a_crash(key: str) -> None:
+    raw, secret = good_raw()
+    raw[key] = "k" * 300 + ".yaml" if key == "imageCatalog" else ["k" * 300 + ".yaml"]
+    with pytest.raises(FabricConfigError) as err:
+        validate(raw, project_dir=ROOT, secret_keys=secret)
+    assert any(p.path.startswith(key) for p in err.value.problems), err.value

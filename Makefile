@@ -14,7 +14,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ENV := source scripts/env.sh &&
 
-.PHONY: help setup engine lint unit test-playbooks test-images test-e2e test bench \
+.PHONY: help setup engine lint unit conformance conformance-write test-playbooks test-images test-e2e test bench \
         preview up down drift drift-infra drift-config image catalog-check tools \
         plan apply-plan plan-key fetch-plan pr-comment drift-incident publish-image test-pipeline
 
@@ -24,8 +24,8 @@ help: ## List the targets
 setup: ## Install everything the project needs (Debian packages, venv, Ansible collections)
 	scripts/setup.sh
 
-engine: setup ## Build (or find) the Pulumi engine and providers from Go modules, cached by version
-	scripts/engine.sh
+engine: setup ## Build (or find) the Pulumi engine; stand-in providers only for local stacks (local*, e2e*)
+	$(if $(filter local local-% e2e e2e-%,$(STACK)),,SAMAKIA_ENGINE_STRICT=1) scripts/engine.sh
 
 tools: ## Build (or find) the pinned gitleaks and actionlint from the Go module proxy, cached by version
 	scripts/tools.sh
@@ -48,7 +48,13 @@ test-e2e: engine ## Engine tier: real Pulumi engine against fakepve, whole lifec
 test-pipeline: setup tools ## Pipeline tier: secret scanner, actionlint, CI scripts (scratch repos, fake gh)
 	$(ENV) pytest -q tests/pipeline
 
-test: setup tools engine ## Everything CI runs, every tier
+conformance: ## Check the committed upstream-schema dump against bpg's Go module (built once, cached)
+	scripts/conformance.sh
+
+conformance-write: ## Regenerate providers/conformance/bpg-<version>.json after bumping the pin in its go.mod
+	scripts/conformance.sh --write
+
+test: setup tools engine conformance ## Everything CI runs, every tier
 	$(ENV) scripts/lint.sh
 	$(ENV) pytest tests/unit tests/pipeline tests/playbooks tests/images tests/e2e
 

@@ -146,6 +146,9 @@ class ConfigPolicy(pulumi.ComponentResource):
             stdin=stdin,
             triggers=[container_id, identity, digest, instance],
             logging=local.Logging.STDOUT,
+            # The recap stays short, and no previous output is handed to the next run in its
+            # environment (pulumi/pulumi-command#285: "argument list too long").
+            add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[resource], replace_with=[resource]),
         )
         self.digest = pulumi.Output.from_input(digest)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pulumi
 import pulumi_proxmoxve as proxmoxve
+from pulumi_command import local
 
 from .args import check, raise_problems
 from .errors import Problem
@@ -25,6 +26,40 @@ class ContainerMount:
     path: str
     size_gb: int
     backup: bool = True
+
+
+@dataclass(frozen=True)
+class ReleaseTarget:
+    """How the release step (``fabric.runtime.release``) reaches the PVE API at apply time.
+
+    Credentials by reference only: the *name* of the environment variable that holds them, so
+    nothing secret lands in the command's inputs or the state.
+    """
+
+    endpoint: str
+    token_env: str | None = None
+    """Environment variable holding ``user@realm!id=secret``."""
+    username: str | None = None
+    password_env: str | None = None
+    """With ``username``: environment variable holding the password (ticket login)."""
+    insecure: bool = False
+
+    def environment(self, node: pulumi.Input[str], vmid: int) -> dict[str, pulumi.Input[str]]:
+        env: dict[str, pulumi.Input[str]] = {
+            "SAMAKIA_RELEASE_ENDPOINT": self.endpoint,
+            "SAMAKIA_RELEASE_NODE": node,
+            "SAMAKIA_RELEASE_VMID": str(vmid),
+        }
+        if self.token_env:
+            env["SAMAKIA_RELEASE_TOKEN_ENV"] = self.token_env
+        if self.username and self.password_env:
+            env |= {"SAMAKIA_RELEASE_USER": self.username, "SAMAKIA_RELEASE_PASSWORD_ENV": self.password_env}
+        if self.insecure:
+            env["SAMAKIA_RELEASE_INSECURE"] = "1"
+        return env
+
+
+RELEASE = "python3 -m fabric.runtime.release"
 
 
 @dataclass(frozen=True)
@@ -78,6 +113,9 @@ class LxcContainerArgs:
     replace a dependent for it (pulumi ``step_generator.go``, ``calculateDependentReplacements``),
     and the program registers this container only once those resources are done, so the old
     container is deleted only then (``delete_before_replace``)."""
+    release: ReleaseTarget | None = None
+    """Where the release step finds the PVE API; without it a protected or HA container cannot be
+    replaced or destroyed (PVE refuses, as the upstream provider does not lift either)."""
 
     def problems(self) -> list[Problem]:
         """Everything wrong with these args that can be known before a preview."""
@@ -123,6 +161,12 @@ class LxcContainer(pulumi.ComponentResource):
     ``replacement_trigger`` keys on the image identity (version and sha256) rather than on
     the provider's own diff, and ``delete_before_replace`` frees the fixed VMID and address
     before the new container is created.
+
+    Protection, HA and pool survive a replacement (docs/engine.md, "Replacing a protected HA
+    container"): a release command, a pool membership and the HA resource each take the
+    container's VMID from its outputs, so the engine deletes the first two before the container
+    (the release's delete clears ``protection`` and removes the HA entry, which PVE otherwise
+    refuses to delete past) and re-creates all three after it.
     """
 
     vmid: pulumi.Output[int]
@@ -153,7 +197,6 @@ class LxcContainer(pulumi.ComponentResource):
             start_on_boot=args.start_on_boot,
             started=True,
             protection=args.protection,
-            pool_id=args.pool,
             cpu=proxmoxve.ContainerLegacyCpuArgs(cores=args.cpu),
             memory=proxmoxve.ContainerLegacyMemoryArgs(dedicated=args.memory_mb, swap=args.swap_mb),
             disk=proxmoxve.ContainerLegacyDiskArgs(datastore_id=args.datastore, size=args.disk_gb),
@@ -192,15 +235,49 @@ class LxcContainer(pulumi.ComponentResource):
                 depends_on=list(args.wait_for) or None,
             ),
         )
+        # Each of these takes the VMID from the container's outputs: a property dependency, so a
+        # delete-before-replace of the container replaces them first when their diff on an
+        # unknown VMID is a replacement (pulumi/pulumi pkg/resource/deploy/step_generator.go,
+        # calculateDependentReplacements).
+        vm_id = self.container.vm_id
+        self.release = (
+            local.Command(
+                f"{name}-release",
+                create="true",
+                delete=RELEASE,
+                environment=args.release.environment(args.node, args.vmid),
+                triggers=[self.container.id],
+                add_previous_output_in_env=False,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.container]),
+            )
+            if args.release and (args.protection or args.ha)
+            else None
+        )
+        after = [r for r in (self.container, self.release) if r is not None]
+        self.pool_membership = (
+            proxmoxve.pool.Membership(
+                f"{name}-pool",
+                pool_id=args.pool,
+                vm_id=vm_id,  # RequiresReplace upstream (fwprovider/pools/pool_membership.go)
+                opts=pulumi.ResourceOptions(parent=self, depends_on=after),
+            )
+            if args.pool
+            else None
+        )
         self.ha = (
             proxmoxve.Haresource(
                 f"{name}-ha",
-                resource_id=f"ct:{args.vmid}",
+                resource_id=vm_id.apply(lambda v: f"ct:{int(v) if v is not None else args.vmid}"),
                 state=args.ha.state,
                 group=args.ha.group,
                 max_restart=args.ha.max_restart,
                 max_relocate=args.ha.max_relocate,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.container]),
+                # resource_id is not RequiresReplace upstream, so the HA resource is not deleted
+                # ahead of the container: the release removes its PVE entry, and replace_with
+                # re-creates it (delete first: same sid) once the new container exists.
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=after, replace_with=[self.container], delete_before_replace=True
+                ),
             )
             if args.ha
             else None

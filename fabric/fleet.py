@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 
 from .config_policy import ConfigPolicy, ConfigPolicyArgs, PolicyTarget
-from .container import LxcContainer, LxcContainerArgs
+from .container import LxcContainer, LxcContainerArgs, ReleaseTarget
 from .image import Image, ImageArgs
 from .intent import ContainerSpec, image_ref
 from .paths import PLAYBOOKS_DIR
@@ -100,6 +100,18 @@ class Fleet(pulumi.ComponentResource):
             pool=spec.pool,
             ha=spec.ha,
             description=spec.description,
+            release=self._release_target(),
+        )
+
+    def _release_target(self) -> ReleaseTarget:
+        """The release step reads the same credential references as the provider (by name only)."""
+        pve = self.fabric.intent.proxmox
+        return ReleaseTarget(
+            endpoint=pve.endpoint,
+            token_env=pve.api_token.env if pve.api_token else None,
+            username=pve.username,
+            password_env=pve.password.env if pve.password else None,
+            insecure=pve.insecure,
         )
 
     def _target(self, spec: ContainerSpec, image: Image) -> PolicyTarget:

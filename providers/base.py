@@ -8,8 +8,10 @@ program sets, so drift of a managed setting shows and computed values (a generat
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterable
@@ -91,26 +93,102 @@ def changed_keys(olds: Props, news: Props, old_inputs: Props | None = None, igno
     return sorted((changed | removed) - skip)
 
 
+def diff_paths(old: Any, new: Any, base: str = "") -> list[str]:
+    """Leaf paths where ``new`` (the program's inputs) differs from ``old`` (the state).
+
+    Only what ``new`` sets is compared (as ``project``); a list of objects of another length is
+    one change at the list itself. Paths look like ``disk.size`` and ``networkInterfaces[0].bridge``.
+    """
+    if isinstance(new, dict):
+        olds = old if isinstance(old, dict) else {}
+        out: list[str] = []
+        for k, v in new.items():
+            out += diff_paths(olds.get(k), v, f"{base}.{k}" if base else k)
+        return out
+    if isinstance(new, list) and new and all(isinstance(v, dict) for v in new):
+        if not isinstance(old, list) or len(old) != len(new):
+            return [base]
+        out = []
+        for i, (o, n) in enumerate(zip(old, new, strict=True)):
+            out += diff_paths(o, n, f"{base}[{i}]")
+        return out
+    return [] if same(old, new) else [base]
+
+
+def top_key(path: str) -> str:
+    """``networkInterfaces[0].bridge`` -> ``networkInterfaces``."""
+    return path.split(".", 1)[0].split("[", 1)[0]
+
+
 def type_name(urn: str) -> str:
     """``proxmoxve:index/containerLegacy:ContainerLegacy`` -> ``ContainerLegacy``."""
     return urn.split("::")[-2].rsplit("$", maxsplit=1)[-1].rsplit(":", 1)[-1]
+
+
+def stack_of(urn: str) -> str:
+    """``urn:pulumi:local::samakia-fabric::type::name`` -> ``local``."""
+    return urn.split("::", 1)[0].rsplit(":", 1)[-1]
+
+
+#: Stacks that only ever run against the embedded local Proxmox: the local fabric and the engine tier's.
+LOCAL_STACKS = ("local", "e2e")
+
+
+def is_local_stack(stack: str) -> bool:
+    """``local``, ``e2e`` and their ``-*`` variants (e.g. ``local-prod``, ``e2e-prod``)."""
+    return any(stack == name or stack.startswith(name + "-") for name in LOCAL_STACKS)
 
 
 class ProviderError(RuntimeError):
     """An error the engine shows the operator as the resource's failure."""
 
 
+class PartialUpdateError(ProviderError):
+    """An update that failed part-way, with the state to record anyway.
+
+    Mirrors the Terraform bridge: terraform-plugin-sdk/v2 helper/schema/resource.go
+    (Resource.Apply) returns ``data.State()`` with the error, which (no ``d.Partial``) holds the
+    *planned* values; pulumi-terraform-bridge pkg/tfbridge/provider.go (Provider.Update) turns
+    that into ``initializationError(id, props, reasons)``, an ``ErrorResourceInitFailed`` detail.
+    The engine then records the new inputs and those planned outputs, so the next ``up`` sees no
+    diff and does not retry; only a refresh (which reads the real value back) shows the change.
+    """
+
+    def __init__(self, message: str, rid: str, state: Props) -> None:
+        super().__init__(message)
+        self.rid, self.state = rid, state
+
+
 class Provider(provider_pb2_grpc.ResourceProviderServicer):  # type: ignore[misc]
     """Shared protocol handling; subclasses implement the resources."""
 
     version = "0.0.0"
+    package = "unknown"
+    """The Pulumi package this stands in for (``proxmoxve``, ``command``)."""
     #: type -> input keys whose change replaces the resource
     replace_keys: dict[str, tuple[str, ...]] = {}  # noqa: RUF012 (read-only class data)
+    #: type -> input paths ``update`` applies in place (checked against upstream where known)
+    in_place: dict[str, tuple[str, ...]] = {}  # noqa: RUF012
     #: type -> output keys only the provider knows (unknown during preview)
     computed_keys: dict[str, tuple[str, ...]] = {}  # noqa: RUF012
 
     def __init__(self) -> None:
         self.config: Props = {}
+        self.engine: Any = None
+        """The engine's log service (set by ``serve`` from the address the engine passes)."""
+        self._current = threading.local()
+
+    def log(self, message: str) -> None:
+        """An info line on the resource being worked on, shown by the engine as it arrives."""
+        if self.engine is None or not message:
+            return
+        from pulumi.runtime.proto import engine_pb2
+
+        # If the engine went away the output is still in the failure message.
+        with contextlib.suppress(grpc.RpcError):
+            self.engine.Log(
+                engine_pb2.LogRequest(severity=engine_pb2.INFO, message=message, urn=getattr(self._current, "urn", ""))
+            )
 
     # -- resource operations, per type --------------------------------------------------------
     def create(self, typ: str, props: Props) -> tuple[str, Props]:
@@ -125,6 +203,19 @@ class Provider(provider_pb2_grpc.ResourceProviderServicer):  # type: ignore[misc
     def delete(self, typ: str, rid: str, props: Props) -> None:
         return None
 
+    def replaces(self, typ: str, rid: str, olds: Props, news: Props, paths: list[str]) -> list[str]:
+        """Top-level keys whose change (at ``paths``) replaces the resource."""
+        keys = self.replace_keys.get(typ, ())
+        return sorted({top_key(p) for p in paths if top_key(p) in keys})
+
+    def check(self, typ: str, news: Props) -> Props:
+        """The inputs as the provider will store them (upstream fills in its defaults)."""
+        return news
+
+    def preview_outputs(self, typ: str, props: Props) -> Props:
+        """A create's outputs in a preview: what the provider computes is unknown."""
+        return {**props, **{k: UNKNOWN for k in self.computed_keys.get(typ, ()) if k not in props}}
+
     # -- protocol -------------------------------------------------------------------------------
     def GetPluginInfo(self, request: Any, context: Any) -> Any:  # noqa: N802
         return plugin_pb2.PluginInfo(version=self.version)
@@ -133,7 +224,23 @@ class Provider(provider_pb2_grpc.ResourceProviderServicer):  # type: ignore[misc
         return provider_pb2.GetSchemaResponse(schema="{}")
 
     def CheckConfig(self, request: Any, context: Any) -> Any:  # noqa: N802
+        self._local_only(request.urn, context)
         return provider_pb2.CheckResponse(inputs=request.news)
+
+    def _local_only(self, urn: str, context: Any) -> None:
+        """A stand-in never touches anything but the embedded local fabric."""
+        stack = stack_of(urn) if urn else ""
+        if stack and not is_local_stack(stack):
+            name = self.package
+            context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"stack '{stack}' is not a local stack, but the registered {name} provider is Samakia Fabric's "
+                f"stand-in (providers/{name}.py), which runs only the local fabric "
+                "(stacks 'local', 'e2e' and their '-*' variants). "
+                f"Install the real plugin: `pulumi plugin install resource {name} {self.version}` on a runner "
+                f"that reaches the plugin host, or put pulumi-resource-{name} in the directory named by "
+                "SAMAKIA_PROVIDER_BINARIES and run scripts/engine.sh (docs/engine.md).",
+            )
 
     def DiffConfig(self, request: Any, context: Any) -> Any:  # noqa: N802
         olds = to_dict(request.old_inputs if request.HasField("old_inputs") else request.olds)
@@ -149,19 +256,27 @@ class Provider(provider_pb2_grpc.ResourceProviderServicer):  # type: ignore[misc
         return provider_pb2.ConfigureResponse(acceptSecrets=False, supportsPreview=True)
 
     def Check(self, request: Any, context: Any) -> Any:  # noqa: N802
-        return provider_pb2.CheckResponse(inputs=request.news)
+        self._local_only(request.urn, context)
+        typ, news = type_name(request.urn), to_dict(request.news)
+        checked = self.check(typ, news)
+        if checked is news:
+            return provider_pb2.CheckResponse(inputs=request.news)
+        return provider_pb2.CheckResponse(inputs=to_struct(checked))
 
     def Diff(self, request: Any, context: Any) -> Any:  # noqa: N802
         typ, olds, news = type_name(request.urn), to_dict(request.olds), to_dict(request.news)
         old_inputs = to_dict(request.old_inputs) if request.HasField("old_inputs") else None
         changed = changed_keys(olds, news, old_inputs, request.ignoreChanges)
-        replaces = [k for k in changed if k in self.replace_keys.get(typ, ())]
+        paths = [p for k in changed for p in (diff_paths(olds.get(k), news[k], k) if k in news else [k])]
+        replaces = self.replaces(typ, request.id, olds, news, paths)
         detailed = {
-            k: provider_pb2.PropertyDiff(
-                kind=provider_pb2.PropertyDiff.UPDATE_REPLACE if k in replaces else provider_pb2.PropertyDiff.UPDATE,
+            p: provider_pb2.PropertyDiff(
+                kind=provider_pb2.PropertyDiff.UPDATE_REPLACE
+                if top_key(p) in replaces
+                else provider_pb2.PropertyDiff.UPDATE,
                 inputDiff=True,
             )
-            for k in changed
+            for p in paths
         }
         kind = provider_pb2.DiffResponse.DIFF_SOME if changed else provider_pb2.DiffResponse.DIFF_NONE
         return provider_pb2.DiffResponse(
@@ -169,10 +284,10 @@ class Provider(provider_pb2_grpc.ResourceProviderServicer):  # type: ignore[misc
         )
 
     def Create(self, request: Any, context: Any) -> Any:  # noqa: N802
+        self._current.urn = request.urn
         typ, props = type_name(request.urn), to_dict(request.properties)
         if request.preview:
-            outs = {**props, **dict.fromkeys(self.computed_keys.get(typ, ()), UNKNOWN)}
-            return provider_pb2.CreateResponse(id="", properties=to_struct(outs))
+            return provider_pb2.CreateResponse(id="", properties=to_struct(self.preview_outputs(typ, props)))
         rid, outs = self._guard(context, self.create, typ, props)
         return provider_pb2.CreateResponse(id=rid, properties=to_struct(outs))
 
@@ -186,13 +301,24 @@ class Provider(provider_pb2_grpc.ResourceProviderServicer):  # type: ignore[misc
         return provider_pb2.ReadResponse(id=request.id, properties=to_struct(outs), inputs=to_struct(refreshed))
 
     def Update(self, request: Any, context: Any) -> Any:  # noqa: N802
+        self._current.urn = request.urn
         typ, olds, news = type_name(request.urn), to_dict(request.olds), to_dict(request.news)
         if request.preview:
             return provider_pb2.UpdateResponse(properties=to_struct({**olds, **news}))
-        outs = self._guard(context, self.update, typ, request.id, olds, news)
+        if not changed_keys(olds, news):
+            # pulumi-terraform-bridge pkg/tfbridge/provider.go, Update: no diff (e.g. the empty
+            # update the engine sends for a resource with init errors) returns the old state as is.
+            return provider_pb2.UpdateResponse(properties=request.olds)
+        try:
+            outs = self.update(typ, request.id, olds, news)
+        except PartialUpdateError as err:
+            context.abort_with_status(init_failed(err.rid, err.state, str(err)))
+        except Exception as err:
+            self._abort(context, err)
         return provider_pb2.UpdateResponse(properties=to_struct(outs))
 
     def Delete(self, request: Any, context: Any) -> Any:  # noqa: N802
+        self._current.urn = request.urn
         self._guard(context, self.delete, type_name(request.urn), request.id, to_dict(request.properties))
         return empty_pb2.Empty()
 
@@ -203,9 +329,28 @@ class Provider(provider_pb2_grpc.ResourceProviderServicer):  # type: ignore[misc
         try:
             return fn(*args)
         except Exception as err:
-            if os.environ.get("SAMAKIA_PROVIDER_DEBUG"):
-                traceback.print_exc(file=sys.stderr)
-            context.abort(grpc.StatusCode.UNKNOWN, str(err))
+            self._abort(context, err)
+
+    @staticmethod
+    def _abort(context: Any, err: Exception) -> None:
+        if os.environ.get("SAMAKIA_PROVIDER_DEBUG"):
+            traceback.print_exc(file=sys.stderr)
+        context.abort(grpc.StatusCode.UNKNOWN, str(err))
+
+
+class _Status(grpc.Status):  # type: ignore[misc]
+    def __init__(self, code: grpc.StatusCode, details: str, trailing_metadata: tuple[tuple[str, bytes], ...]) -> None:
+        self.code, self.details, self.trailing_metadata = code, details, trailing_metadata
+
+
+def init_failed(rid: str, state: Props, reason: str) -> grpc.Status:
+    """An ``ErrorResourceInitFailed`` error, as the bridge's ``initializationError`` builds it."""
+    from pulumi.runtime.proto import status_pb2
+
+    detail = provider_pb2.ErrorResourceInitFailed(id=rid, properties=to_struct(state), reasons=[reason])
+    status = status_pb2.Status(code=grpc.StatusCode.UNKNOWN.value[0], message=reason)
+    status.details.add().Pack(detail)
+    return _Status(grpc.StatusCode.UNKNOWN, reason, (("grpc-status-details-bin", status.SerializeToString()),))
 
 
 def serve(provider: Provider) -> None:
@@ -213,6 +358,10 @@ def serve(provider: Provider) -> None:
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=8), options=[("grpc.max_receive_message_length", 256 * 1024 * 1024)]
     )
+    if len(sys.argv) > 1 and ":" in sys.argv[1]:  # the engine passes its own address first
+        from pulumi.runtime.proto import engine_pb2_grpc
+
+        provider.engine = engine_pb2_grpc.EngineStub(grpc.insecure_channel(sys.argv[1]))
     provider_pb2_grpc.add_ResourceProviderServicer_to_server(provider, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()

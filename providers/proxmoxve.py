@@ -1,9 +1,12 @@
 """Stand-in for ``proxmoxve`` 8.6.0: templates, LXC containers and HA resources over the PVE API.
 
-Replacement follows the upstream provider: a container is replaced when its node, VMID,
-template, privilege or root-disk storage changes, a template download when anything about it
-changes; everything else is an in-place update through ``PUT .../config``. ``read`` maps the
-container's live config back to the input shape, so ``pulumi refresh`` sees drift.
+Replacement, defaults and computed values are not written here: they come from the upstream
+provider's own schema (bpg/terraform-provider-proxmox v0.112.0, dumped into
+``providers/conformance/`` and mapped to Pulumi names by ``providers.upstream_schema``). What a
+schema cannot show is coded by hand, each with the upstream function it follows: the container's
+CustomizeDiff (VMID, disk shrink), delete (shutdown, then DELETE without purge), and what a
+failed update leaves in the state. ``read`` maps the live config back to the input shape, so
+``pulumi refresh`` sees drift.
 """
 
 from __future__ import annotations
@@ -13,16 +16,26 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from providers.base import Props, Provider, ProviderError, serve
+from fabric.tokens import UNKNOWN
+from providers import upstream_schema
+from providers.base import PartialUpdateError, Props, Provider, ProviderError, serve, top_key
 from providers.pve_api import PveApi, PveApiError
 
 CT = "ContainerLegacy"
 FILE = "File"
 HA = "Haresource"
+MEMBER = "Membership"
+#: PVE's own wording when a guest or HA resource is gone.
+GONE = ("does not exist", "no such resource", "not found")
 
 
 def _truthy(value: Any) -> bool:
     return str(value).lower() in ("1", "true", "yes")
+
+
+def _int(value: Any) -> int | None:
+    """Numbers arrive from the engine as floats; PVE's integer parameters refuse ``1.0``."""
+    return None if value is None else int(value)
 
 
 def _flags(features: Props) -> str:
@@ -112,14 +125,109 @@ def _read_mount_points(cfg: dict[str, Any], given: list[Any]) -> list[Props]:
     return out
 
 
+def _set_default(props: Props, parts: list[str], value: Any) -> None:
+    """Fill ``value`` at ``parts`` where the program left it unset, inside blocks it did set."""
+    head, rest = parts[0], parts[1:]
+    if not rest:
+        props.setdefault(head, value)
+        return
+    child = props.get(head)
+    for item in child if isinstance(child, list) else [child]:
+        if isinstance(item, dict):
+            _set_default(item, rest, value)
+
+
+def _mark_unknown(props: Props, parts: list[str]) -> None:
+    head, rest = parts[0], parts[1:]
+    if not rest:
+        if head not in props:
+            props[head] = UNKNOWN
+        return
+    child = props.get(head)
+    for item in child if isinstance(child, list) else [child]:
+        if isinstance(item, dict):
+            _mark_unknown(item, rest)
+
+
+def _copy(props: Props) -> Props:
+    out: Props = {}
+    for k, v in props.items():
+        if isinstance(v, dict):
+            out[k] = _copy(v)
+        elif isinstance(v, list):
+            out[k] = [_copy(i) if isinstance(i, dict) else i for i in v]
+        else:
+            out[k] = v
+    return out
+
+
 class ProxmoxProvider(Provider):
     version = "8.6.0"
-    replace_keys = {  # noqa: RUF012
-        FILE: ("url", "fileName", "checksum", "checksumAlgorithm", "contentType", "datastoreId", "nodeName"),
-        CT: ("nodeName", "vmId", "operatingSystem", "unprivileged", "disk", "mountPoints"),
-        HA: ("resourceId",),
+    package = "proxmoxve"
+    #: What ``update`` applies in place (PUT config, resize, start/stop, HA update). Every other
+    #: change must be a replacement upstream, or the stand-in would drop it silently: the
+    #: conformance test (providers/upstream_schema.py, divergences) holds the two together.
+    in_place = {  # noqa: RUF012
+        CT: (
+            "initialization.hostname",
+            "initialization.ipConfigs",
+            "initialization.dns",
+            "cpu.cores",
+            "memory.dedicated",
+            "memory.swap",
+            "disk.size",
+            "startOnBoot",
+            "protection",
+            "tags",
+            "description",
+            "features.nesting",
+            "features.keyctl",
+            "features.fuse",
+            "networkInterfaces.name",
+            "networkInterfaces.bridge",
+            "networkInterfaces.vlanId",
+            "started",
+        ),
+        # fwprovider/cluster/ha/resource_haresource.go, Update: PUTs to the sid in the *state*;
+        # a new resource_id is only recorded (not RequiresReplace), and so it is here.
+        HA: ("resourceId", "state", "group", "maxRestart", "maxRelocate", "comment"),
+        # fwprovider/nodes/resource_download_file.go, Update: these flags change only the state.
+        FILE: ("overwrite", "overwriteUnmanaged", "uploadTimeout", "verify"),
     }
-    computed_keys = {FILE: ("size",), CT: ("networkInterfaces",)}  # noqa: RUF012
+
+    def replaces(self, typ: str, rid: str, olds: Props, news: Props, paths: list[str]) -> list[str]:
+        facts = upstream_schema.facts()[typ]
+        keys = {top_key(p) for p in paths if upstream_schema.forces_replace(facts, p)}
+        if typ == CT:
+            # container.go, Container(): CustomizeDiff ForceNewIf(vm_id) when the new VMID is not
+            # the resource's id, and ForceNewIf(disk) when a size shrinks (PVE only grows a disk).
+            vmid = news.get("vmId")
+            if rid and isinstance(vmid, int | float) and str(int(vmid)) != rid:
+                keys.add("vmId")
+            old_size = (olds.get("disk") or {}).get("size")
+            new_size = (news.get("disk") or {}).get("size")
+            if isinstance(old_size, int | float) and isinstance(new_size, int | float) and new_size < old_size:
+                keys.add("disk")
+        return sorted(keys)
+
+    def check(self, typ: str, news: Props) -> Props:
+        """Upstream's scalar defaults filled in, as the bridge's Check does (state matches upstream's)."""
+        facts = upstream_schema.facts().get(typ)
+        if facts is None:
+            return news
+        out = _copy(news)
+        for path, value in sorted(facts.defaults.items()):
+            if isinstance(value, dict | list):
+                continue  # block defaults (DefaultFunc lists): see docs/engine.md
+            _set_default(out, path.split("."), value)
+        return out
+
+    def preview_outputs(self, typ: str, props: Props) -> Props:
+        facts = upstream_schema.facts().get(typ)
+        out = _copy(props)
+        for path in sorted(facts.computed if facts else ()):
+            _mark_unknown(out, path.split("."))
+        return out
 
     def api(self) -> PveApi:
         cfg = self.config
@@ -143,7 +251,15 @@ class ProxmoxProvider(Provider):
             return self._create_ct(props)
         if typ == HA:
             return self._create_ha(props)
+        if typ == MEMBER:
+            return self._create_member(props)
         raise ProviderError(f"{typ} is not supported by the stand-in provider")
+
+    def _create_member(self, p: Props) -> tuple[str, Props]:
+        # fwprovider/pools/pool_membership.go, Create: PUT /pools/{pool} with vms and allow-move.
+        api, pool, vmid = self.api(), p["poolId"], int(p["vmId"])
+        api.put(f"/pools/{quote(pool, safe='')}", vms=str(vmid), **{"allow-move": 1})
+        return f"{pool}/vm/{vmid}", {**p, "type": "vm"}
 
     def _create_file(self, p: Props) -> tuple[str, Props]:
         api, node, store = self.api(), p["nodeName"], p["datastoreId"]
@@ -156,6 +272,13 @@ class ProxmoxProvider(Provider):
             upid = api.delete(f"/nodes/{node}/storage/{store}/content/{quote(volid, safe='')}")
             if isinstance(upid, str) and upid.startswith("UPID"):
                 api.wait(node, upid)
+        # fwprovider/nodes/resource_download_file.go, Create -> getURLMetadata: the metadata first
+        # (GET .../query-url-metadata), then download-url; an unreachable URL fails here.
+        api.get(
+            f"/nodes/{node}/query-url-metadata",
+            url=p["url"],
+            **{"verify-certificates": int(_truthy(p.get("verify", True)))},
+        )
         args = {"url": p["url"], "content": p["contentType"], "filename": p["fileName"]}
         if p.get("checksum"):
             args |= {"checksum": p["checksum"], "checksum-algorithm": p.get("checksumAlgorithm", "sha256")}
@@ -201,14 +324,17 @@ class ProxmoxProvider(Provider):
                 "sid": p["resourceId"],
                 "state": p.get("state"),
                 "group": p.get("group"),
-                "max_restart": p.get("maxRestart"),
-                "max_relocate": p.get("maxRelocate"),
+                "max_restart": _int(p.get("maxRestart")),
+                "max_relocate": _int(p.get("maxRelocate")),
                 "comment": p.get("comment"),
             }.items()
             if v is not None
         }
         api.post("/cluster/ha/resources", **args)
-        return str(p["resourceId"]), dict(p)
+        outs = self._read_ha(api, str(p["resourceId"]), p)
+        if outs is None:
+            raise ProviderError(f"HA resource {p['resourceId']} was created but cannot be read back")
+        return str(p["resourceId"]), outs
 
     # -- read --------------------------------------------------------------------------------------
     def read(self, typ: str, rid: str, props: Props) -> Props | None:
@@ -217,7 +343,45 @@ class ProxmoxProvider(Provider):
             return self._read_file(api, rid, props)
         if typ == CT:
             return self._read_ct(api, rid, props)
+        if typ == HA:
+            return self._read_ha(api, rid, props)
+        if typ == MEMBER:
+            return self._read_member(api, props)
         return props
+
+    def _read_ha(self, api: PveApi, sid: str, p: Props) -> Props | None:
+        # fwprovider/cluster/ha/resource_haresource.go, Read: GET /cluster/ha/resources/{sid};
+        # a missing resource leaves the state, so an HA entry removed by hand shows as drift.
+        try:
+            got = api.get(f"/cluster/ha/resources/{quote(sid, safe='')}")
+        except PveApiError as err:
+            if err.status == 404 or any(g in str(err) for g in GONE):
+                return None
+            raise
+        read = {
+            "resourceId": sid,
+            "type": got.get("type", sid.split(":", 1)[0]),
+            "state": got.get("state", "started"),
+            "group": got.get("group"),
+            "comment": got.get("comment"),
+            "maxRestart": int(got["max_restart"]) if "max_restart" in got else None,
+            "maxRelocate": int(got["max_relocate"]) if "max_relocate" in got else None,
+        }
+        return {**{k: v for k, v in p.items() if k not in read}, **{k: v for k, v in read.items() if v is not None}}
+
+    def _read_member(self, api: PveApi, p: Props) -> Props | None:
+        # fwprovider/pools/pool_membership.go, Read: GET /pools/{pool}; a guest no longer in the
+        # pool removes the membership from the state (drift).
+        pool, vmid = p["poolId"], int(p["vmId"])
+        try:
+            members = api.get(f"/pools/{quote(pool, safe='')}").get("members", [])
+        except PveApiError as err:
+            if err.status == 404 or any(g in str(err) for g in GONE):
+                return None
+            raise
+        if not any(m.get("vmid") is not None and int(m["vmid"]) == vmid for m in members):
+            return None
+        return {**p, "type": "vm"}
 
     def _read_file(self, api: PveApi, volid: str, p: Props) -> Props | None:
         store = volid.split(":", 1)[0]
@@ -238,36 +402,52 @@ class ProxmoxProvider(Provider):
         net = _parse_kv(cfg.get("net0", ""))
         init = dict(p.get("initialization") or {})
         init["hostname"] = cfg.get("hostname")
-        init["ipConfigs"] = [{"ipv4": {k: v for k, v in (("address", net.get("ip")), ("gateway", net.get("gw"))) if v}}]
+        old_ip = {  # defaults only: the address and gateway are what PVE says
+            k: v
+            for k, v in (((init.get("ipConfigs") or [{}])[0] or {}).get("ipv4") or {}).items()
+            if k not in ("address", "gateway")
+        }
+        read_ip = {k: v for k, v in (("address", net.get("ip")), ("gateway", net.get("gw"))) if v}
+        init["ipConfigs"] = [{**((init.get("ipConfigs") or [{}])[0] or {}), "ipv4": {**old_ip, **read_ip}}]
         if "nameserver" in cfg or "searchdomain" in cfg:
             init["dns"] = {
-                k: v
-                for k, v in (
-                    ("servers", cfg.get("nameserver", "").split() or None),
-                    ("domain", cfg.get("searchdomain")),
-                )
-                if v
+                **(init.get("dns") or {}),  # keeps upstream's defaults (the deprecated `server`)
+                **{
+                    k: v
+                    for k, v in (
+                        ("servers", cfg.get("nameserver", "").split() or None),
+                        ("domain", cfg.get("searchdomain")),
+                    )
+                    if v
+                },
             }
+        old_nics = p.get("networkInterfaces") or [{}]
         nic: dict[str, Any] = {
+            **(old_nics[0] or {}),
             "name": net.get("name", "eth0"),
             "bridge": net.get("bridge"),
             "macAddress": net.get("hwaddr"),
         }
-        if net.get("tag"):
-            nic["vlanId"] = int(net["tag"])
+        nic["vlanId"] = int(net["tag"]) if net.get("tag") else 0  # upstream's default: no VLAN
         features = _parse_kv(cfg.get("features", ""))
         rootfs = cfg.get("rootfs", "")
+        # container.go, containerRead: pool_id is not read back (only set at create), so a guest
+        # moved out of its pool is not drift here; pool.Membership reads it (the fabric uses that).
         return {
             **p,
             "vmId": int(rid),
             "cpu": {**(p.get("cpu") or {}), "cores": int(cfg.get("cores", 1))},
-            "memory": {"dedicated": int(cfg.get("memory", 512)), "swap": int(cfg.get("swap", 0))},
+            "memory": {
+                **(p.get("memory") or {}),
+                "dedicated": int(cfg.get("memory", 512)),
+                "swap": int(cfg.get("swap", 0)),
+            },
             "disk": {**(p.get("disk") or {}), "datastoreId": rootfs.split(":", 1)[0], "size": _size_gb(rootfs)},
             "tags": sorted(t for t in str(cfg.get("tags", "")).split(";") if t),
             "unprivileged": _truthy(cfg.get("unprivileged", 0)),
             "startOnBoot": _truthy(cfg.get("onboot", 0)),
             "protection": _truthy(cfg.get("protection", 0)),
-            "features": {k: k in features for k in ("nesting", "keyctl", "fuse")},
+            "features": {**(p.get("features") or {}), **{k: k in features for k in ("nesting", "keyctl", "fuse")}},
             "description": cfg.get("description", p.get("description")),
             "started": status.get("status") == "running",
             "networkInterfaces": [nic],
@@ -277,6 +457,14 @@ class ProxmoxProvider(Provider):
 
     # -- update ------------------------------------------------------------------------------------
     def update(self, typ: str, rid: str, olds: Props, news: Props) -> Props:
+        try:
+            return self._update(typ, rid, olds, news)
+        except PveApiError as err:
+            # As the bridge does with an SDKv2 resource that does not use d.Partial: the error,
+            # with the planned state (old outputs overlaid by the new inputs) recorded anyway.
+            raise PartialUpdateError(str(err), rid, {**olds, **news}) from err
+
+    def _update(self, typ: str, rid: str, olds: Props, news: Props) -> Props:
         api = self.api()
         if typ == CT:
             node = news["nodeName"]
@@ -292,6 +480,7 @@ class ProxmoxProvider(Provider):
                 if removed:
                     body["delete"] = ",".join(removed)
                 api.put(f"/nodes/{node}/lxc/{rid}/config", **body)
+            self._grow_disk(api, node, rid, olds, news)
             want, running = _truthy(news.get("started", True)), _truthy(olds.get("started", True))
             if want != running:
                 api.wait(node, api.post(f"/nodes/{node}/lxc/{rid}/status/{'start' if want else 'stop'}"))
@@ -305,36 +494,69 @@ class ProxmoxProvider(Provider):
                 for k, v in {
                     "state": news.get("state"),
                     "group": news.get("group"),
-                    "max_restart": news.get("maxRestart"),
-                    "max_relocate": news.get("maxRelocate"),
+                    "max_restart": _int(news.get("maxRestart")),
+                    "max_relocate": _int(news.get("maxRelocate")),
+                    "comment": news.get("comment"),
                 }.items()
                 if v is not None
             }
             api.put(f"/cluster/ha/resources/{quote(rid, safe='')}", **args)
-            return dict(news)
+            read = self._read_ha(api, rid, news)
+            return {**read, "resourceId": news["resourceId"]} if read else dict(news)
+        if typ == FILE:
+            return {**olds, **news}
         raise ProviderError(f"{typ}: every change replaces it")
+
+    @staticmethod
+    def _grow_disk(api: PveApi, node: str, rid: str, olds: Props, news: Props) -> None:
+        # container.go, containerUpdate: a larger disk.size is a resize of rootfs in place
+        # (PUT .../resize); a smaller one never gets here (CustomizeDiff replaces the container).
+        old = int(float((olds.get("disk") or {}).get("size") or 0))
+        new = int(float((news.get("disk") or {}).get("size") or 0))
+        if new > old > 0:
+            upid = api.put(f"/nodes/{node}/lxc/{rid}/resize", disk="rootfs", size=f"{new}G")
+            if isinstance(upid, str) and upid.startswith("UPID"):
+                api.wait(node, upid)
 
     # -- delete ------------------------------------------------------------------------------------
     def delete(self, typ: str, rid: str, props: Props) -> None:
         api = self.api()
         if typ == CT:
-            node = props["nodeName"]
-            try:
-                status = api.get(f"/nodes/{node}/lxc/{rid}/status/current")
-            except PveApiError as err:
-                if err.status in (404, 500):
-                    return  # already gone
-                raise
-            if status.get("status") == "running":
-                api.wait(node, api.post(f"/nodes/{node}/lxc/{rid}/status/stop"))
-            api.wait(node, api.delete(f"/nodes/{node}/lxc/{rid}", purge=1))
+            self._delete_ct(api, rid, props)
         elif typ == FILE:
             node, store = props["nodeName"], rid.split(":", 1)[0]
             upid = api.delete(f"/nodes/{node}/storage/{store}/content/{quote(rid, safe='')}")
             if isinstance(upid, str) and upid.startswith("UPID"):
                 api.wait(node, upid)
         elif typ == HA:
-            api.delete(f"/cluster/ha/resources/{quote(rid, safe='')}")
+            # fwprovider/cluster/ha/resource_haresource.go, Delete: a resource already gone is fine.
+            try:
+                api.delete(f"/cluster/ha/resources/{quote(rid, safe='')}")
+            except PveApiError as err:
+                if not (err.status == 404 or any(g in str(err) for g in GONE)):
+                    raise
+        elif typ == MEMBER:
+            # fwprovider/pools/pool_membership.go, Delete: PUT /pools/{pool} vms=<id> delete=1.
+            api.put(f"/pools/{quote(props['poolId'], safe='')}", vms=str(int(props["vmId"])), delete=1)
+
+    @staticmethod
+    def _delete_ct(api: PveApi, rid: str, props: Props) -> None:
+        """container.go, containerDelete: shut down (forceStop, timeout below the delete timeout),
+        wait for "stopped", then DELETE without purge. PVE itself refuses a container with
+        ``protection`` set or one still under HA (its message is the error); nothing here
+        lifts either: releasing them is the fabric's job (fabric/container.py)."""
+        node = props["nodeName"]
+        try:
+            status = api.get(f"/nodes/{node}/lxc/{rid}/status/current")
+        except PveApiError as err:
+            if err.status == 404 or any(g in str(err) for g in GONE):
+                return  # already gone
+            raise
+        if status.get("status") != "stopped":
+            timeout = int(float(props.get("timeoutDelete") or 60))
+            upid = api.post(f"/nodes/{node}/lxc/{rid}/status/shutdown", forceStop=1, timeout=max(1, timeout - 5))
+            api.wait(node, upid)
+        api.wait(node, api.delete(f"/nodes/{node}/lxc/{rid}"))
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@
 # github.com/muhlba91/pulumi-proxmoxve/provider are refused by the Go module proxy (403), so they
 # cannot be built here. Put binaries named pulumi-resource-command and pulumi-resource-proxmoxve in
 # the directory named by SAMAKIA_PROVIDER_BINARIES and this script registers them into PULUMI_HOME at
-# the versions the Python SDKs request. A missing provider is a warning (the engine itself works);
-# SAMAKIA_ENGINE_STRICT=1 makes it an error (exit 3). See docs/engine.md.
+# the versions the Python SDKs request. Otherwise the stand-ins (providers/) are registered, and they
+# refuse any stack but the local ones. SAMAKIA_ENGINE_STRICT=1 (production workflows) never registers
+# a stand-in and fails (exit 3) unless the real plugins are there. See docs/engine.md.
 set -euo pipefail
 
 # shellcheck source=scripts/env.sh
@@ -91,8 +92,16 @@ SH
     printf '%s\n' "$out"
 }
 
+# installed_real NAME VERSION: true when PULUMI_HOME holds a plugin for NAME that is not our stand-in.
+installed_real() {
+    local f=$PULUMI_HOME/plugins/resource-$1-v$2/pulumi-resource-$1
+    [ -x "$f" ] && ! grep -qs "Samakia Fabric's stand-in" "$f"
+}
+
 # providers: register real binaries from SAMAKIA_PROVIDER_BINARIES when given, else the stand-ins.
-# Returns the number of real providers missing (0 when real binaries were registered).
+# With SAMAKIA_ENGINE_STRICT=1 (production workflows) a stand-in is never registered: the real
+# plugin must come from SAMAKIA_PROVIDER_BINARIES or be installed already (`pulumi plugin install
+# resource NAME VERSION`). Returns the number of real providers missing.
 providers() {
     local missing=0 name version dir=${SAMAKIA_PROVIDER_BINARIES:-}
     for name in command proxmoxve; do
@@ -102,6 +111,12 @@ providers() {
         esac
         if [ -n "$dir" ] && [ -x "$dir/pulumi-resource-$name" ]; then
             register "$name" "$version" "$dir/pulumi-resource-$name"
+        elif [ "${SAMAKIA_ENGINE_STRICT:-0}" = 1 ]; then
+            if ! installed_real "$name" "$version"; then
+                log "ERROR: no real $name $version plugin: run 'pulumi plugin install resource $name $version --reinstall'" \
+                    "on a runner that reaches the plugin host, or set SAMAKIA_PROVIDER_BINARIES (docs/engine.md)"
+                missing=$((missing + 1))
+            fi
         else
             register "$name" "$version" "$(standin "$name")"
             missing=$((missing + 1))
@@ -114,7 +129,7 @@ finish() {
     local missing=0
     providers || missing=$?
     if [ "$missing" -gt 0 ] && [ "${SAMAKIA_ENGINE_STRICT:-0}" = 1 ]; then
-        log "ERROR: $missing upstream resource provider(s) missing (SAMAKIA_ENGINE_STRICT=1)"
+        log "ERROR: $missing upstream resource provider(s) missing (SAMAKIA_ENGINE_STRICT=1: stand-ins are never registered)"
         exit 3
     fi
     printf '%s\n' "$BIN"

@@ -28,16 +28,19 @@ from fakepve import FakePve
 from fakepve.certs import make_cert
 from fakepve.model import TaskError
 
+from ops.localpve.fidelity import PveFidelity
 from ops.localpve.volumes import VolumeSemantics
 
 NODES = ("pve1", "pve2")
 
 
-class LocalPve(VolumeSemantics, FakePve):  # type: ignore[misc]
-    """fakepve whose template downloads are real: fetched, checksum-verified, kept on disk; volumes as on PVE."""
+class LocalPve(PveFidelity, VolumeSemantics, FakePve):  # type: ignore[misc]
+    """fakepve whose template downloads are real: fetched, checksum-verified, kept on disk; volumes
+    as on PVE; HA, roles and tokens as ``ops.localpve.fidelity`` describes."""
 
     def __init__(self, storage_dir: Path, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._init_fidelity()
         self.storage_dir = storage_dir
         for node in NODES:
             self.add_node(node)
@@ -85,7 +88,12 @@ class LocalPve(VolumeSemantics, FakePve):  # type: ignore[misc]
             for g in self.cts
         ]
         storages = {n: {"volumes": s.get("volumes", {})} for n, s in self.storages.items()}
-        return {"cts": cts, "storages": storages, "pools": {k: sorted(v) for k, v in self.pools.items()}}
+        return {
+            "cts": cts,
+            "storages": storages,
+            "pools": {k: sorted(v) for k, v in self.pools.items()},
+            "ha": self.ha_resources,
+        }
 
     def restore(self, state: dict[str, Any]) -> None:
         for pool, members in state.get("pools", {}).items():
@@ -93,6 +101,11 @@ class LocalPve(VolumeSemantics, FakePve):  # type: ignore[misc]
         for ct in state.get("cts", []):
             name = ct["config"].get("hostname")
             self.add_ct(ct["vmid"], name, node=ct["node"], status=ct["status"], config=ct["config"])
+        for sid, entry in state.get("ha", {}).items():
+            self.ha_resources[sid] = dict(entry)
+            for ct in self.cts:
+                if f"ct:{ct.vmid}" == sid:
+                    ct.ha_state = entry.get("state", "started")
         for name, store in state.get("storages", {}).items():
             if name in self.storages:
                 self.storages[name].setdefault("volumes", {}).update(store.get("volumes", {}))

@@ -159,7 +159,11 @@ def summarize(preview: dict[str, Any], groups: dict[str, str], shape: StackShape
             change.op = "replace"
         elif change.op != "replace":
             change.op = op
-        reasons = step.get("replaceReasons") or step.get("diffReasons") or []
+        reasons = list(step.get("replaceReasons") or step.get("diffReasons") or [])
+        if typ == CONTAINER and any(
+            k.startswith("initialization.userAccount.keys") for k in step.get("detailedDiff") or {}
+        ):
+            reasons.append("ssh keys (the provider replaces the container on a key change)")
         change.reasons = sorted(set(change.reasons) | set(reasons))
         if op == "delete" and (step.get("oldState") or {}).get("retainOnDelete"):
             change.op = "forget"  # removed from the stack, kept on Proxmox (retain_on_delete)

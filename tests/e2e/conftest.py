@@ -72,15 +72,21 @@ def _stack_file() -> dict[str, Any]:
     return body
 
 
-@pytest.fixture(scope="session")
-def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFabric]:
+def make_project(tmp_path_factory: pytest.TempPathFactory, stack: str, body: dict[str, Any]) -> Path:
+    """A copy of the project (links to the code) with its own stack file and the images it uses."""
     if shutil.which("pulumi") is None:
         pytest.fail("the pulumi engine is not on PATH: run `make engine` (make test-e2e does)")
-    project = tmp_path_factory.mktemp("e2e-project")
+    project = tmp_path_factory.mktemp(f"{stack}-project")
     for name in LINKED:
         (project / name).symlink_to(ROOT / name)
-    (project / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump(_stack_file(), sort_keys=False))
-    ensure_local_images(project, STACK, project / ".state" / "mirror", extra=[("debian12-base", "1.1.0")])
+    (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
+    ensure_local_images(project, stack, project / ".state" / "mirror", extra=[("debian12-base", "1.1.0")])
+    return project
+
+
+@pytest.fixture(scope="session")
+def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFabric]:
+    project = make_project(tmp_path_factory, STACK, _stack_file())
     with local_fabric(project, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT) as (ws, pve):
         api = PveApi(pve.url, str(pve.cafile), username="root@pam", password=ws.env["SAMAKIA_PVE_PASSWORD"])
         yield LocalFabric(ws=ws, pve=pve, api=api, project=project)

@@ -1,4 +1,4 @@
-"""The whole lifecycle with the real engine and providers against the local Proxmox.
+"""The whole lifecycle with the real engine and the stand-in providers against the local Proxmox.
 
 The tests run in file order and share one fabric: each starts from the state the previous
 one left, as an operator's day would.
@@ -162,9 +162,14 @@ def test_locked_container_fails_clearly_then_converges(fabric: LocalFabric) -> N
     assert failed.returncode != 0
     assert "locked" in failed.stdout + failed.stderr
     fabric.pve.call(lambda: fabric.pve.pve.unlock(1201))
+    # As upstream (terraform-plugin-sdk Resource.Apply + the bridge's Update): the rejected update
+    # recorded the planned memory, so a plain `up` sees nothing to do and PVE keeps the old value...
     up(fabric)
+    assert int(fabric.api.containers()[1201]["config"]["memory"]) == 1024
+    # ...and a refresh reads the real value back, so `up --refresh` converges.
+    up(fabric, "--refresh")
     assert int(fabric.api.containers()[1201]["config"]["memory"]) == 1536
-    fabric.pulumi("preview", "--expect-no-changes")
+    fabric.pulumi("preview", "--expect-no-changes", "--refresh")
 
 
 def test_no_secret_in_state_or_logs(fabric: LocalFabric) -> None:

@@ -11,6 +11,8 @@ from fabric.testing import COMMAND, CONTAINER, FILE, HA, Recording, is_secret, r
 
 from .conftest import SECRET_VALUE, deep_merge, engine_config, fabric_from, good_raw
 
+MEMBERSHIP = "proxmoxve:pool/membership:Membership"
+
 
 def run_fleet(raw: dict[str, Any] | None = None) -> Recording:
     raw = raw if raw is not None else good_raw()[0]
@@ -36,7 +38,8 @@ def test_every_container_field_reaches_the_provider() -> None:
     assert db["unprivileged"] is False
     assert db["startOnBoot"] is False
     assert db["protection"] is True
-    assert db["poolId"] == "databases"
+    assert "poolId" not in db, "pool membership is its own resource (upstream's pool_id would replace the container)"
+    assert rec.named(MEMBERSHIP, "db-1-pool").inputs == {"poolId": "databases", "vmId": 201}
     assert db["tags"] == ["database", "test"]
     assert db["started"] is True
     assert db["operatingSystem"] == {
@@ -56,6 +59,7 @@ def test_every_container_field_reaches_the_provider() -> None:
     assert dns1["disk"] == {"datastoreId": "local-lvm", "size": 8}
     assert dns1["description"] == "first resolver"
     assert "poolId" not in dns1
+    assert not [m for m in rec.of_type(MEMBERSHIP) if m.name == "dns-1-pool"]
 
 
 def test_ha_resource_only_where_declared() -> None:
@@ -70,6 +74,22 @@ def test_ha_resource_only_where_declared() -> None:
         "maxRelocate": 3,
     }
     assert rec.named(CONTAINER, "dns-1").urn in ha.dependencies
+    # Re-created after the container on every replacement, deleted first (same sid).
+    assert ha.replace_with == [rec.named(CONTAINER, "dns-1").urn] and ha.delete_before_replace
+
+
+def test_protected_or_ha_containers_get_a_release_step_that_takes_the_vmid_from_the_container() -> None:
+    rec = run_fleet()
+    releases = {c.name: c for c in rec.of_type(COMMAND) if c.name.endswith("-release")}
+    assert set(releases) == {"db-1-release", "dns-1-release"}, "only containers with protection or HA"
+    db = releases["db-1-release"]
+    assert db.inputs["delete"] == "python3 -m fabric.runtime.release"
+    env = db.inputs["environment"]
+    assert env["SAMAKIA_RELEASE_VMID"] == "201" and env["SAMAKIA_RELEASE_NODE"] == "pve1"
+    assert "SECRET" not in str(env).upper().replace("SAMAKIA_RELEASE_", ""), "credentials by reference only"
+    assert db.inputs["triggers"] == ["201"], "the container's id: replaced ahead of a delete-before-replace"
+    assert db.inputs["addPreviousOutputInEnv"] is False
+    assert rec.named(CONTAINER, "db-1").urn in db.dependencies
 
 
 def test_image_is_a_verified_retained_never_overwritten_download() -> None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from providers.base import changed_keys, project, same
+import pytest
+
+from providers.base import PartialUpdateError, changed_keys, is_local_stack, project, same, stack_of
 from providers.proxmoxve import CT, ProxmoxProvider, config_args
+from providers.pve_api import PveApiError
 
 INPUTS: dict[str, Any] = {
     "nodeName": "pve1",
@@ -95,10 +98,87 @@ def test_stopped_container_drifts_on_started() -> None:
     assert state is not None and changed_keys(state, INPUTS, INPUTS) == ["started"]
 
 
-def test_replacement_keys_follow_the_upstream_provider() -> None:
-    keys = ProxmoxProvider.replace_keys[CT]
-    assert {"nodeName", "vmId", "operatingSystem"} <= set(keys)
-    assert "memory" not in keys and "tags" not in keys
+class Recorder:
+    """A PVE API double that records calls and answers from a script (unit level only)."""
+
+    def __init__(self, answers: dict[tuple[str, str], Any], fail: dict[tuple[str, str], str] | None = None) -> None:
+        self.answers, self.fail, self.calls = answers, fail or {}, []
+
+    def _do(self, method: str, path: str, **kw: Any) -> Any:
+        self.calls.append((method, path, kw))
+        if (method, path) in self.fail:
+            raise PveApiError(self.fail[(method, path)], 500)
+        return self.answers.get((method, path), "UPID:pve1:1")
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self._do("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> Any:
+        return self._do("POST", path, **kw)
+
+    def put(self, path: str, **kw: Any) -> Any:
+        return self._do("PUT", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Any:
+        return self._do("DELETE", path, **kw)
+
+    def wait(self, node: str, upid: str) -> dict[str, Any]:
+        self.calls.append(("WAIT", upid, {}))
+        return {"status": "stopped", "exitstatus": "OK"}
+
+
+def test_delete_shuts_down_then_deletes_without_purge() -> None:
+    api = Recorder({("GET", "/nodes/pve1/lxc/101/status/current"): {"status": "running"}})
+    ProxmoxProvider._delete_ct(api, "101", {"nodeName": "pve1", "timeoutDelete": 60})  # type: ignore[arg-type]
+    methods = [(m, p) for m, p, _ in api.calls if m != "WAIT"]
+    assert methods == [
+        ("GET", "/nodes/pve1/lxc/101/status/current"),
+        ("POST", "/nodes/pve1/lxc/101/status/shutdown"),
+        ("DELETE", "/nodes/pve1/lxc/101"),
+    ]
+    assert api.calls[1][2] == {"forceStop": 1, "timeout": 55}
+    assert api.calls[-2][2] == {}, "no purge: PVE keeps refusing protected and HA-managed containers"
+
+
+def test_a_rejected_update_records_the_planned_state_as_upstream_does() -> None:
+    provider = ProxmoxProvider()
+    api = Recorder({}, fail={("PUT", "/nodes/pve1/lxc/101/config"): "CT is locked (backup)"})
+    provider.api = lambda: api  # type: ignore[method-assign]
+    olds = {**INPUTS, "memory": {"dedicated": 1024.0, "swap": 256.0}}
+    news = {**INPUTS, "memory": {"dedicated": 2048.0, "swap": 256.0}}
+    with pytest.raises(PartialUpdateError) as err:
+        provider.update(CT, "101", olds, news)
+    assert "locked" in str(err.value)
+    assert err.value.rid == "101" and err.value.state["memory"]["dedicated"] == 2048.0
+
+
+def test_an_ha_resource_removed_outside_pulumi_leaves_the_state() -> None:
+    api = Recorder({}, fail={("GET", "/cluster/ha/resources/ct%3A101"): "no such resource 'ct:101'"})
+    assert ProxmoxProvider()._read_ha(api, "ct:101", {"resourceId": "ct:101"}) is None  # type: ignore[arg-type]
+    live = Recorder({("GET", "/cluster/ha/resources/ct%3A101"): {"sid": "ct:101", "state": "stopped", "group": "g"}})
+    read = ProxmoxProvider()._read_ha(live, "ct:101", {"resourceId": "ct:101", "state": "started"})  # type: ignore[arg-type]
+    assert read is not None and read["state"] == "stopped", "a state changed by hand is drift"
+
+
+def test_check_fills_in_upstream_defaults() -> None:
+    checked = ProxmoxProvider().check(CT, {"nodeName": "pve1"})
+    assert checked["started"] is True and checked["protection"] is False and checked["nodeName"] == "pve1"
+
+
+def test_stand_ins_refuse_a_non_local_stack() -> None:
+    assert stack_of("urn:pulumi:prod::samakia-fabric::proxmoxve:index/containerLegacy:ContainerLegacy::db") == "prod"
+    assert is_local_stack("local") and is_local_stack("local-prod") and not is_local_stack("prod")
+
+    class Aborted(Exception):
+        pass
+
+    class Context:
+        def abort(self, code: Any, message: str) -> None:
+            raise Aborted(message)
+
+    with pytest.raises(Aborted, match=r"pulumi plugin install resource proxmoxve 8\.6\.0"):
+        ProxmoxProvider()._local_only("urn:pulumi:prod::samakia-fabric::pulumi:providers:proxmoxve::p", Context())
+    ProxmoxProvider()._local_only("urn:pulumi:local-prod::samakia-fabric::pulumi:providers:proxmoxve::p", Context())
 
 
 def test_projection_ignores_computed_values_only() -> None:

@@ -44,7 +44,7 @@ def pve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pve]:
     (tmp_path / "www").mkdir()
     (tmp_path / "www" / "t_1.0.0_amd64.tar.zst").write_bytes(PAYLOAD)
     with serve_directory(tmp_path / "www", "127.0.0.1", 8094) as url:
-        running = RunningPve(tmp_path / "pve", "pw-test", host="127.0.0.6", port=0).start()
+        running = RunningPve(tmp_path / "pve", "pw-test", host="127.0.0.7").start()
         try:
             monkeypatch.setenv("SSL_CERT_FILE", str(running.cafile))  # the provider trusts the local CA
             root = PveApi(running.url, str(running.cafile), username="root@pam", password="pw-test")

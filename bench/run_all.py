@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("bench_program.py", "bench_playbooks.py", "bench_images.py", "bench_engine.py")
+BENCHMARKS = ("bench_program.py", "bench_validation.py", "bench_playbooks.py", "bench_images.py", "bench_engine.py")
 
 
 def main() -> int:

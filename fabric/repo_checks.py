@@ -10,12 +10,14 @@ container was created.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from .errors import InputError, Problem
+from .intent import DNS_NAME, UNIX_USER
 from .paths import PLAYBOOKS_DIR
 from .playbook_digest import playbook_roles
 from .yaml_input import read_yaml
@@ -31,10 +33,17 @@ FABRIC_SET = {
     "fabric_runtime_profiles": "policies.<name>.profiles",
     "fabric_policy_version": "(the digest of the policy's files and variables)",
 }
-# The documented fabric_* knobs a policy may set (docs/playbooks.md, "Interface").
-FABRIC_TUNABLES = frozenset(
-    {"fabric_admin_user", "fabric_ssh_root_login", "fabric_ssh_group", "fabric_sysctl_scope", "fabric_domain"}
-)
+# The documented fabric_* knobs a policy may set (docs/playbooks.md, "Interface"), with the
+# values the roles accept: a bad one fails the pull request, not the play after the container exists.
+FABRIC_TUNABLES: dict[str, tuple[str, str]] = {
+    "fabric_admin_user": (UNIX_USER, "a Unix user name"),
+    "fabric_ssh_group": (UNIX_USER, "a Unix group name"),
+    "fabric_ssh_root_login": (r"^(no|prohibit-password)$", "'no' or 'prohibit-password'"),
+    "fabric_sysctl_scope": (r"^(auto|full|namespaced|none)$", "one of auto, full, namespaced, none"),
+    "fabric_domain": (DNS_NAME, "a DNS name"),
+}
+# Policy variables are data: Ansible would evaluate a Jinja expression in one on the controller.
+_TEMPLATE = re.compile(r"\{\{|\{%|\{#")
 # Names that hold credentials. Policy variables travel in the command's stdin, which Pulumi
 # keeps in the state; a credential there would sit in plaintext in every state export.
 SECRET_VAR = re.compile(r"(?i)(passw|secret|token|private.?key|api.?key|credential|passphrase)")
@@ -121,7 +130,7 @@ def check_policy(
     playbook: str,
     vars_files: Iterable[str],
     profiles: Iterable[str],
-    variables: Iterable[str],
+    variables: Mapping[str, Any],
 ) -> list[Problem]:
     """Everything a policy names, checked against the repository."""
     at = f"policies.{name}"
@@ -161,7 +170,7 @@ def check_policy(
                 problems.append(Problem(f"{at}.varsFiles.{i}", "must hold a mapping of variables", rel))
             wanted += _vars_file_profiles(path)
     problems += _check_profiles(at, wanted)
-    problems += check_variables(at, variables)
+    problems += check_variables(at, dict(variables))
     return problems
 
 
@@ -190,12 +199,27 @@ def _check_profiles(at: str, wanted: list[str]) -> list[Problem]:
     return problems
 
 
-def check_variables(at: str, names: Iterable[str]) -> list[Problem]:
-    """Policy variables: no credentials, no variable the fabric sets itself, no unknown fabric_ knob."""
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def check_variables(at: str, variables: Mapping[str, Any]) -> list[Problem]:
+    """Policy variables: no credentials, no variable the fabric sets itself, no unknown fabric_ knob,
+    documented knobs with a value their role accepts, and no Jinja expression in any value."""
     problems = []
-    for var in names:
+    for var, value in variables.items():
         path = f"{at}.vars.{var}"
-        if var in FABRIC_SET:
+        if any(_TEMPLATE.search(text) for text in _strings(value)):
+            problems.append(
+                Problem(path, "holds a Jinja expression ('{{', '{%', '{#'); policy variables are data", None)
+            )
+        if var in FABRIC_TUNABLES:
+            pattern, what = FABRIC_TUNABLES[var]
+            if not isinstance(value, str) or not re.match(pattern, value):
+                problems.append(Problem(path, f"must be {what}", None))
+        elif var in FABRIC_SET:
             problems.append(Problem(path, f"is set by the fabric from {FABRIC_SET[var]}; set that instead", None))
         elif var.startswith("fabric_") and var not in FABRIC_TUNABLES:
             known = ", ".join(sorted(FABRIC_TUNABLES))

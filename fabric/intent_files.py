@@ -24,21 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import FabricConfigError, InputError, Problem
-from .repo_checks import is_file
+from .repo_checks import inside, is_file
 from .yaml_input import parse_yaml
 
 KEY = "intentFiles"
 SECTIONS = ("containers",)
 """What an intent file may hold: the per-container intent, which is what grows with the fleet."""
-
-
-def _inside(root: Path, rel: str) -> Path | None:
-    """``root / rel`` resolved (symlinks followed) when it stays inside ``root``; else None."""
-    if Path(rel).is_absolute():
-        return None
-    base = root.resolve()
-    target = (base / rel).resolve()
-    return target if base in target.parents else None
 
 
 def _read(path: Path, at: str, rel: str) -> tuple[dict[str, Any] | None, list[Problem]]:
@@ -81,7 +72,7 @@ def expand(raw: Mapping[str, Any], project_dir: Path) -> dict[str, Any]:
     seen: set[Path] = set()
     for index, rel in enumerate(files):
         at = f"{KEY}.{index}"
-        path = _inside(project_dir, rel)
+        path = inside(project_dir, rel)
         if path is None or path.suffix not in (".yaml", ".yml"):
             problems.append(Problem(at, "must be a .yaml file inside the project, as a relative path", rel))
             continue

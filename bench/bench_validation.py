@@ -10,6 +10,8 @@ duplicate-key check). Both run in this process on the same file; best of three e
 
 from __future__ import annotations
 
+import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -92,7 +94,51 @@ def main() -> int:
     )
     print(body_md)
     write_section("Stack validation: YAML loader", body_md)
+    fuzz_md = fuzz_figures()
+    print(fuzz_md)
+    write_section("Stack-file fuzzing", fuzz_md)
     return 0
+
+
+def fuzz_figures() -> str:
+    """Run the stack-file fuzz test once (as ``make test`` does) and report Hypothesis's own figures."""
+    start = time.perf_counter()
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--hypothesis-show-statistics",
+            "tests/unit/test_fuzz_stack_files.py",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - start
+    out = run.stdout
+    counts = re.search(r"(\d+) passing, (\d+) failing, and (\d+) invalid", out)
+    runtimes = re.search(r"Typical runtimes: ~ ([^\n]+)", out)
+    generate = re.search(r"generate phase \(([\d.]+) seconds\)", out)
+    verdict = "passed" if run.returncode == 0 else f"FAILED (exit {run.returncode})"
+    return "\n".join(
+        [
+            "Run: `bench/bench_validation.py` runs `tests/unit/test_fuzz_stack_files.py` once, as `make test` does.",
+            "Each example is a whole malformed stack file through `python -m ops.stack.validate`, in process.",
+            "",
+            "| figure | value |",
+            "| --- | --- |",
+            f"| verdict | {verdict} |",
+            f"| examples passing / failing / discarded | {' / '.join(counts.groups()) if counts else '?'} |",
+            f"| generate phase | {generate.group(1) if generate else '?'} s |",
+            f"| typical time per example | {runtimes.group(1) if runtimes else '?'} |",
+            f"| wall time, pytest included | {wall:.1f} s |",
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -344,7 +344,7 @@ class FabricIntent(Model):
     image_catalog: str = Field(
         default="images/catalog.yaml",
         pattern=REPO_PATH,
-        description="Catalog file the images come from, relative to the project (inside images/ or tests/).",
+        description="Catalog file the images come from, relative to the project and inside it.",
     )
     image_mirror: str = Field(pattern=r"^https?://[\x21-\x7e]+$", description="Base URL serving <family>/<file>.")
     nodes: dict[Name, NodeSpec] = Field(min_length=1)

@@ -186,3 +186,22 @@ def test_projection_ignores_computed_values_only() -> None:
     assert project(old, {"a": [{"x": 1}]}) == {"a": [{"x": 1}]}
     assert same(1, 1.0) and not same(1, 2.0)
     assert changed_keys({"a": 1}, {}, {"a": 1}) == ["a"], "a setting the program stops setting is a change"
+
+
+def test_an_unknown_vmid_replaces_the_membership_and_release_but_not_the_ha_resource() -> None:
+    """What the engine asks before a delete-before-replace of the container: each dependent's
+    diff with the container's outputs unknown (pulumi step_generator.go,
+    calculateDependentReplacements). A replace means "delete it before the container"."""
+    from fabric.tokens import UNKNOWN
+    from providers.command import CommandProvider
+    from providers.proxmoxve import HA, MEMBER
+
+    proxmox = ProxmoxProvider()
+    member = {"poolId": "fabric", "vmId": 3101.0}
+    assert proxmox.replaces(MEMBER, "fabric/vm/3101", member, {**member, "vmId": UNKNOWN}, ["vmId"]) == ["vmId"]
+    ha = {"resourceId": "ct:3101", "state": "started"}
+    assert proxmox.replaces(HA, "ct:3101", ha, {**ha, "resourceId": UNKNOWN}, ["resourceId"]) == []
+    release = {"create": "true", "triggers": ["3101"]}
+    assert CommandProvider().replaces("Command", "c", release, {**release, "triggers": UNKNOWN}, ["triggers"]) == [
+        "triggers"
+    ]

@@ -33,6 +33,18 @@ def _truthy(value: Any) -> bool:
     return str(value).lower() in ("1", "true", "yes")
 
 
+def _ha_args(props: Props) -> dict[str, Any]:
+    """An HA resource's settings as the PVE API names them; unset ones left out."""
+    args = {
+        "state": props.get("state"),
+        "group": props.get("group"),
+        "max_restart": _int(props.get("maxRestart")),
+        "max_relocate": _int(props.get("maxRelocate")),
+        "comment": props.get("comment"),
+    }
+    return {k: v for k, v in args.items() if v is not None}
+
+
 def _int(value: Any) -> int | None:
     """Numbers arrive from the engine as floats; PVE's integer parameters refuse ``1.0``."""
     return None if value is None else int(value)
@@ -318,19 +330,7 @@ class ProxmoxProvider(Provider):
 
     def _create_ha(self, p: Props) -> tuple[str, Props]:
         api = self.api()
-        args = {
-            k: v
-            for k, v in {
-                "sid": p["resourceId"],
-                "state": p.get("state"),
-                "group": p.get("group"),
-                "max_restart": _int(p.get("maxRestart")),
-                "max_relocate": _int(p.get("maxRelocate")),
-                "comment": p.get("comment"),
-            }.items()
-            if v is not None
-        }
-        api.post("/cluster/ha/resources", **args)
+        api.post("/cluster/ha/resources", sid=p["resourceId"], **_ha_args(p))
         outs = self._read_ha(api, str(p["resourceId"]), p)
         if outs is None:
             raise ProviderError(f"HA resource {p['resourceId']} was created but cannot be read back")
@@ -489,18 +489,7 @@ class ProxmoxProvider(Provider):
                 raise ProviderError(f"CT {rid} disappeared during the update")
             return outs
         if typ == HA:
-            args = {
-                k: v
-                for k, v in {
-                    "state": news.get("state"),
-                    "group": news.get("group"),
-                    "max_restart": _int(news.get("maxRestart")),
-                    "max_relocate": _int(news.get("maxRelocate")),
-                    "comment": news.get("comment"),
-                }.items()
-                if v is not None
-            }
-            api.put(f"/cluster/ha/resources/{quote(rid, safe='')}", **args)
+            api.put(f"/cluster/ha/resources/{quote(rid, safe='')}", **_ha_args(news))
             read = self._read_ha(api, rid, news)
             return {**read, "resourceId": news["resourceId"]} if read else dict(news)
         if typ == FILE:

@@ -47,6 +47,8 @@ class Change:
     op: str
     reasons: list[str] = field(default_factory=list)
     image_change: tuple[str, str] | None = None
+    protected: bool = False
+    """A delete of something under protection (Pulumi's ``protect`` or Proxmox's ``protection``)."""
 
     @property
     def why(self) -> str:
@@ -84,7 +86,8 @@ class Summary:
             lines += ["| resource | change | why | rollout |", "| --- | --- | --- | --- |"]
             for c in significant:
                 order = self.rollout.get(c.name, "-") if c.type == CONTAINER else "-"
-                lines.append(f"| {c.name} ({c.type.rsplit(':', 1)[-1]}) | {c.op} | {c.why} | {order} |")
+                op = f"**{c.op} (protected)**" if c.protected else c.op
+                lines.append(f"| {c.name} ({c.type.rsplit(':', 1)[-1]}) | {op} | {c.why} | {order} |")
         lines += [f"\n**WARNING:** {w}" for w in self.warnings]
         lines += [f"\n**BLOCKED** {f}" for f in self.findings]
         return "\n".join(lines) + "\n"
@@ -165,6 +168,9 @@ def summarize(preview: dict[str, Any], groups: dict[str, str], shape: StackShape
         ):
             reasons.append("ssh keys (the provider replaces the container on a key change)")
         change.reasons = sorted(set(change.reasons) | set(reasons))
+        old_state = step.get("oldState") or {}
+        if op == "delete" and (old_state.get("protect") or (old_state.get("inputs") or {}).get("protection") is True):
+            change.protected = True
         if op == "delete" and (step.get("oldState") or {}).get("retainOnDelete"):
             change.op = "forget"  # removed from the stack, kept on Proxmox (retain_on_delete)
         old, new = _template(step.get("oldState")), _template(step.get("newState"))

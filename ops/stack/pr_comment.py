@@ -145,7 +145,8 @@ def render(stack: str, plan: Path, stack_file: Path, environ: Mapping[str, str] 
         for c in significant:
             kind = c.type.rsplit(":", 1)[-1]
             order = summary.rollout.get(c.name, "-") if c.type == CONTAINER else "-"
-            lines.append(f"| {c.name} ({kind}) | {c.op} | {c.why} | {order} |")
+            op = f"**{c.op} (protected)**" if c.protected else c.op
+            lines.append(f"| {c.name} ({kind}) | {op} | {c.why} | {order} |")
     else:
         lines.append("No changes.")
     if summary.findings or summary.warnings:

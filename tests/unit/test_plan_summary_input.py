@@ -83,7 +83,8 @@ def test_a_protected_delete_is_flagged_and_blocks_the_gate(tmp_path: Path) -> No
     }
     code, out, _ = run(write(tmp_path, {"steps": [step]}), "--strict")
     assert code == 1
-    assert "protected" in out and "db-1" in out
+    assert "| db-1 (ContainerLegacy) | **delete (protected)** |" in out
+    assert "protected-delete" in out
 
 
 @pytest.mark.parametrize(

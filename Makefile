@@ -16,13 +16,16 @@ ENV := source scripts/env.sh &&
 
 .PHONY: help setup engine lint unit conformance conformance-write test-playbooks test-images test-e2e test bench \
         preview up down drift drift-infra drift-config image catalog-check tools \
-        plan apply-plan plan-key fetch-plan pr-comment drift-incident publish-image test-pipeline
+        plan apply-plan plan-key fetch-plan pr-comment drift-incident publish-image test-pipeline real-providers
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 setup: ## Install everything the project needs (Debian packages, venv, Ansible collections)
 	scripts/setup.sh
+
+real-providers: setup ## Production runners: install the real provider plugins (pinned) and refuse stand-ins
+	scripts/real-providers.sh
 
 engine: setup ## Build (or find) the Pulumi engine; stand-in providers only for local stacks (local*, e2e*)
 	$(if $(filter local local-% e2e e2e-%,$(STACK)),,SAMAKIA_ENGINE_STRICT=1) scripts/engine.sh

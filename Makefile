@@ -16,7 +16,7 @@ ENV := source scripts/env.sh &&
 
 .PHONY: help setup engine lint unit conformance conformance-write test-playbooks test-images test-e2e test bench \
         preview up down drift drift-infra drift-config image catalog-check tools \
-        plan apply-plan plan-key fetch-plan pr-comment drift-incident publish-image test-pipeline real-providers
+        plan apply-plan plan-key fetch-plan blast-radius pr-comment drift-incident publish-image test-pipeline real-providers
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -104,6 +104,9 @@ plan-key: ## Print the Git tree plans are keyed by (CI names the plan artifact p
 
 fetch-plan: ## CI main job: download the plan artifact the PR check saved for this tree (gh CLI)
 	scripts/ci/fetch-plan.sh "$(STACK)" "$(PLAN_DIR)"
+
+blast-radius: setup ## The PR gate on the saved plan: fails naming the rule and resources unless LABELS holds blast-radius-approved
+	$(ENV) python -m ops.stack.plan_summary --stack-file "Pulumi.$(STACK).yaml" "$(PLAN_DIR)/$(STACK)/preview.json" --strict --labels "$(LABELS)" >/dev/null
 
 pr-comment: setup ## CI PR job: render PLAN_DIR/STACK, post or update the PR's one plan comment (gh CLI)
 	$(ENV) scripts/ci/pr-comment.sh "$(STACK)" "$(PLAN_DIR)"

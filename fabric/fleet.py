@@ -14,11 +14,15 @@ from typing import Any
 import pulumi
 
 from .config_policy import ConfigPolicy, ConfigPolicyArgs, PolicyTarget
-from .container import LxcContainer, LxcContainerArgs, ReleaseTarget
+from .container import ContainerMount, LxcContainer, LxcContainerArgs, ReleaseTarget
+from .data_volume import SECRET_ENV, DataVolume, DataVolumeArgs, PveAccess
+from .health_check import HealthCheck, HealthCheckArgs
 from .image import Image, ImageArgs
 from .intent import ContainerSpec, image_ref
 from .paths import PLAYBOOKS_DIR
 from .playbook_digest import files_digest
+from .provider import resolve_secret
+from .stateful import rollout_waits
 from .tokens import FLEET
 from .validation import ResolvedImage, ValidatedStack
 
@@ -38,13 +42,26 @@ class Fleet(pulumi.ComponentResource):
         self.images: dict[tuple[str, str], Image] = {}
         self.containers: dict[str, LxcContainer] = {}
         self.policies: dict[str, ConfigPolicy] = {}
+        self.volumes: dict[tuple[str, str], DataVolume] = {}
+        self.health: dict[str, HealthCheck] = {}
         self._digests: dict[str, str] = {}
+        # Replica groups roll: a member is (re)created only after the previous one is healthy.
+        waits = rollout_waits(fabric.intent)
         for cname, spec in fabric.intent.containers.items():
             image = self._image(fabric.image_of(spec), spec.node, child)
-            container = LxcContainer(cname, self._container_args(spec, image), child)
+            mounts = [self._volume(cname, spec, i, child) for i in range(len(spec.mount_points))]
+            gate = self._gate(waits.get(cname))
+            container = LxcContainer(cname, self._container_args(spec, image, mounts, gate), child)
             self.containers[cname] = container
+            policy = None
             if spec.policy is not None:
-                self.policies[cname] = ConfigPolicy(f"{cname}-config", self._policy_args(spec, image, container), child)
+                policy = ConfigPolicy(f"{cname}-config", self._policy_args(spec, image, container), child)
+                self.policies[cname] = policy
+            if policy is not None and fabric.intent.connection.type == "ssh":
+                # What a configured container serves is probed over the network. The local
+                # fabric's chroot roots run no service: there a member waits for the previous
+                # one's configuration instead (see _gate).
+                self.health[cname] = HealthCheck(f"{cname}-health", self._health_args(spec, container, policy), child)
         self.containers_summary = pulumi.Output.from_input(
             {
                 name: pulumi.Output.all(c.vmid, c.address).apply(partial(self._describe, name))
@@ -70,7 +87,60 @@ class Fleet(pulumi.ComponentResource):
             self.images[key] = Image(f"{resolved.family}-{resolved.build.version}-{node}", args, opts)
         return self.images[key]
 
-    def _container_args(self, spec: ContainerSpec, image: Image) -> LxcContainerArgs:
+    def _gate(self, previous: str | None) -> list[pulumi.Resource]:
+        """What a member waits for: the previous member's health check, else its configuration, else its container."""
+        if previous is None:
+            return []
+        if previous in self.health:
+            return [self.health[previous].command]
+        if previous in self.policies:
+            return [self.policies[previous].command]
+        return [self.containers[previous].container]
+
+    def _volume(self, cname: str, spec: ContainerSpec, index: int, opts: pulumi.ResourceOptions) -> ContainerMount:
+        intent = self.fabric.intent
+        mount = spec.mount_points[index]
+        resolved = mount.model_copy(update={"datastore": mount.datastore or intent.nodes[spec.node].disk_storage})
+        assert intent.volume_owner is not None  # validation requires it with mount points
+        access = self._access()
+        args = DataVolumeArgs(container=cname, mount=resolved, node=spec.node, owner=intent.volume_owner, access=access)
+        volume = DataVolume(f"{cname}-{mount.name}", args, opts)
+        self.volumes[(cname, mount.name)] = volume
+        return ContainerMount(volume=volume.volume_id, path=mount.path, size_gb=mount.size_gb, backup=mount.backup)
+
+    def _access(self) -> PveAccess:
+        """How a volume's runner logs in: environment variable names, or a config secret passed encrypted."""
+        px = self.fabric.intent.proxmox
+        ref, path = (px.api_token, "proxmox.apiToken") if px.api_token else (px.password, "proxmox.password")
+        assert ref is not None  # validation requires one login
+        name = ref.env if ref.env is not None else SECRET_ENV
+        return PveAccess(
+            endpoint=px.endpoint,
+            username=px.username,
+            password_env=name if ref is px.password else None,
+            token_env=name if ref is px.api_token else None,
+            insecure=px.insecure,
+            config_secret=resolve_secret(ref, path) if ref.config is not None else None,
+        )
+
+    def _health_args(self, spec: ContainerSpec, container: LxcContainer, policy: ConfigPolicy) -> HealthCheckArgs:
+        profiles = list(self.fabric.intent.policies[spec.policy].profiles) if spec.policy else []
+        conn = self.fabric.intent.connection
+        triggers: list[pulumi.Input[str]] = [container.container_id, container.instance, policy.digest]
+        after: list[pulumi.Resource] = [container.container, policy.command]
+        return HealthCheckArgs(
+            host=spec.nic.address,
+            hostname=spec.hostname,
+            profiles=profiles,
+            triggers=triggers,
+            depends_on=after,
+            target="chroot" if conn.type == "chroot" else "ssh",
+            root=f"{conn.roots_dir.rstrip('/')}/{spec.vmid}" if conn.type == "chroot" else None,
+        )
+
+    def _container_args(
+        self, spec: ContainerSpec, image: Image, mounts: list[ContainerMount], gate: list[pulumi.Resource]
+    ) -> LxcContainerArgs:
         intent = self.fabric.intent
         net = intent.networks[spec.nic.network]
         prefix = ipaddress.IPv4Network(net.cidr).prefixlen
@@ -101,6 +171,8 @@ class Fleet(pulumi.ComponentResource):
             ha=spec.ha,
             description=spec.description,
             release=self._release_target(),
+            mount_points=mounts,
+            wait_for=gate,
         )
 
     def _release_target(self) -> ReleaseTarget:

@@ -81,6 +81,12 @@ def shape_of(stack_file: Path) -> StackShape:
     return StackShape(tuple(containers), {g: tuple(m) for g, m in groups.items()}, max_unavailable)
 
 
+def _waits(previous: str) -> set[str]:
+    """Names of what a member's container may wait for: the previous member's health check, its
+    configuration (where no health check runs) or its container (where neither exists)."""
+    return {previous, f"{previous}-health", f"{previous}-config"}
+
+
 def _name(urn: str) -> str:
     return urn.rsplit("::", 1)[-1]
 
@@ -125,7 +131,7 @@ def rollout_order(steps: list[dict[str, Any]], shape: StackShape) -> dict[str, s
         members = shape.groups[group]
         place = f"{group} {members.index(name) + 1}/{len(members)}"
         previous = shape.waits_for(name)
-        if previous is not None and {previous, f"{previous}-health"} & deps.get(name, set()):
+        if previous is not None and _waits(previous) & deps.get(name, set()):
             place += f" after {previous}"
         elif previous is not None:
             place += f" NOT after {previous}"
@@ -146,7 +152,7 @@ def findings(preview: dict[str, Any], shape: StackShape) -> list[Finding]:
         unordered = [
             m
             for m in down
-            if (w := shape.waits_for(m)) is None or not ({w, f"{w}-health"} & deps.get(m, set())) or ops[m] == "delete"
+            if (w := shape.waits_for(m)) is None or not (_waits(w) & deps.get(m, set())) or ops[m] == "delete"
         ]
         # The first k members may go together; any other member down without its wait edge breaks the rule.
         if len(unordered) > k:

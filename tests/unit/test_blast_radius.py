@@ -60,6 +60,14 @@ def test_a_group_replaced_outside_its_rolling_order_fails_naming_the_members() -
     assert rollout_order(steps, SHAPE)["db-2"] == "database 2/3 NOT after db-1"
 
 
+def test_waiting_for_the_previous_members_configuration_is_a_rolling_order_too() -> None:
+    steps = replace("dns-1") + replace("dns-2")
+    steps[-1]["newState"]["dependencies"] = [urn(CMD, "dns-1-config")]
+    steps[-2]["newState"]["dependencies"] = [urn(CMD, "dns-1-config")]
+    assert rules(steps) == {}
+    assert rollout_order(steps, SHAPE)["dns-2"] == "dns 2/2 after dns-1"
+
+
 def test_max_unavailable_members_may_go_together() -> None:
     shape = StackShape(SHAPE.containers, SHAPE.groups, {"dns": 2, "database": 1})
     steps = replace("dns-1") + replace("dns-2")

@@ -8,6 +8,7 @@ the one the build produced.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -36,12 +37,21 @@ class ImageBuild(BaseModel):
     size: int = Field(gt=0, description="Artifact size in bytes.")
     sources: list[str] = Field(min_length=1, description="Where the base came from (mirror URLs, suite).")
     built_at: str = Field(description="UTC build time, ISO 8601.")
-    git_commit: str = Field(description="Commit of the image code the artifact was built from.")
+    git_commit: str = Field(
+        description="Commit the image code came from: the last commit touching images/<family>/ "
+        "('+dirty' appended for a dev build from modified code)."
+    )
     base_suite: str = Field(description="Debian suite the image is based on.")
     template_digest: str | None = Field(
         default=None,
         pattern=r"^sha256:[0-9a-f]{64}$",
         description="Digest of the image code (images/<family>/) the artifact was built from; also stamped.",
+    )
+
+    dev: Literal[True] | None = Field(
+        default=None,
+        description="Built from image code that differs from its commit (--dev): for local use only; "
+        "the catalog check refuses such an entry.",
     )
 
     def identity(self, family: str) -> str:

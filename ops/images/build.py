@@ -6,20 +6,24 @@ The spec's order for image changes: modify image code, build a new image version
 image changes (code and catalog entry together), update the reference. This command is the
 second step:
 
-1. refuses a version that is already catalogued or is not greater than the family's latest;
+1. refuses a version that is already catalogued or is not greater than the family's latest, and
+   image code that differs from its last commit unless ``--dev`` marks the entry dev-only
+   (``ops.images.provenance``; the catalog check refuses dev-only entries);
 2. runs the family's Packer template (``images/<family>/``) into the artifact cache
    (``$SAMAKIA_CACHE/images/<family>/``, outside the repository), unless the cache already holds
    this exact build: same input digest, same sha256 (a warm build costs a checksum);
 3. refuses an artifact file that exists from different inputs or was modified: a file name,
    once built, is never overwritten;
 4. verifies the tarball (sha256 against Packer's manifest, layout, stamp, no host keys, ...);
-5. appends the entry to the catalog.
+5. appends the entry to the catalog, naming the commit the inputs came from (the last commit
+   that touched ``images/<family>/``; its time is the build's SOURCE_DATE_EPOCH).
 
 From Python: ``build_image(family, version, catalog_path, ...) -> ImageBuild``.
 
 Exit status: 0 built (or found in the cache) and catalogued; 1 refused or failed (the version
 exists or is not greater than the latest, an artifact conflict, a failed build or verification);
-2 unusable input (a malformed argument or catalog), before any work.
+2 unusable input (a malformed argument or catalog, or image code that differs from its commit
+without ``--dev``), before any work.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ import yaml
 from fabric.catalog import ImageBuild, load_catalog, save_catalog, version_key
 from fabric.errors import EXIT_FINDINGS, EXIT_UNUSABLE
 from fabric.errors import InputError as FabricInputError
-from fabric.paths import PROJECT_ROOT, cache_root
+from fabric.paths import cache_root
 from ops.images.artifact import inspect_artifact, read_packer_manifest, sha256_file
 from ops.images.inputs import (
     DEFAULT_CATALOG,
@@ -59,10 +63,9 @@ from ops.images.inputs import (
     build_inputs,
     default_cache_dir,
     family_dir,
-    git_commit,
-    source_date_epoch,
     tool_versions,
 )
+from ops.images.provenance import DirtyInputs, Provenance, inputs_provenance
 
 Log = Callable[[str], None]
 
@@ -132,9 +135,11 @@ def _assert_nothing_mounted(path: Path) -> None:
         raise BuildError(f"refusing to delete {path}: still mounted inside it: {mounted}")
 
 
-def _run_packer(inputs: BuildInputs, *, out_dir: Path, work_dir: Path, commit: str, sde: int, log: Log) -> float:
+def _run_packer(
+    inputs: BuildInputs, *, images_dir: Path, out_dir: Path, work_dir: Path, commit: str, sde: int, log: Log
+) -> float:
     """Run ``packer build``; returns seconds. Output goes to ``work_dir/packer.log`` and ``log``."""
-    template = family_dir(inputs.family)
+    template = family_dir(inputs.family, images_dir)
     args = ["packer", "build", "-color=false", "-timestamp-ui"]
     variables = {
         **inputs.packer_vars(),
@@ -196,7 +201,20 @@ def _verify(paths: dict[str, Path], inputs: BuildInputs, commit: str, sde: int) 
     return sha, size
 
 
-def _cold_build(inputs: BuildInputs, paths: dict[str, Path], commit: str, sde: int, log: Log) -> dict[str, Any]:
+def _cold_build(
+    inputs: BuildInputs,
+    paths: dict[str, Path],
+    *,
+    images_dir: Path,
+    stamp: tuple[str, int],
+    provenance: dict[str, Any],
+    log: Log,
+) -> dict[str, Any]:
+    """Build into a staging directory, verify, publish.
+
+    ``stamp`` is the (commit, epoch) the image records; ``provenance`` joins the build record.
+    """
+    commit, sde = stamp
     cache_dir = paths["artifact"].parent
     token = f"{inputs.family}-{inputs.version}-{uuid.uuid4().hex[:8]}"
     # Scratch space under the cache: a real disk that allows device nodes (debootstrap needs them).
@@ -206,7 +224,9 @@ def _cold_build(inputs: BuildInputs, paths: dict[str, Path], commit: str, sde: i
     out_dir.mkdir(parents=True)
     try:
         built_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        seconds = _run_packer(inputs, out_dir=out_dir, work_dir=work_dir, commit=commit, sde=sde, log=log)
+        seconds = _run_packer(
+            inputs, images_dir=images_dir, out_dir=out_dir, work_dir=work_dir, commit=commit, sde=sde, log=log
+        )
         staged = {
             "artifact": out_dir / inputs.file_name,
             "sha256": out_dir / f"{inputs.file_name}.sha256",
@@ -224,6 +244,7 @@ def _cold_build(inputs: BuildInputs, paths: dict[str, Path], commit: str, sde: i
             "sources": sources,
             "built_at": built_at,
             "git_commit": commit,
+            **provenance,
             "source_date_epoch": sde,
             "build_seconds": round(seconds, 1),
             "tools": tool_versions(),
@@ -265,6 +286,31 @@ def _cached_build(inputs: BuildInputs, paths: dict[str, Path], log: Log) -> dict
     return record
 
 
+def _epoch(given: int | None, provenance: Provenance) -> int:
+    """SOURCE_DATE_EPOCH: given, else the environment's, else the inputs commit's time."""
+    if given is not None:
+        return given
+    env = os.environ.get("SOURCE_DATE_EPOCH")
+    if env:
+        if not env.isdigit():
+            raise FabricInputError(f"SOURCE_DATE_EPOCH={env!r} is not an integer")
+        return int(env)
+    return provenance.epoch
+
+
+def _check_cached_provenance(record: dict[str, Any], provenance: Provenance, dev: bool, artifact: Path) -> None:
+    """A catalogued (non-dev) entry may reuse only an artifact built from the same commit, not as dev."""
+    if dev:
+        return
+    built_from = record.get("inputs_commit")
+    if record.get("dev") or built_from != provenance.recorded:
+        raise ArtifactConflict(
+            f"{artifact} was built {'as dev-only' if record.get('dev') else 'before provenance was recorded'} "
+            f"or from commit {built_from}, not {provenance.recorded}: it cannot back a catalogued entry; "
+            f"move it out of the cache to build it afresh"
+        )
+
+
 def build_image(
     family: str,
     version: str,
@@ -276,18 +322,25 @@ def build_image(
     snapshot: str = "",
     snapshot_mirror: str = DEFAULT_SNAPSHOT_MIRROR,
     zstd_level: int = DEFAULT_ZSTD_LEVEL,
-    commit: str | None = None,
+    dev: bool = False,
+    images_dir: Path = IMAGES_DIR,
+    stamp_commit: str | None = None,
     build_epoch: int | None = None,
     reuse: bool = True,
     log: Log = _stderr,
 ) -> ImageBuild:
     """Build (or reuse the cached build of) ``family`` ``version`` and append it to the catalog.
 
-    ``cache_dir`` defaults to ``$SAMAKIA_CACHE/images/<family>``. ``commit`` and ``build_epoch``
-    default to HEAD and its commit time (``$SOURCE_DATE_EPOCH`` wins). With ``reuse=False`` an
-    existing artifact is a conflict instead of a cache hit. Raises ``VersionExists``,
-    ``VersionNotMonotonic``, ``ArtifactConflict``, ``InputError`` or ``BuildError``.
-    Returns the catalog entry it appended.
+    ``cache_dir`` defaults to ``$SAMAKIA_CACHE/images/<family>``. The entry names the commit the
+    inputs came from (``ops.images.provenance``); image code that differs from it raises
+    ``DirtyInputs`` unless ``dev`` marks the entry dev-only. ``images_dir`` builds another
+    checkout's image code (a ``git worktree`` of an older commit). ``stamp_commit`` and
+    ``build_epoch`` override what the image's stamp records (default: that commit and its time,
+    ``$SOURCE_DATE_EPOCH`` winning), only to reproduce a build made before provenance was
+    recorded; the catalog entry still names the true commit. With ``reuse=False`` an existing
+    artifact is a conflict instead of a cache hit. Raises ``VersionExists``,
+    ``VersionNotMonotonic``, ``ArtifactConflict``, ``InputError`` (``DirtyInputs``) or
+    ``BuildError``. Returns the catalog entry it appended.
     """
     catalog_path = Path(catalog_path)
     inputs = build_inputs(
@@ -298,8 +351,17 @@ def build_image(
         snapshot=snapshot,
         snapshot_mirror=snapshot_mirror,
         zstd_level=zstd_level,
+        images_dir=images_dir,
     )
     _check_catalog(catalog_path, family, version)  # fail fast, before any work
+    provenance = inputs_provenance(family, images_dir)
+    if provenance.dirty and not dev:
+        shown = ", ".join(provenance.changed[:5]) + (" ..." if len(provenance.changed) > 5 else "")
+        raise DirtyInputs(
+            f"images/{family} differs from its last commit {provenance.commit[:12]} ({shown}): a catalogued "
+            f"build records the commit its inputs came from; commit the image code and build again, or pass "
+            f"--dev for a dev-only entry (the catalog check refuses those)"
+        )
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir(family)
     paths = artifact_paths(cache, inputs.file_name)
     with _locked(cache / f".{inputs.file_name}.lock"):
@@ -307,14 +369,15 @@ def build_image(
             if not reuse:
                 raise ArtifactConflict(f"{paths['artifact']} already exists; artifacts are never overwritten")
             record = _cached_build(inputs, paths, log)
+            _check_cached_provenance(record, provenance, dev, paths["artifact"])
         else:
             for key in ("record", "sha256", "manifest"):  # leftovers of an artifact deleted from the cache
                 paths[key].unlink(missing_ok=True)
             if os.geteuid() != 0:
                 raise BuildError("building an image needs root (debootstrap, chroot); run it as root or in CI")
-            commit = commit or git_commit(PROJECT_ROOT)
-            sde = build_epoch if build_epoch is not None else source_date_epoch(PROJECT_ROOT)
-            record = _cold_build(inputs, paths, commit, sde, log)
+            stamp = (stamp_commit or provenance.recorded, _epoch(build_epoch, provenance))
+            fields = {"inputs_commit": provenance.recorded, "dev": dev}
+            record = _cold_build(inputs, paths, images_dir=images_dir, stamp=stamp, provenance=fields, log=log)
 
     entry = ImageBuild(
         version=version,
@@ -323,9 +386,10 @@ def build_image(
         size=record["size"],
         sources=record["sources"],
         built_at=record["built_at"],
-        git_commit=record["git_commit"],
+        git_commit=record.get("inputs_commit", record["git_commit"]),
         base_suite=inputs.suite,
         template_digest=inputs.template_digest,
+        dev=True if dev else None,
     )
     lock_name = hashlib.sha256(str(catalog_path.resolve()).encode()).hexdigest()[:16]
     with _locked(cache_root() / "images" / ".locks" / f"catalog-{lock_name}.lock"):
@@ -348,6 +412,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--snapshot", default="", help="pin the base to snapshot.debian.org, e.g. 20251101T000000Z")
     ap.add_argument("--snapshot-mirror", default=DEFAULT_SNAPSHOT_MIRROR)
     ap.add_argument("--zstd-level", type=int, default=DEFAULT_ZSTD_LEVEL)
+    ap.add_argument(
+        "--dev",
+        action="store_true",
+        help="allow uncommitted image code; the entry is marked dev-only and the catalog check refuses it",
+    )
     args = ap.parse_args(argv)
     if not args.version:
         ap.error("VERSION is required: make image FAMILY=... VERSION=x.y.z")
@@ -362,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
             snapshot=args.snapshot,
             snapshot_mirror=args.snapshot_mirror,
             zstd_level=args.zstd_level,
+            dev=args.dev,
         )
     except FabricInputError as exc:  # malformed argument or catalog: nothing was built
         print(f"build-image: error: {exc}", file=sys.stderr)
@@ -383,6 +453,7 @@ __all__ = [
     "IMAGES_DIR",
     "ArtifactConflict",
     "BuildError",
+    "DirtyInputs",
     "VersionExists",
     "VersionNotMonotonic",
     "artifact_paths",

@@ -4,14 +4,20 @@
 
 Compares the catalog file in the working tree with the same file on the target branch
 (``--base``; default ``$SAMAKIA_CATALOG_BASE``, else ``origin/main`` when it exists, else
-``main``). Every entry of the base must still be there, at the same position, byte-for-byte
-equal in every field; new entries may only be appended, with versions increasing per family
-and file names ``<family>_<version>_amd64.tar.zst``. Part of lint and of PR validation.
+``main``). Every entry of the base must still be there, at the same position, equal in every
+field; new entries may only be appended, with versions increasing per family and file names
+``<family>_<version>_amd64.tar.zst``. No entry may be dev-only (built from uncommitted image
+code). Part of lint and of PR validation.
 
-Exit status: 0 the catalog only appends; 1 it rewrites the base (each rule broken is listed);
-2 it cannot be checked: the file is missing, not a ``.yaml`` file under ``images/`` of its
-repository, malformed (a duplicate key or version, a bad field: one line naming it), or the
-base ref is missing.
+One field may be corrected: ``git_commit``, the provenance, and only to a commit whose
+``images/<family>/`` has exactly the entry's ``template_digest`` when the recorded one does not.
+Everything else (version, file name, sha256, size, sources, build time, template digest) is the
+artifact's identity and never changes.
+
+Exit status: 0 the catalog only appends (or corrects provenance truly); 1 it rewrites the base
+(each rule broken is listed); 2 it cannot be checked: the file is missing, not a ``.yaml`` file
+under ``images/`` of its repository, malformed (a duplicate key or version, a bad field: one
+line naming it), or the base ref is missing.
 """
 
 from __future__ import annotations
@@ -20,12 +26,20 @@ import argparse
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fabric.catalog import Catalog, ImageBuild, load_catalog, parse_catalog, version_key
 from fabric.errors import EXIT_FINDINGS, EXIT_OK, EXIT_UNUSABLE, InputError
 from ops.images.inputs import DEFAULT_CATALOG, file_name
+from ops.images.provenance import template_digest_at
+
+PROVENANCE = "git_commit"
+"""The one field a correction may change (``correction_error``); all others are identity."""
+
+DigestAt = Callable[[str, str], "str | None"]
+"""(family, commit) -> the template digest of ``images/<family>/`` in that commit, or None."""
 
 
 class CheckError(RuntimeError):
@@ -37,6 +51,7 @@ class Result:
     errors: list[str] = field(default_factory=list)
     unchanged: int = 0
     added: list[str] = field(default_factory=list)
+    corrected: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -56,6 +71,11 @@ def rule_errors(catalog: Catalog) -> list[str]:
             want = file_name(family, build.version)
             if build.file_name != want:
                 errors.append(f"{family} {build.version}: file_name {build.file_name!r}, expected {want!r}")
+            if build.dev:
+                errors.append(
+                    f"{family} {build.version}: a dev-only entry (built from uncommitted image code, "
+                    f"{build.git_commit}); rebuild it from a commit without --dev"
+                )
             if previous is not None and version_key(build.version) <= version_key(previous.version):
                 errors.append(
                     f"{family} {build.version}: listed after {previous.version}; versions must increase "
@@ -65,8 +85,26 @@ def rule_errors(catalog: Catalog) -> list[str]:
     return errors
 
 
-def compare(base: Catalog, current: Catalog) -> Result:
-    """Every base entry unchanged and in place; anything else must be an appended entry."""
+def correction_error(family: str, old: ImageBuild, new: ImageBuild, digest_at: DigestAt | None) -> str | None:
+    """Why changing ``old``'s provenance to ``new``'s is refused; None when it is a true correction."""
+    if digest_at is None:
+        return "its commit changed and no repository is at hand to verify the correction"
+    recorded = digest_at(family, new.git_commit)
+    if recorded != old.template_digest:
+        return (
+            f"git_commit {new.git_commit[:12]} holds images/{family} with digest {recorded}, "
+            f"not the entry's {old.template_digest}"
+        )
+    if digest_at(family, old.git_commit) == old.template_digest:
+        return f"git_commit {old.git_commit[:12]} already holds the entry's inputs; provenance is not rewritten"
+    return None
+
+
+def compare(base: Catalog, current: Catalog, digest_at: DigestAt | None = None) -> Result:
+    """Every base entry unchanged and in place; anything else must be an appended entry.
+
+    ``digest_at`` lets a provenance correction through when it checks out (``correction_error``).
+    """
     result = Result(errors=rule_errors(current))
     for family, base_builds in base.families.items():
         cur_builds = current.families.get(family)
@@ -83,7 +121,15 @@ def compare(base: Catalog, current: Catalog) -> Result:
                 result.errors.append(f"{family} {old.version} was removed; old versions are retained")
                 continue
             position, new = found
-            if _fields(new) != _fields(old):
+            if _fields(new) != _fields(old) and {k for k, v in _fields(old).items() if _fields(new).get(k) != v} == {
+                PROVENANCE
+            }:
+                why = correction_error(family, old, new, digest_at)
+                if why is None:
+                    result.corrected.append(f"{family} {old.version}: {old.git_commit[:12]} -> {new.git_commit[:12]}")
+                else:
+                    result.errors.append(f"{family} {old.version}: provenance correction refused: {why}")
+            elif _fields(new) != _fields(old):
                 changes = [
                     f"{key}: {value!r} -> {_fields(new).get(key)!r}"
                     for key, value in _fields(old).items()
@@ -165,7 +211,7 @@ def check(catalog_path: str | Path, base: str | None = None) -> tuple[str, Resul
         current = load_catalog(path, missing_ok=False)
     except InputError as exc:
         raise CheckError(str(exc)) from None
-    return ref, compare(base_catalog, current)
+    return ref, compare(base_catalog, current, lambda family, commit: template_digest_at(repo, commit, family))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  - {error}", file=sys.stderr)
         return EXIT_FINDINGS
     added = f", added: {', '.join(result.added)}" if result.added else ""
-    print(f"catalog-check: OK against {ref}: {result.unchanged} entries unchanged{added}")
+    corrected = f", provenance corrected: {'; '.join(result.corrected)}" if result.corrected else ""
+    print(f"catalog-check: OK against {ref}: {result.unchanged} entries unchanged{added}{corrected}")
     return EXIT_OK
 
 

@@ -4,8 +4,8 @@ The *template digest* covers the image code of a family (every file under ``imag
 except documentation). The *input digest* adds the variables that change the artifact
 (version, suite, mirror, snapshot, compression level). Two builds with the same input digest
 are the same build: the cache is keyed by it, and the reproducibility benchmark compares them.
-The git commit and SOURCE_DATE_EPOCH are recorded, not keyed: a cached artifact keeps the
-commit it was built at.
+The git commit and SOURCE_DATE_EPOCH are recorded, not keyed (``ops.images.provenance``): a
+cached artifact keeps the commit it was built at.
 """
 
 from __future__ import annotations
@@ -172,22 +172,6 @@ def _git(repo: Path, *args: str) -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return out.stdout.strip()
-
-
-def git_commit(repo: Path = PROJECT_ROOT) -> str:
-    """HEAD of the repository the image code lives in (``unknown`` outside git)."""
-    return _git(repo, "rev-parse", "HEAD") or "unknown"
-
-
-def source_date_epoch(repo: Path = PROJECT_ROOT) -> int:
-    """``$SOURCE_DATE_EPOCH``, else HEAD's commit time: the same source gives the same build time."""
-    env = os.environ.get("SOURCE_DATE_EPOCH")
-    if env:
-        if not env.isdigit():
-            raise InputError(f"SOURCE_DATE_EPOCH={env!r} is not an integer")
-        return int(env)
-    ct = _git(repo, "log", "-1", "--format=%ct")
-    return int(ct) if ct and ct.isdigit() else 0
 
 
 def commit_time(commit: str, repo: Path = PROJECT_ROOT) -> int:

@@ -65,7 +65,8 @@ def ensure_local_images(
 
     Local builds are cached by the digest of the image code, apart from the release cache, so
     changing the image code rebuilds them instead of conflicting with a released artifact. The
-    local catalog is derived data (ignored by Git), written afresh from those builds each time.
+    local catalog is derived data (ignored by Git), written afresh from those builds each time;
+    its entries are dev-only, built from whatever image code the checkout holds.
     """
     from fabric.paths import cache_root
     from ops.images.build import build_image
@@ -78,7 +79,7 @@ def ensure_local_images(
     for family, version in sorted(wanted, key=lambda fv: (fv[0], version_key(fv[1]))):
         digest = build_inputs(family, version).digest.removeprefix("sha256:")[:16]
         cache = cache_root() / "images-local" / family / digest
-        entry = build_image(family, version, catalog, cache_dir=cache)
+        entry = build_image(family, version, catalog, cache_dir=cache, dev=True)
         link = mirror / family / entry.file_name
         link.parent.mkdir(parents=True, exist_ok=True)
         link.unlink(missing_ok=True)

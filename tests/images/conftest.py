@@ -56,7 +56,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     cache_dir = test_cache_dir(inputs)
     catalog_path = tmp_path_factory.mktemp("catalog") / "catalog.yaml"
     start = time.monotonic()
-    entry = build_image(FAMILY, TEST_VERSION, catalog_path, cache_dir=cache_dir, log=print)
+    # dev: the tier builds whatever image code the checkout holds, committed or not; the entry
+    # says so (test_provenance.py covers the refusal of uncommitted code without it).
+    entry = build_image(FAMILY, TEST_VERSION, catalog_path, cache_dir=cache_dir, dev=True, log=print)
     seconds = time.monotonic() - start
     cache_dir.touch()
     _prune_stale(cache_dir)

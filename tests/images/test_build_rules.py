@@ -23,7 +23,7 @@ from .conftest import FAMILY, REPO, TEST_VERSION, Built
 def test_refuses_a_version_already_catalogued(built: Built) -> None:
     before = built.catalog_path.read_bytes()
     with pytest.raises(VersionExists, match=rf"{FAMILY} {TEST_VERSION} is already in"):
-        build_image(FAMILY, TEST_VERSION, built.catalog_path, cache_dir=built.cache_dir, log=lambda _m: None)
+        build_image(FAMILY, TEST_VERSION, built.catalog_path, cache_dir=built.cache_dir, dev=True, log=lambda _m: None)
     assert built.catalog_path.read_bytes() == before
 
 
@@ -31,7 +31,7 @@ def test_refuses_a_version_below_the_latest(built: Built, tmp_path: Path) -> Non
     catalog = tmp_path / "catalog.yaml"
     shutil.copy(built.catalog_path, catalog)
     with pytest.raises(VersionNotMonotonic, match=r"not greater than the latest catalogued version 0\.0\.1"):
-        build_image(FAMILY, "0.0.0", catalog, cache_dir=tmp_path / "cache", log=lambda _m: None)
+        build_image(FAMILY, "0.0.0", catalog, cache_dir=tmp_path / "cache", dev=True, log=lambda _m: None)
     assert load_catalog(catalog).versions(FAMILY) == [TEST_VERSION]
 
 
@@ -39,7 +39,7 @@ def test_warm_build_reuses_the_cached_artifact(built: Built, tmp_path: Path) -> 
     catalog = tmp_path / "catalog.yaml"
     mtime = built.paths["artifact"].stat().st_mtime
     start = time.monotonic()
-    entry = build_image(FAMILY, TEST_VERSION, catalog, cache_dir=built.cache_dir, log=lambda _m: None)
+    entry = build_image(FAMILY, TEST_VERSION, catalog, cache_dir=built.cache_dir, dev=True, log=lambda _m: None)
     assert time.monotonic() - start < 20
     assert entry == built.entry
     assert load_catalog(catalog).find(FAMILY, TEST_VERSION) == built.entry
@@ -63,7 +63,9 @@ def test_refuses_an_artifact_built_from_other_inputs(built: Built, tmp_path: Pat
     paths["record"].write_text(json.dumps(record))
     before = sha256_file(paths["artifact"])
     with pytest.raises(ArtifactConflict, match="built from different inputs"):
-        build_image(FAMILY, TEST_VERSION, tmp_path / "c.yaml", cache_dir=paths["artifact"].parent, log=lambda _m: None)
+        build_image(
+            FAMILY, TEST_VERSION, tmp_path / "c.yaml", cache_dir=paths["artifact"].parent, dev=True, log=lambda _m: None
+        )
     assert sha256_file(paths["artifact"]) == before
     assert not (tmp_path / "c.yaml").exists(), "nothing may be catalogued"
 
@@ -74,7 +76,9 @@ def test_refuses_a_modified_artifact(built: Built, tmp_path: Path) -> None:
         f.seek(1000)
         f.write(b"tampered")
     with pytest.raises(ArtifactConflict, match="modified after its build"):
-        build_image(FAMILY, TEST_VERSION, tmp_path / "c.yaml", cache_dir=paths["artifact"].parent, log=lambda _m: None)
+        build_image(
+            FAMILY, TEST_VERSION, tmp_path / "c.yaml", cache_dir=paths["artifact"].parent, dev=True, log=lambda _m: None
+        )
 
 
 def test_refuses_an_artifact_without_build_record(tmp_path: Path) -> None:
@@ -82,7 +86,7 @@ def test_refuses_an_artifact_without_build_record(tmp_path: Path) -> None:
     cache.mkdir()
     (cache / f"{FAMILY}_{TEST_VERSION}_amd64.tar.zst").write_bytes(b"someone else's file")
     with pytest.raises(ArtifactConflict, match="no build record"):
-        build_image(FAMILY, TEST_VERSION, tmp_path / "c.yaml", cache_dir=cache, log=lambda _m: None)
+        build_image(FAMILY, TEST_VERSION, tmp_path / "c.yaml", cache_dir=cache, dev=True, log=lambda _m: None)
     assert (cache / f"{FAMILY}_{TEST_VERSION}_amd64.tar.zst").read_bytes() == b"someone else's file"
 
 

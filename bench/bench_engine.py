@@ -1,21 +1,25 @@
-"""Benchmark: the real engine against the local Proxmox, fabric program vs a raw baseline.
+"""Benchmark: the real engine against the local Proxmox, fabric program vs a raw-resource program.
 
-    python bench/bench_engine.py        # prints the table, updates docs/benchmarks.md
+    python bench/bench_engine.py                 # 10, 100, 1000 (preview and up), 5000 (preview)
+    python bench/bench_engine.py --sizes 10 100  # a subset; --preview-only 5000 likewise
 
-For 10 and 100 containers (infrastructure only: config policies would time Ansible, which the
-playbook benchmark does), in a scratch project on its own state and fake:
-preview on an empty stack for the fabric program and for a baseline program registering the
-same provider resources without components or validation (the ratio), then the fabric's
-``up`` and a no-change preview. Also times a warm ``scripts/engine.sh``.
+Each size runs in a scratch project on its own state and local Proxmox, with its containers in
+intent files that the stack file names (docs/scale.md): the same stack for both programs. In
+the same run, for the baseline (the same provider resources registered flat from the raw
+stack, no components and no validation; ``bench.bench_program.baseline_program``) and then for
+the fabric: a preview on the empty stack, an ``up``, a no-change preview, a destroy. For each
+the wall time and the peak resident memory of the whole process tree (CLI, language host,
+providers). Infrastructure only: config policies would time Ansible, which the playbook
+benchmark does. The ``--preview-only`` sizes prove that a stack that large previews at all.
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,109 +29,166 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_program import synthetic_raw  # noqa: E402
+from bench.proctree import run_measured  # noqa: E402
 from bench.report import write_section  # noqa: E402
 from ops.localpve.services import ensure_local_images  # noqa: E402
 from ops.stack.local import local_fabric  # noqa: E402
 
-SIZES = (10, 100)
+SIZES = (10, 100, 1000)
+PREVIEW_ONLY = (5000,)
+PER_FILE = 1000  # containers per intent file
 STACK = "bench"
+PVE_HOST = "127.0.0.4"
+MIRROR_PORT = 8097
 BASELINE_MAIN = """
 import sys
 from pathlib import Path
-sys.path.insert(0, str(Path(__file__).absolute().parent))
+here = Path(__file__).absolute().parent
+sys.path.insert(0, str(here))
 from bench.bench_program import baseline_program
-from fabric.stack_file import read_stack_file
-raw, _ = read_stack_file(Path(__file__).absolute().parent / "Pulumi.bench.yaml")
-baseline_program(raw)
+from fabric.stack_config import read_namespace
+raw, _ = read_namespace()
+baseline_program(raw, here)
 """
+STEPS = (
+    ("preview", ("preview",)),
+    ("up", ("up", "--yes", "--skip-preview")),
+    ("noop", ("preview", "--expect-no-changes")),
+    ("destroy", ("destroy", "--yes", "--skip-preview")),
+)
 
 
-def stack_file(n: int) -> dict[str, Any]:
+def stack_and_intent(n: int) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The stack file (naming its intent files) and the intent files, for ``n`` containers on two nodes."""
     raw = synthetic_raw(n)
-    for spec in raw["containers"].values():
-        spec.pop("policy")
-        spec["node"] = "pve1" if spec["vmid"] % 2 else "pve2"
-        spec["image"] = "base"
-    raw["images"] = {"base": "debian12-base@1.0.0"}
-    raw["policies"] = {}
-    raw["nodes"] = {"pve1": {}, "pve2": {}}
-    raw["proxmox"] = {
-        "endpoint": "https://127.0.0.4:8006/",
-        "username": "root@pam",
-        "password": {"env": "SAMAKIA_PVE_PASSWORD"},
+    containers = {
+        name: {
+            **{k: v for k, v in spec.items() if k != "policy"},
+            "node": f"pve{spec['vmid'] % 2 + 1}",
+            "image": "base",
+        }
+        for name, spec in raw.pop("containers").items()
     }
-    raw["imageCatalog"] = "catalog.bench.yaml"
-    raw["imageMirror"] = "http://127.0.0.1:8097"
-    return {"config": {f"fabric:{k}": v for k, v in raw.items()}}
+    names = list(containers)
+    files = {
+        f"intent/containers-{k // PER_FILE:02d}.yaml": {
+            "containers": {c: containers[c] for c in names[k : k + PER_FILE]}
+        }
+        for k in range(0, n, PER_FILE)
+    }
+    raw.update(
+        images={"base": "debian12-base@1.0.0"},
+        policies={},
+        nodes={"pve1": {}, "pve2": {}},
+        proxmox={
+            "endpoint": f"https://{PVE_HOST}:8006/",
+            "username": "root@pam",
+            "password": {"env": "SAMAKIA_PVE_PASSWORD"},
+        },
+        imageCatalog="catalog.bench.yaml",
+        imageMirror=f"http://127.0.0.1:{MIRROR_PORT}",
+        intentFiles=list(files),
+    )
+    return {"config": {f"fabric:{k}": v for k, v in raw.items()}}, files
 
 
 def project(tmp: Path, n: int, baseline: bool) -> Path:
     p = tmp / f"{'baseline' if baseline else 'fabric'}-{n}"
     p.mkdir()
-    for name in ("fabric", "ops", "playbooks", "bench", "tests", "Pulumi.yaml", ".venv"):
+    for name in ("fabric", "ops", "playbooks", "bench", "providers", "Pulumi.yaml", ".venv"):
         (p / name).symlink_to(ROOT / name)
     if baseline:
         (p / "__main__.py").write_text(BASELINE_MAIN)
     else:
         (p / "__main__.py").symlink_to(ROOT / "__main__.py")
-    (p / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump(stack_file(n), sort_keys=False))
+    stack, files = stack_and_intent(n)
+    (p / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump(stack, sort_keys=False))
+    for rel, body in files.items():
+        (p / rel).parent.mkdir(parents=True, exist_ok=True)
+        (p / rel).write_text(yaml.safe_dump(body, sort_keys=False, width=1000))
     ensure_local_images(p, STACK, p / ".state" / "mirror")
     return p
 
 
-def timed(ws: Any, *args: str) -> float:
-    start = time.perf_counter()
-    ws.pulumi(*args, capture=True)
-    return time.perf_counter() - start
-
-
-def measure(tmp: Path, n: int) -> dict[str, float]:
-    out: dict[str, float] = {}
-    base = project(tmp, n, baseline=True)
-    with local_fabric(base, STACK, pve_host="127.0.0.4", mirror_port=8097) as (ws, _):
-        out["baseline_preview"] = timed(ws, "preview")
-    fab = project(tmp, n, baseline=False)
-    with local_fabric(fab, STACK, pve_host="127.0.0.4", mirror_port=8097) as (ws, _):
-        out["fabric_preview"] = timed(ws, "preview")
-        out["fabric_up"] = timed(ws, "up", "--yes", "--skip-preview")
-        out["fabric_noop_preview"] = timed(ws, "preview", "--expect-no-changes")
-        out["fabric_destroy"] = timed(ws, "destroy", "--yes")
+def run_steps(p: Path, steps: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, tuple[float, int]]:
+    """Each step's (seconds, peak bytes); stops with the engine's own words when one fails."""
+    out = {}
+    with local_fabric(p, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT) as (ws, _):
+        for label, args in steps:
+            result, seconds, peak = run_measured(ws.argv(*args), cwd=p, env=ws.env)
+            if result.returncode != 0:
+                raise SystemExit(
+                    f"{p.name}: pulumi {' '.join(args)} failed:\n{(result.stdout + result.stderr)[-3000:]}"
+                )
+            out[label] = (seconds, peak)
+            print(f"  {p.name:14s} {label:8s} {seconds:8.1f} s  {peak / 2**20:7.0f} MiB", flush=True)
     return out
 
 
+def config_bytes(p: Path) -> int:
+    """Size of the stack's config as the engine passes it (JSON, one environment variable)."""
+    raw = yaml.safe_load((p / f"Pulumi.{STACK}.yaml").read_text())["config"]
+    return len(json.dumps({k: json.dumps(v) if not isinstance(v, str) else v for k, v in raw.items()}))
+
+
 def main() -> None:
-    start = time.perf_counter()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
+    ap.add_argument("--preview-only", type=int, nargs="*", default=list(PREVIEW_ONLY))
+    ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    args = ap.parse_args()
     subprocess.run(["bash", str(ROOT / "scripts" / "engine.sh")], check=True, capture_output=True)
-    warm = time.perf_counter() - start
-    rows = []
+    full: list[tuple[int, dict[str, tuple[float, int]], dict[str, tuple[float, int]]]] = []
+    previews: list[tuple[int, dict[str, tuple[float, int]], dict[str, tuple[float, int]], int]] = []
     with tempfile.TemporaryDirectory(prefix="samakia-bench-") as tmp:
-        for n in SIZES:
-            rows.append((n, measure(Path(tmp), n)))
-    lines = [
-        "| containers | baseline preview s | fabric preview s | ratio | fabric up s | no-op preview s | destroy s |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for n, m in rows:
-        lines.append(
-            f"| {n} | {m['baseline_preview']:.1f} | {m['fabric_preview']:.1f} | "
-            f"{m['fabric_preview'] / m['baseline_preview']:.2f} | {m['fabric_up']:.1f} | "
-            f"{m['fabric_noop_preview']:.1f} | {m['fabric_destroy']:.1f} |"
-        )
-    lines.append(f"\nWarm `scripts/engine.sh` (everything cached): {warm:.2f} s.")
-    stamp = Path(os.environ.get("SAMAKIA_ENGINE_DIR", "")) / "stamp"
-    if stamp.is_file():  # written by engine.sh when it last built this key
-        lines.append(
-            "Last build of this engine key as engine.sh recorded it (Go caches may have been warm; a cold "
-            f"build from empty caches took 376-629 s here, see docs/engine.md): `{stamp.read_text().strip()}`."
-        )
-    table = "\n".join(lines)
+        for n in args.sizes:
+            base = run_steps(project(Path(tmp), n, baseline=True), STEPS)
+            fab = run_steps(project(Path(tmp), n, baseline=False), STEPS)
+            full.append((n, base, fab))
+        for n in args.preview_only:
+            pb, pf = project(Path(tmp), n, baseline=True), project(Path(tmp), n, baseline=False)
+            base = run_steps(pb, STEPS[:1])
+            fab = run_steps(pf, STEPS[:1])
+            previews.append((n, base, fab, config_bytes(pf)))
+    table = render(full, previews)
     print(table)
-    write_section(
-        "Engine against the local Proxmox",
-        table + "\n\nRun: `bench/bench_engine.py` (part of `make bench`). Real engine, stand-in providers "
-        "(docs/engine.md), fakepve with time scale 0, infrastructure only (no config policies). The cold engine "
-        "build is measured by scripts/engine.sh itself and recorded in docs/engine.md.",
-    )
+    if not args.no_write:
+        write_section("Engine against the local Proxmox", table + "\n\n" + NOTE)
+
+
+def _mib(b: int) -> str:
+    return f"{b / 2**20:.0f}"
+
+
+def render(
+    full: list[tuple[int, dict[str, tuple[float, int]], dict[str, tuple[float, int]]]],
+    previews: list[tuple[int, dict[str, tuple[float, int]], dict[str, tuple[float, int]], int]],
+) -> str:
+    lines = [
+        "| containers | step | baseline s | fabric s | ratio | baseline peak MiB | fabric peak MiB |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for n, base, fab in full:
+        for label, _ in STEPS:
+            (bs, bm), (fs, fm) = base[label], fab[label]
+            lines.append(f"| {n} | {label} | {bs:.1f} | {fs:.1f} | {fs / bs:.2f} | {_mib(bm)} | {_mib(fm)} |")
+    for n, base, fab, size in previews:
+        (bs, bm), (fs, fm) = base["preview"], fab["preview"]
+        lines.append(
+            f"| {n} | preview (stack config {size / 1024:.1f} KiB) | {bs:.1f} | {fs:.1f} | {fs / bs:.2f} "
+            f"| {_mib(bm)} | {_mib(fm)} |"
+        )
+    return "\n".join(lines)
+
+
+NOTE = (
+    "Run: `bench/bench_engine.py` (part of `make bench`), under the shared heavy lock. Real engine, stand-in "
+    "providers (docs/engine.md), the local Proxmox with time scale 0, infrastructure only (no config "
+    "policies). Every stack keeps its containers in intent files (1000 per file) that the stack file names, "
+    "so the config the engine passes stays a few KiB at any size. preview = on the empty stack; up = apply "
+    "(no preview); noop = preview after up, expecting no changes; destroy. Peak MiB = resident memory of the "
+    "CLI, the language host and the providers together, sampled every 0.25 s."
+)
 
 
 if __name__ == "__main__":

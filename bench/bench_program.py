@@ -39,7 +39,7 @@ def synthetic_raw(n: int) -> dict[str, Any]:
             "diskGb": 16,
             "nic": {"network": "lan", "address": f"10.{(i // 250) % 250}.{i % 250 + 2}.10"},
             "tags": ["bench", "tier" + str(i % 3)],
-            "group": f"g{i % 10}",
+            "group": f"g{i // 2}",  # replica pairs, on distinct nodes
             "policy": "dns" if i % 2 else "database",
             "sshKeys": [KEY],
         }
@@ -66,37 +66,55 @@ def fabric_program(raw: dict[str, Any]) -> None:
     Fleet("fabric", fabric, pulumi.ResourceOptions(providers=[provider]))
 
 
-def baseline_program(raw: dict[str, Any]) -> None:
-    """The same provider resources, registered flat, from pre-digested plain dicts."""
+def baseline_program(raw: dict[str, Any], project_dir: Path = ROOT) -> None:
+    """The same provider resources, registered flat from the raw stack: no components, no validation.
+
+    It reads what the fabric reads (the containers, inline or in intent files; the catalog's
+    file names and digests; the endpoint, mirror and network) so that under the real engine it
+    can also apply, against the same local Proxmox.
+    """
+    import os
+
     import pulumi
     import pulumi_proxmoxve as proxmoxve
+    import yaml
     from pulumi_command import local
     from pulumi_proxmoxve import download
 
     from fabric.config_policy import RUNNER
+    from fabric.intent_files import expand
 
+    raw = expand(raw, project_dir)  # reading the files, as the fabric does; no models, no cross-checks
+    catalog = yaml.safe_load((project_dir / raw["imageCatalog"]).read_text())["families"]["debian12-base"]
+    builds = {b["version"]: b for b in catalog}
+    images = {alias: builds[ref.split("@")[1]] for alias, ref in raw["images"].items()}
+    (net,) = raw["networks"].values()
+    prefix = net["cidr"].split("/")[1]
+    login = raw["proxmox"]
     provider = proxmoxve.Provider(
-        "proxmox", endpoint="https://pve.bench:8006/", username="root@pam", password=pulumi.Output.secret("pw")
+        "proxmox",
+        endpoint=login["endpoint"],
+        username=login["username"],
+        password=pulumi.Output.secret(os.environ[login["password"]["env"]]),
     )
     opts = pulumi.ResourceOptions(provider=provider)
     files: dict[tuple[str, str], Any] = {}
-    versions = {"base": ("1.0.0", "1" * 64), "next": ("1.1.0", "2" * 64)}
     for name, c in raw["containers"].items():
-        version, sha = versions[c["image"]]
-        key = (version, c["node"])
+        build = images[c["image"]]
+        key = (build["version"], c["node"])
         if key not in files:
             files[key] = download.File(
-                f"debian12-base-{version}-{c['node']}",
+                f"debian12-base-{build['version']}-{c['node']}",
                 node_name=c["node"],
                 datastore_id="local",
                 content_type="vztmpl",
-                url=f"https://images.bench/lxc/debian12-base/debian12-base_{version}_amd64.tar.zst",
-                file_name=f"debian12-base_{version}_amd64.tar.zst",
-                checksum=sha,
+                url=f"{raw['imageMirror']}/debian12-base/{build['file_name']}",
+                file_name=build["file_name"],
+                checksum=build["sha256"],
                 checksum_algorithm="sha256",
                 overwrite=False,
                 overwrite_unmanaged=True,
-                opts=opts,
+                opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=True)),
             )
         ct = proxmoxve.ContainerLegacy(
             name,
@@ -120,14 +138,16 @@ def baseline_program(raw: dict[str, Any]) -> None:
                 ip_configs=[
                     proxmoxve.ContainerLegacyInitializationIpConfigArgs(
                         ipv4=proxmoxve.ContainerLegacyInitializationIpConfigIpv4Args(
-                            address=c["nic"]["address"] + "/8", gateway="10.255.255.254"
+                            address=f"{c['nic']['address']}/{prefix}", gateway=net["gateway"]
                         )
                     )
                 ],
                 user_account=proxmoxve.ContainerLegacyInitializationUserAccountArgs(keys=c["sshKeys"]),
             ),
             opts=pulumi.ResourceOptions(
-                provider=provider, replacement_trigger=f"{version}#{sha}", delete_before_replace=True
+                provider=provider,
+                replacement_trigger=f"debian12-base@{build['version']}#sha256:{build['sha256']}",
+                delete_before_replace=True,
             ),
         )
         if c.get("policy"):  # a config policy only where the stack declares one, as the fabric does
@@ -135,10 +155,21 @@ def baseline_program(raw: dict[str, Any]) -> None:
                 f"{name}-config",
                 create=RUNNER,
                 stdin=json.dumps({"host": c["hostname"]}),
-                triggers=[ct.id, version, sha],
+                triggers=[ct.id, build["version"], build["sha256"]],
                 logging=local.Logging.STDOUT,
                 opts=pulumi.ResourceOptions(depends_on=[ct], replace_with=[ct]),
             )
+
+
+def components_program(raw: dict[str, Any]) -> None:
+    """Only what the components add to the baseline: per container one empty component with the
+    outputs ``LxcContainer`` registers, and one with ``ConfigPolicy``'s, no provider resources."""
+    import pulumi
+
+    for name in raw["containers"]:
+        for kind, outputs in (("LxcContainer", 5), ("ConfigPolicy", 2)):
+            component = pulumi.ComponentResource(f"samakia:fabric:{kind}", f"{name}-{kind}", None)
+            component.register_outputs({f"o{i}": pulumi.Output.from_input(name) for i in range(outputs)})
 
 
 def child(kind: str, n: int) -> None:
@@ -149,12 +180,12 @@ def child(kind: str, n: int) -> None:
     from fabric.testing import run_program
 
     raw = synthetic_raw(n)
-    program = fabric_program if kind == "fabric" else baseline_program
-    start = time.perf_counter()
+    program = {"fabric": fabric_program, "baseline": baseline_program, "components": components_program}[kind]
+    start, cpu = time.perf_counter(), time.process_time()
     rec = run_program(lambda: program(raw))
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"wall": wall, "peak_kb": peak_kb, "resources": len(rec.registered)}))
+    print(json.dumps({"wall": wall, "cpu": cpu, "peak_kb": peak_kb, "resources": len(rec.registered)}))
 
 
 def measure(kind: str, n: int) -> dict[str, float]:
@@ -189,32 +220,53 @@ def main() -> None:
     for n in SIZES:
         base, fab = measure("baseline", n), measure("fabric", n)
         rows.append((n, base, fab))
+    n_big = SIZES[-1]
+    comp = measure("components", n_big)
     imp = import_time()
     lines = [
-        "| containers | baseline wall s | fabric wall s | ratio | fabric ms/container "
-        "| baseline peak MiB | fabric peak MiB | resources baseline / fabric |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| containers | baseline wall s | fabric wall s | ratio | baseline CPU s | fabric CPU s | CPU ratio "
+        "| fabric ms/container | baseline peak MiB | fabric peak MiB | resources baseline / fabric |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for n, base, fab in rows:
         lines.append(
             f"| {n} | {base['wall']:.2f} | {fab['wall']:.2f} | {fab['wall'] / base['wall']:.2f} | "
+            f"{base['cpu']:.2f} | {fab['cpu']:.2f} | {fab['cpu'] / base['cpu']:.2f} | "
             f"{1000 * fab['wall'] / n:.1f} | {base['peak_kb'] / 1024:.0f} | {fab['peak_kb'] / 1024:.0f} | "
             f"{base['resources']:.0f} / {fab['resources']:.0f} |"
         )
-    lines.append(f"\n`import fabric`: {imp:.3f} s (best of 3, fresh interpreter).")
+    _, base_big, fab_big = rows[-1]
+    per_component = 1000 * comp["cpu"] / comp["resources"]
+    gap = 1000 * (fab_big["cpu"] - base_big["cpu"]) / (fab_big["resources"] - base_big["resources"])
+    lines += [
+        "",
+        f"**What a component costs under mocks:** {n_big} x 2 bare components carrying the outputs "
+        f"`LxcContainer` and `ConfigPolicy` register ({comp['resources']:.0f} registrations, no provider "
+        f"resources): {comp['cpu']:.2f} s CPU, **{per_component:.1f} ms per component**. The fabric's extra CPU "
+        f"over the baseline at {n_big} containers, spread over its extra registrations: {gap:.1f} ms each.",
+        f"\n`import fabric`: {imp:.3f} s (best of 3, fresh interpreter).",
+    ]
     table = "\n".join(lines)
     print(table)
     from bench.report import write_section
 
-    note = (
-        "Run: `make bench` (bench/bench_program.py), mocks on this 2-core machine. The goal was a ratio of "
-        "at most 1.15 at 1000 containers; it is not met. The gap is the component resources themselves: the "
-        "fabric registers one `LxcContainer` and one `ConfigPolicy` component per container (with their "
-        "outputs), twice the baseline's registrations, and each registration costs the mocked engine about "
-        "the same. Validating 1000 containers takes about 0.07 s and the playbook digests are computed once "
-        "per policy, so nearly all of the difference is registrations."
-    )
-    write_section("Program under mocks", table + "\n\n" + note)
+    write_section("Program under mocks", table + "\n\n" + NOTE)
+
+
+NOTE = (
+    "Run: `make bench` (bench/bench_program.py), mocks on this 2-core machine shared with other jobs, so "
+    "wall times vary; CPU seconds (the process's own) are steadier. The fabric registers one `LxcContainer` "
+    "and one `ConfigPolicy` component per container (with their outputs), twice the baseline's "
+    "registrations; under mocks each registration costs about the same, so the ratio stays near 2 minus "
+    "the shared fixed costs. Validating 1000 containers and the args checks take well under a second, and "
+    "the playbook digests are computed once per policy. A cheaper shape that keeps the typed surface "
+    "exists: the same `LxcContainerArgs`/`validate()` and the same output attributes on a plain Python "
+    "class that registers the provider resources directly, without a `ComponentResource` around them. It "
+    "saves one registration per container and policy, at the price of the grouping in the resource tree "
+    "(`pulumi stack` shows flat resources), of the component-level outputs in state, and of a one-time "
+    "URN change for existing stacks (aliases). Under the real engine the components' share is measured in "
+    "the next section."
+)
 
 
 if __name__ == "__main__":

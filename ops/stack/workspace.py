@@ -21,10 +21,15 @@ class Workspace:
     config_file: Path | None = None
     """Where Pulumi reads and writes the stack's config, when not the committed stack file."""
 
-    def pulumi(self, *args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess[str]:
+    def argv(self, *args: str) -> list[str]:
+        """The ``pulumi`` command line for ``args`` on this stack and its working config."""
         cmd = ["pulumi", *args, "--stack", self.stack, "--non-interactive"]
         if self.config_file is not None and args[0] != "stack":  # `stack` commands read no config
             cmd += ["--config-file", str(self.config_file)]
+        return cmd
+
+    def pulumi(self, *args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess[str]:
+        cmd = self.argv(*args)
         result = subprocess.run(cmd, cwd=self.project_dir, env=self.env, text=True, capture_output=capture, check=False)
         if check and result.returncode != 0:
             detail = (result.stdout or "")[-2000:] + (result.stderr or "")[-2000:] if capture else ""

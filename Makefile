@@ -64,8 +64,8 @@ test: setup tools engine conformance ## Everything CI runs, every tier
 bench: engine ## Benchmarks: print figures (recorded in docs/benchmarks.md)
 	$(ENV) python bench/run_all.py
 
-image: setup ## Build an image: make image FAMILY=debian12-base VERSION=1.2.0 [CATALOG=...]
-	$(ENV) python -m ops.images.build --family "$(FAMILY)" --version "$(VERSION)" --catalog "$(CATALOG)"
+image: setup ## Build an image from committed image code: make image FAMILY=debian12-base VERSION=1.2.0 [CATALOG=...] [DEV=1]
+	$(ENV) python -m ops.images.build --family "$(FAMILY)" --version "$(VERSION)" --catalog "$(CATALOG)" $(if $(DEV),--dev)
 
 publish-image: setup ## Publish a built version and its sha256 to the image mirror, never overwriting (SAMAKIA_IMAGE_PUBLISH_URL)
 	$(ENV) python -m ops.images.publish --family "$(FAMILY)" --version "$(VERSION)" --catalog "$(CATALOG)"

@@ -62,7 +62,7 @@ def test_a_build_from_uncommitted_image_code_is_refused_before_any_work(image_re
 
 def test_a_catalogued_build_never_reuses_a_dev_artifact(built: Built, image_repo: Path, tmp_path: Path) -> None:
     # Same image code as the checkout (so the same input digest and cache entry), but committed.
-    with pytest.raises(ArtifactConflict, match="as dev-only"):
+    with pytest.raises(ArtifactConflict, match="cannot back a catalogued entry"):
         build_image(
             FAMILY, TEST_VERSION, tmp_path / "c.yaml", cache_dir=built.cache_dir, images_dir=image_repo / "images"
         )

@@ -110,18 +110,22 @@ def project(tmp: Path, n: int, baseline: bool) -> Path:
     return p
 
 
-def run_steps(p: Path, steps: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, tuple[float, int]]:
-    """Each step's (seconds, peak bytes); stops with the engine's own words when one fails."""
+Measure = tuple[float, float, int]
+"""Wall seconds, CPU seconds of the process tree, peak resident bytes of the process tree."""
+
+
+def run_steps(p: Path, steps: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, Measure]:
+    """Each step's measure; stops with the engine's own words when one fails."""
     out = {}
     with local_fabric(p, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT) as (ws, _):
         for label, args in steps:
-            result, seconds, peak = run_measured(ws.argv(*args), cwd=p, env=ws.env)
+            result, seconds, cpu, peak = run_measured(ws.argv(*args), cwd=p, env=ws.env)
             if result.returncode != 0:
                 raise SystemExit(
                     f"{p.name}: pulumi {' '.join(args)} failed:\n{(result.stdout + result.stderr)[-3000:]}"
                 )
-            out[label] = (seconds, peak)
-            print(f"  {p.name:14s} {label:8s} {seconds:8.1f} s  {peak / 2**20:7.0f} MiB", flush=True)
+            out[label] = (seconds, cpu, peak)
+            print(f"  {p.name:14s} {label:8s} {seconds:8.1f} s {cpu:8.1f} s CPU {peak / 2**20:7.0f} MiB", flush=True)
     return out
 
 
@@ -138,8 +142,8 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = ap.parse_args()
     subprocess.run(["bash", str(ROOT / "scripts" / "engine.sh")], check=True, capture_output=True)
-    full: list[tuple[int, dict[str, tuple[float, int]], dict[str, tuple[float, int]]]] = []
-    previews: list[tuple[int, dict[str, tuple[float, int]], dict[str, tuple[float, int]], int]] = []
+    full: list[tuple[int, dict[str, Measure], dict[str, Measure]]] = []
+    previews: list[tuple[int, dict[str, Measure], dict[str, Measure], int]] = []
     with tempfile.TemporaryDirectory(prefix="samakia-bench-") as tmp:
         for n in args.sizes:
             base = run_steps(project(Path(tmp), n, baseline=True), STEPS)
@@ -161,21 +165,21 @@ def _mib(b: int) -> str:
 
 
 def render(
-    full: list[tuple[int, dict[str, tuple[float, int]], dict[str, tuple[float, int]]]],
-    previews: list[tuple[int, dict[str, tuple[float, int]], dict[str, tuple[float, int]], int]],
+    full: list[tuple[int, dict[str, Measure], dict[str, Measure]]],
+    previews: list[tuple[int, dict[str, Measure], dict[str, Measure], int]],
 ) -> str:
     lines = [
-        "| containers | step | baseline s | fabric s | ratio | baseline peak MiB | fabric peak MiB |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| containers | step | baseline s | fabric s | ratio | baseline CPU s | fabric CPU s | CPU ratio "
+        "| baseline peak MiB | fabric peak MiB |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for n, base, fab in full:
-        for label, _ in STEPS:
-            (bs, bm), (fs, fm) = base[label], fab[label]
-            lines.append(f"| {n} | {label} | {bs:.1f} | {fs:.1f} | {fs / bs:.2f} | {_mib(bm)} | {_mib(fm)} |")
-    for n, base, fab, size in previews:
-        (bs, bm), (fs, fm) = base["preview"], fab["preview"]
+    rows = [(n, label, base[label], fab[label]) for n, base, fab in full for label, _ in STEPS]
+    rows += [
+        (n, f"preview (stack config {size / 1024:.1f} KiB)", b["preview"], f["preview"]) for n, b, f, size in previews
+    ]
+    for n, label, (bs, bc, bm), (fs, fc, fm) in rows:
         lines.append(
-            f"| {n} | preview (stack config {size / 1024:.1f} KiB) | {bs:.1f} | {fs:.1f} | {fs / bs:.2f} "
+            f"| {n} | {label} | {bs:.1f} | {fs:.1f} | {fs / bs:.2f} | {bc:.1f} | {fc:.1f} | {fc / bc:.2f} "
             f"| {_mib(bm)} | {_mib(fm)} |"
         )
     return "\n".join(lines)
@@ -187,7 +191,8 @@ NOTE = (
     "policies). Every stack keeps its containers in intent files (1000 per file) that the stack file names, "
     "so the config the engine passes stays a few KiB at any size. preview = on the empty stack; up = apply "
     "(no preview); noop = preview after up, expecting no changes; destroy. Peak MiB = resident memory of the "
-    "CLI, the language host and the providers together, sampled every 0.25 s."
+    "CLI, the language host and the providers together, sampled every 0.25 s; CPU s = their CPU time (the local "
+    "Proxmox runs in the benchmark's own process and is not counted)."
 )
 
 

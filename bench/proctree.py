@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import subprocess
 import threading
 import time
@@ -40,10 +41,20 @@ def tree_rss(root: int) -> int:
     return total
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_measured(
     cmd: list[str], *, cwd: Path, env: dict[str, str], interval: float = 0.25
-) -> tuple[subprocess.CompletedProcess[str], float, int]:
-    """Run ``cmd``; return its result, wall seconds and the peak resident bytes of its process tree."""
+) -> tuple[subprocess.CompletedProcess[str], float, float, int]:
+    """Run ``cmd``; return its result, wall seconds, CPU seconds and peak resident bytes of its process tree.
+
+    CPU counts the command and every descendant it waited for (the CLI waits for its plugins),
+    which makes it steadier than wall time on a machine shared with other work.
+    """
+    cpu = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     peak = [0]
@@ -58,4 +69,4 @@ def run_measured(
     out, err = proc.communicate()
     seconds = time.perf_counter() - start
     sampler.join()
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err), seconds, peak[0]
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err), seconds, _children_cpu() - cpu, peak[0]

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_program import synthetic_raw  # noqa: E402
-from bench.proctree import run_measured  # noqa: E402
+from bench.proctree import Measured, run_measured  # noqa: E402
 from bench.report import write_section  # noqa: E402
 from ops.localpve.services import ensure_local_images  # noqa: E402
 from ops.stack.local import local_fabric  # noqa: E402
@@ -110,22 +110,21 @@ def project(tmp: Path, n: int, baseline: bool) -> Path:
     return p
 
 
-Measure = tuple[float, float, int]
-"""Wall seconds, CPU seconds of the process tree, peak resident bytes of the process tree."""
-
-
-def run_steps(p: Path, steps: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, Measure]:
+def run_steps(p: Path, steps: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, Measured]:
     """Each step's measure; stops with the engine's own words when one fails."""
     out = {}
     with local_fabric(p, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT) as (ws, _):
         for label, args in steps:
-            result, seconds, cpu, peak = run_measured(ws.argv(*args), cwd=p, env=ws.env)
-            if result.returncode != 0:
-                raise SystemExit(
-                    f"{p.name}: pulumi {' '.join(args)} failed:\n{(result.stdout + result.stderr)[-3000:]}"
-                )
-            out[label] = (seconds, cpu, peak)
-            print(f"  {p.name:14s} {label:8s} {seconds:8.1f} s {cpu:8.1f} s CPU {peak / 2**20:7.0f} MiB", flush=True)
+            m = run_measured(ws.argv(*args), cwd=p, env=ws.env)
+            if m.result.returncode != 0:
+                tail = (m.result.stdout + m.result.stderr)[-3000:]
+                raise SystemExit(f"{p.name}: pulumi {' '.join(args)} failed:\n{tail}")
+            out[label] = m
+            roles = ", ".join(f"{role} {cpu:.1f}" for role, cpu in sorted(m.cpu_by_role.items()))
+            print(
+                f"  {p.name:14s} {label:8s} {m.seconds:8.1f} s {m.cpu:8.1f} s CPU {m.peak / 2**20:7.0f} MiB ({roles})",
+                flush=True,
+            )
     return out
 
 
@@ -142,8 +141,8 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = ap.parse_args()
     subprocess.run(["bash", str(ROOT / "scripts" / "engine.sh")], check=True, capture_output=True)
-    full: list[tuple[int, dict[str, Measure], dict[str, Measure]]] = []
-    previews: list[tuple[int, dict[str, Measure], dict[str, Measure], int]] = []
+    full: list[tuple[int, dict[str, Measured], dict[str, Measured]]] = []
+    previews: list[tuple[int, dict[str, Measured], dict[str, Measured], int]] = []
     with tempfile.TemporaryDirectory(prefix="samakia-bench-") as tmp:
         for n in args.sizes:
             base = run_steps(project(Path(tmp), n, baseline=True), STEPS)
@@ -165,8 +164,8 @@ def _mib(b: int) -> str:
 
 
 def render(
-    full: list[tuple[int, dict[str, Measure], dict[str, Measure]]],
-    previews: list[tuple[int, dict[str, Measure], dict[str, Measure], int]],
+    full: list[tuple[int, dict[str, Measured], dict[str, Measured]]],
+    previews: list[tuple[int, dict[str, Measured], dict[str, Measured], int]],
 ) -> str:
     lines = [
         "| containers | step | baseline s | fabric s | ratio | baseline CPU s | fabric CPU s | CPU ratio "
@@ -177,11 +176,24 @@ def render(
     rows += [
         (n, f"preview (stack config {size / 1024:.1f} KiB)", b["preview"], f["preview"]) for n, b, f, size in previews
     ]
-    for n, label, (bs, bc, bm), (fs, fc, fm) in rows:
+    for n, label, b, f in rows:
         lines.append(
-            f"| {n} | {label} | {bs:.1f} | {fs:.1f} | {fs / bs:.2f} | {bc:.1f} | {fc:.1f} | {fc / bc:.2f} "
-            f"| {_mib(bm)} | {_mib(fm)} |"
+            f"| {n} | {label} | {b.seconds:.1f} | {f.seconds:.1f} | {f.seconds / b.seconds:.2f} | {b.cpu:.1f} "
+            f"| {f.cpu:.1f} | {f.cpu / b.cpu:.2f} | {_mib(b.peak)} | {_mib(f.peak)} |"
         )
+    if full:  # where the time goes, at the largest size applied
+        n, base, fab = full[-1]
+        roles = sorted({r for m in (*base.values(), *fab.values()) for r in m.cpu_by_role})
+        lines += [
+            "",
+            f"CPU seconds by process at {n} containers (baseline / fabric):",
+            "",
+            "| step | " + " | ".join(roles) + " |",
+            "| --- |" + " ---: |" * len(roles),
+        ]
+        for label, _ in STEPS:
+            cells = [f"{base[label].cpu_by_role.get(r, 0):.1f} / {fab[label].cpu_by_role.get(r, 0):.1f}" for r in roles]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

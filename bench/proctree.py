@@ -1,7 +1,8 @@
-"""Peak memory of a command and everything it starts (the engine, language host, providers).
+"""Peak memory and CPU of a command and everything it starts (the engine, language host, providers).
 
-The Pulumi CLI starts the language host and the providers as children: the figure a user feels
-is their resident memory together, sampled from ``/proc`` while the command runs.
+The Pulumi CLI starts the language host and the providers as children: the figures a user feels
+are their resident memory together, sampled from ``/proc`` while the command runs, and their CPU
+time, split by role so that a slow step shows where its time went.
 """
 
 from __future__ import annotations
@@ -13,31 +14,70 @@ import subprocess
 import threading
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+TICK = os.sysconf("SC_CLK_TCK")
+ROLES = (
+    ("providers.proxmoxve", "provider proxmoxve"),  # the stand-ins (scripts/engine.sh runs them with -m)
+    ("providers.command", "provider command"),
+    ("pulumi-resource-proxmoxve", "provider proxmoxve"),
+    ("pulumi-resource-command", "provider command"),
+    ("pulumi-language-python-exec", "program (Python)"),
+    ("pulumi-language-python", "language host"),
+    ("pulumi", "engine (CLI)"),
+)
+"""Substrings of a process's command line and the role they mark; the first match wins."""
 
 
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = defaultdict(list)
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:  # the process ended meanwhile
-            continue
-        ppid = int(text[text.rindex(")") + 2 :].split()[1])  # after "(comm)": state, then ppid
-        tree[ppid].append(int(stat.parent.name))
-    return tree
+@dataclass
+class Measured:
+    result: subprocess.CompletedProcess[str]
+    seconds: float
+    cpu: float
+    """CPU seconds of the command and every descendant it waited for."""
+    peak: int
+    """Peak resident bytes of the process tree, sampled."""
+    cpu_by_role: dict[str, float] = field(default_factory=dict)
+    """CPU seconds per role, as last sampled (a process's final fraction of a second may be missed)."""
 
 
-def tree_rss(root: int) -> int:
-    """Resident bytes of ``root`` and all its descendants now."""
-    tree, todo, total = _children(), [root], 0
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds) of ``pid``."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # the process ended meanwhile
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # after "(comm)": state, ppid, ...
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _role(pid: int) -> str:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "other"
+    return next((role for marker, role in ROLES if marker in cmdline), "other")
+
+
+def _sample(root: int, cpu: dict[int, tuple[str, float]]) -> int:
+    """Resident bytes of ``root`` and its descendants now; records each one's role and CPU in ``cpu``."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for proc in Path("/proc").glob("[0-9]*"):
+        stat = _stat(int(proc.name))
+        if stat is not None:
+            children[stat[0]].append(int(proc.name))
+    todo, total = [root], 0
     while todo:
         pid = todo.pop()
-        with contextlib.suppress(OSError, IndexError, ValueError):  # the process ended meanwhile
+        with contextlib.suppress(OSError, IndexError, ValueError):
             total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
-        todo += tree.get(pid, [])
+        stat = _stat(pid)
+        if stat is not None:
+            role = cpu[pid][0] if pid in cpu else _role(pid)
+            cpu[pid] = (role, stat[1])
+        todo += children.get(pid, [])
     return total
 
 
@@ -46,22 +86,17 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_measured(
-    cmd: list[str], *, cwd: Path, env: dict[str, str], interval: float = 0.25
-) -> tuple[subprocess.CompletedProcess[str], float, float, int]:
-    """Run ``cmd``; return its result, wall seconds, CPU seconds and peak resident bytes of its process tree.
-
-    CPU counts the command and every descendant it waited for (the CLI waits for its plugins),
-    which makes it steadier than wall time on a machine shared with other work.
-    """
-    cpu = _children_cpu()
+def run_measured(cmd: list[str], *, cwd: Path, env: dict[str, str], interval: float = 0.25) -> Measured:
+    """Run ``cmd`` and measure it (wall, CPU, peak memory, CPU by role)."""
+    cpu_before = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     peak = [0]
+    per_pid: dict[int, tuple[str, float]] = {}
 
     def sample() -> None:
         while proc.poll() is None:
-            peak[0] = max(peak[0], tree_rss(proc.pid))
+            peak[0] = max(peak[0], _sample(proc.pid, per_pid))
             time.sleep(interval)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -69,4 +104,13 @@ def run_measured(
     out, err = proc.communicate()
     seconds = time.perf_counter() - start
     sampler.join()
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err), seconds, _children_cpu() - cpu, peak[0]
+    by_role: dict[str, float] = defaultdict(float)
+    for role, seconds_cpu in per_pid.values():
+        by_role[role] += seconds_cpu
+    return Measured(
+        subprocess.CompletedProcess(cmd, proc.returncode, out, err),
+        seconds,
+        _children_cpu() - cpu_before,
+        peak[0],
+        dict(by_role),
+    )

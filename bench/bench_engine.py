@@ -149,9 +149,9 @@ def main() -> None:
             fab = run_steps(project(Path(tmp), n, baseline=False), STEPS)
             full.append((n, base, fab))
         for n in args.preview_only:
-            pb, pf = project(Path(tmp), n, baseline=True), project(Path(tmp), n, baseline=False)
-            base = run_steps(pb, STEPS[:1])
-            fab = run_steps(pf, STEPS[:1])
+            pf = project(Path(tmp), n, baseline=False)
+            fab = run_steps(pf, STEPS[:1])  # the fabric first: its preview is the proof that the size works
+            base = run_steps(project(Path(tmp), n, baseline=True), STEPS[:1])
             previews.append((n, base, fab, config_bytes(pf)))
     table = render(full, previews)
     print(table)

@@ -108,6 +108,8 @@ CATALOG_HEADER = """\
 # Written by `make image FAMILY=... VERSION=...` (ops/images/build.py); never edit an entry by hand.
 # Entries are immutable: `make catalog-check` (part of lint and PR validation) fails when an
 # existing entry is changed or removed compared to the target branch. Old versions are retained.
+# The one exception: git_commit may be corrected to a commit that holds the entry's template
+# digest when the recorded one does not (docs/images.md, "Provenance").
 """
 
 

@@ -27,10 +27,12 @@ import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from fabric.paths import PLAYBOOKS_DIR, PROJECT_ROOT
+from fabric.runtime.run_slots import run_slot, slot_count
 
 SITE_PLAYBOOK = PLAYBOOKS_DIR / "site.yml"
 ANSIBLE_CFG = PLAYBOOKS_DIR / "ansible.cfg"
@@ -151,6 +153,7 @@ class Recap:
     duration_s: float
     check: bool = False
     stderr_tail: str = field(default="", repr=False)
+    task_seconds: tuple[tuple[str, float], ...] = field(default=(), repr=False)
 
     @property
     def changed(self) -> int:
@@ -176,6 +179,10 @@ class Recap:
     def changed_tasks(self) -> list[ChangedTask]:
         """Every changed task on every host, in play order."""
         return [t for h in self.hosts.values() for t in h.changed_tasks]
+
+    def slowest_tasks(self, count: int = 10) -> list[tuple[str, float]]:
+        """The ``count`` tasks that took longest (wall clock over all hosts), slowest first."""
+        return sorted(self.task_seconds, key=lambda t: t[1], reverse=True)[:count]
 
     def summary(self) -> str:
         """One line per host, in the shape of Ansible's PLAY RECAP."""
@@ -209,6 +216,9 @@ def ansible_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
             "ANSIBLE_RETRY_FILES_ENABLED": "0",
             "ANSIBLE_NOCOWS": "1",
             "PYTHONUNBUFFERED": "1",
+            # Hosts configured at once by one run (a drift check over a fleet): two per core keeps
+            # the cores busy while SSH round trips wait, without thrashing them.
+            "ANSIBLE_FORKS": str(2 * slot_count()),
         }
     )
     env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
@@ -266,6 +276,16 @@ def _render_diff(result: Mapping[str, Any]) -> str:
     return "".join(out)
 
 
+def _task_seconds(duration: Mapping[str, Any]) -> float:
+    """Wall-clock seconds of one task from the JSON callback's ISO timestamps (0 when absent)."""
+    try:
+        start = datetime.fromisoformat(str(duration["start"]).replace("Z", "+00:00"))
+        end = datetime.fromisoformat(str(duration["end"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return 0.0
+    return max(0.0, (end - start).total_seconds())
+
+
 def _first_json_object(stdout: str) -> dict[str, Any]:
     start = stdout.find("{")
     while start != -1:
@@ -298,12 +318,16 @@ def parse_recap(
     changed: dict[str, list[ChangedTask]] = {}
     failed: dict[str, list[str]] = {}
     messages: dict[str, list[str]] = {}
+    timings: list[tuple[str, float]] = []
     for play in report.get("plays", []):
         for task in play.get("tasks", []):
             name = str(task.get("task", {}).get("name", "?"))
+            timings.append((name, _task_seconds(task.get("task", {}).get("duration", {}))))
             for host, res in task.get("hosts", {}).items():
                 if res.get("changed"):
                     items = tuple(_item_label(r) for r in res.get("results", []) or [] if r.get("changed"))
+                    # The batched samakia.fabric modules name what they changed themselves.
+                    items += tuple(str(p) for p in res.get("changed_paths", []) or [])
                     diff = _render_diff(res) or "".join(
                         _render_diff(r) for r in res.get("results", []) or [] if r.get("changed")
                     )
@@ -327,7 +351,14 @@ def parse_recap(
             failed_tasks=tuple(failed.get(host, [])),
             messages=tuple(messages.get(host, [])),
         )
-    return Recap(hosts=hosts, returncode=returncode, duration_s=duration_s, check=check, stderr_tail=stderr_tail)
+    return Recap(
+        hosts=hosts,
+        returncode=returncode,
+        duration_s=duration_s,
+        check=check,
+        stderr_tail=stderr_tail,
+        task_seconds=tuple(timings),
+    )
 
 
 def run_playbook(
@@ -379,20 +410,22 @@ def run_playbook(
             cmd += ["--skip-tags", ",".join(skip_tags)]
         run_env = ansible_env(env)
         run_env["ANSIBLE_LOCAL_TEMP"] = str(tmpdir / "local")
-        started = time.monotonic()
-        try:
-            proc = subprocess.run(
-                cmd,
-                cwd=PLAYBOOKS_DIR,
-                env=run_env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise AnsibleRunError(f"ansible-playbook timed out after {timeout}s") from exc
-        duration = time.monotonic() - started
+        # Bounded: concurrent policies (Pulumi starts them all at once) share the machine's cores.
+        with run_slot():
+            started = time.monotonic()
+            try:
+                proc = subprocess.run(
+                    cmd,
+                    cwd=PLAYBOOKS_DIR,
+                    env=run_env,
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired as exc:
+                raise AnsibleRunError(f"ansible-playbook timed out after {timeout}s") from exc
+            duration = time.monotonic() - started
 
     stderr_tail = "\n".join(proc.stderr.strip().splitlines()[-20:])
     try:

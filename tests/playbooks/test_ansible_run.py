@@ -38,6 +38,13 @@ REPORT: dict[str, Any] = {
                     },
                 },
                 {
+                    "task": {
+                        "name": "baseline : Write the baseline files",
+                        "duration": {"start": "2026-11-29T10:00:00.250000Z", "end": "2026-11-29T10:00:01.000000Z"},
+                    },
+                    "hosts": {"h1": {"changed": True, "changed_paths": ["/etc/a.conf", "/etc/b.d"]}},
+                },
+                {
                     "task": {"name": "bootstrap : Check keys"},
                     "hosts": {"h2": {"failed": True, "msg": "no keys"}},
                 },
@@ -57,8 +64,15 @@ def test_parse_recap_counts_and_names() -> None:
     assert [t.describe() for t in recap.hosts["h1"].changed_tasks] == [
         "os_hardening : Write the hardening sysctls",
         "runtime : Create the profiles' directories [/srv/b]",
+        "baseline : Write the baseline files [/etc/a.conf, /etc/b.d]",
     ]
     assert "-a\n+b\n" in recap.hosts["h1"].changed_tasks[0].diff
+
+
+def test_parse_recap_times_each_task() -> None:
+    recap = ar.parse_recap(REPORT)
+    assert recap.slowest_tasks(1) == [("baseline : Write the baseline files", 0.75)]
+    assert len(recap.task_seconds) == 4  # tasks without timestamps count as 0 s, not dropped
     assert recap.hosts["h2"].failed == 1 and recap.hosts["h2"].failed_tasks == ("bootstrap : Check keys",)
     assert recap.changed == 2 and recap.failed == 1 and not recap.succeeded
 

@@ -549,4 +549,5 @@ class ProxmoxProvider(Provider):
 
 
 if __name__ == "__main__":
+    upstream_schema.facts()  # before the first RPC: the SDK's lazy submodules load on one thread
     serve(ProxmoxProvider())

@@ -14,9 +14,10 @@ naming rules, each Terraform name is looked up among the SDK's own input/output 
 
 from __future__ import annotations
 
-import functools
+import importlib
 import json
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,12 +67,12 @@ def load(path: Path = FIXTURE) -> dict[str, Any]:
 
 
 def _sdk_class(dotted: str) -> type:
-    import pulumi_proxmoxve
-
-    obj: Any = pulumi_proxmoxve
-    for part in dotted.split("."):
-        obj = getattr(obj, part)
-    return obj  # type: ignore[no-any-return]
+    """``download.FileArgs`` -> the class. The SDK loads its submodules lazily; importing them by
+    name takes the import lock, where an attribute walk from several threads at once can meet a
+    half-initialised module ("has no attribute 'FileArgs'")."""
+    module, _, name = dotted.rpartition(".")
+    loaded = importlib.import_module(f"pulumi_proxmoxve.{module}" if module else "pulumi_proxmoxve")
+    return getattr(loaded, name)  # type: ignore[no-any-return]
 
 
 def _names(cls: type) -> dict[str, str]:
@@ -153,10 +154,16 @@ def facts_from_dump(dump: dict[str, Any]) -> dict[str, ResourceFacts]:
     return out
 
 
-@functools.cache
+_FACTS: dict[str, ResourceFacts] = {}
+_FACTS_LOCK = threading.Lock()
+
+
 def facts() -> dict[str, ResourceFacts]:
-    """The committed dump's facts (cached: the provider process reads it once)."""
-    return facts_from_dump(load())
+    """The committed dump's facts, read once per process (the provider serves RPCs from threads)."""
+    with _FACTS_LOCK:
+        if not _FACTS:
+            _FACTS.update(facts_from_dump(load()))
+        return _FACTS
 
 
 def strip_indexes(path: str) -> str:

@@ -117,3 +117,28 @@ def test_names_follow_the_sdk() -> None:
         "initialization.ipConfigs.ipv4.address"
     )
     assert upstream_schema.pulumi_path(proxmoxve.ContainerLegacyArgs, "no_such_thing") is None
+
+
+def test_facts_load_once_under_concurrent_rpcs() -> None:
+    """A fresh provider process answers RPCs from several threads; the SDK's lazy submodules must
+    not be met half-initialised (it was: "module 'pulumi_proxmoxve.download' has no attribute")."""
+    import subprocess
+    import sys
+
+    code = (
+        "import threading\n"
+        "from providers import upstream_schema as u\n"
+        "errors = []\n"
+        "def load():\n"
+        "    try:\n"
+        "        u.facts()\n"
+        "    except Exception as err:\n"
+        "        errors.append(repr(err))\n"
+        "threads = [threading.Thread(target=load) for _ in range(8)]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join() for t in threads]\n"
+        "print(errors or sorted(u.facts()))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['ContainerLegacy', 'File', 'Haresource', 'Membership']", out.stdout + out.stderr

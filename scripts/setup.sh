@@ -3,7 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(packer debootstrap zstd openssh-client git make ca-certificates shellcheck)
+# lxc runs the local fabric's containers (lxc-usernsexec unpacks unprivileged roots; uidmap
+# brings newuidmap/newgidmap); iproute2 makes the bridges.
+apt_packages=(packer debootstrap zstd openssh-client git make ca-certificates shellcheck lxc uidmap iproute2)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -14,6 +16,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# Unprivileged containers map root to 100000 (Proxmox's default id map): the host must delegate
+# that range to root. Added once, idempotently; nothing else in the files is touched.
+for f in /etc/subuid /etc/subgid; do
+  touch "$f"
+  grep -qx 'root:100000:65536' "$f" || echo 'root:100000:65536' >> "$f"
+done
 
 # The venv is rebuilt only when the pinned requirements change.
 want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)

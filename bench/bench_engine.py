@@ -37,7 +37,7 @@ from ops.stack.local import local_fabric  # noqa: E402
 SIZES = (10, 100, 1000)
 PREVIEW_ONLY = (5000,)
 PER_FILE = 1000  # containers per intent file
-STACK = "bench"
+STACK = "local-bench"  # a local stack name: the stand-in providers refuse any other (providers/base.py)
 PVE_HOST = "127.0.0.4"
 MIRROR_PORT = 8097
 BASELINE_MAIN = """

@@ -73,6 +73,15 @@ class Summary:
     def replaced(self) -> list[str]:
         return sorted({c.name for c in self.changes if c.op == "replace" and c.type == CONTAINER})
 
+    def table(self, changes: list[Change]) -> list[str]:
+        """The Markdown table of ``changes``: kind, operation (protected ones marked), reason, rollout."""
+        lines = ["| resource | change | why | rollout |", "| --- | --- | --- | --- |"]
+        for c in changes:
+            order = self.rollout.get(c.name, "-") if c.type == CONTAINER else "-"
+            op = f"**{c.op} (protected)**" if c.protected else c.op
+            lines.append(f"| {c.name} ({c.type.rsplit(':', 1)[-1]}) | {op} | {c.why} | {order} |")
+        return lines
+
     def markdown(self) -> str:
         lines = ["### Samakia Fabric plan", ""]
         significant = [c for c in self.changes if c.op in (*DESTRUCTIVE, "create", "update", "forget")]
@@ -83,11 +92,7 @@ class Summary:
         if not significant and not self.errors:
             lines.append("No changes.")
         elif significant:
-            lines += ["| resource | change | why | rollout |", "| --- | --- | --- | --- |"]
-            for c in significant:
-                order = self.rollout.get(c.name, "-") if c.type == CONTAINER else "-"
-                op = f"**{c.op} (protected)**" if c.protected else c.op
-                lines.append(f"| {c.name} ({c.type.rsplit(':', 1)[-1]}) | {op} | {c.why} | {order} |")
+            lines += self.table(significant)
         lines += [f"\n**WARNING:** {w}" for w in self.warnings]
         lines += [f"\n**BLOCKED** {f}" for f in self.findings]
         return "\n".join(lines) + "\n"

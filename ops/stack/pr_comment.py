@@ -141,12 +141,7 @@ def render(stack: str, plan: Path, stack_file: Path, environ: Mapping[str, str] 
     lines += ["", ", ".join(f"**{n}** to {op}" for op, n in counts.items()) + ".", ""]
     significant = [c for c in summary.changes if c.op != "same"]
     if significant:
-        lines += ["| resource | change | why | rollout |", "| --- | --- | --- | --- |"]
-        for c in significant:
-            kind = c.type.rsplit(":", 1)[-1]
-            order = summary.rollout.get(c.name, "-") if c.type == CONTAINER else "-"
-            op = f"**{c.op} (protected)**" if c.protected else c.op
-            lines.append(f"| {c.name} ({kind}) | {op} | {c.why} | {order} |")
+        lines += summary.table(significant)
     else:
         lines.append("No changes.")
     if summary.findings or summary.warnings:

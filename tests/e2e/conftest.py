@@ -24,11 +24,12 @@ from ops.localpve.services import ensure_local_images
 from ops.stack.local import local_fabric
 from ops.stack.workspace import Workspace
 from providers.pve_api import PveApi
+from tests.lane import loopback, port
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = "e2e"
-PVE_HOST = "127.0.0.3"
-MIRROR_PORT = 8098
+PVE_HOST = loopback(3)
+MIRROR_PORT = port(8098)
 LINKED = ("fabric", "ops", "playbooks", "__main__.py", "Pulumi.yaml", ".venv")
 
 

@@ -17,9 +17,10 @@ import pytest
 
 from ops.localpve.server import RunningPve
 from providers.pve_api import PveApi
+from tests.lane import loopback
 
 ROOT = Path(__file__).resolve().parents[2]
-HOST = "127.0.0.6"
+HOST = loopback(6)
 
 
 @pytest.fixture(scope="module")

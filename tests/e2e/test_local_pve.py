@@ -10,6 +10,7 @@ import pytest
 from ops.localpve.server import RunningPve
 from ops.localpve.services import serve_directory
 from providers.pve_api import PveApi, PveApiError
+from tests.lane import loopback, port
 
 
 def test_download_is_fetched_verified_and_persisted(tmp_path: Path) -> None:
@@ -18,8 +19,8 @@ def test_download_is_fetched_verified_and_persisted(tmp_path: Path) -> None:
     payload = b"not really a template, but real bytes" * 1000
     (mirror / "t_1.0.0_amd64.tar.zst").write_bytes(payload)
     good = hashlib.sha256(payload).hexdigest()
-    with serve_directory(tmp_path / "mirror", "127.0.0.1", 8096) as url:
-        pve = RunningPve(tmp_path / "pve", "pw-test", host="127.0.0.5").start()
+    with serve_directory(tmp_path / "mirror", "127.0.0.1", port(8096)) as url:
+        pve = RunningPve(tmp_path / "pve", "pw-test", host=loopback(5)).start()
         try:
             api = PveApi(pve.url, str(pve.cafile), username="root@pam", password="pw-test")
 
@@ -43,7 +44,7 @@ def test_download_is_fetched_verified_and_persisted(tmp_path: Path) -> None:
             assert not pve.pve.template_path("bad.tar.zst").exists()
         finally:
             pve.stop()
-        again = RunningPve(tmp_path / "pve", "pw-test", host="127.0.0.5").start()
+        again = RunningPve(tmp_path / "pve", "pw-test", host=loopback(5)).start()
         try:
             api = PveApi(again.url, str(again.cafile), username="root@pam", password="pw-test")
             assert [c["volid"] for c in api.get("/nodes/pve1/storage/local/content")] == ["local:vztmpl/good.tar.zst"]

@@ -21,6 +21,7 @@ from ops.localpve.services import serve_directory
 from providers.base import Props, changed_keys, diff_paths
 from providers.proxmoxve import CT, FILE, HA, MEMBER, ProxmoxProvider
 from providers.pve_api import PveApi, PveApiError
+from tests.lane import loopback, port
 
 PAYLOAD = b"a template's bytes" * 512
 APPLY, PREVIEW = "deploy@pve!ci", "preview@pve!ci"
@@ -43,8 +44,8 @@ class Pve:
 def pve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pve]:
     (tmp_path / "www").mkdir()
     (tmp_path / "www" / "t_1.0.0_amd64.tar.zst").write_bytes(PAYLOAD)
-    with serve_directory(tmp_path / "www", "127.0.0.1", 8094) as url:
-        running = RunningPve(tmp_path / "pve", "pw-test", host="127.0.0.7").start()
+    with serve_directory(tmp_path / "www", "127.0.0.1", port(8094)) as url:
+        running = RunningPve(tmp_path / "pve", "pw-test", host=loopback(7)).start()
         try:
             monkeypatch.setenv("SSL_CERT_FILE", str(running.cafile))  # the provider trusts the local CA
             root = PveApi(running.url, str(running.cafile), username="root@pam", password="pw-test")

@@ -53,6 +53,14 @@ ROLES: dict[str, frozenset[str]] = {
             "VM.PowerMgmt",
         }
     ),
+    # Granted beside FabricApply on the template storage only (``/storage/<templateStorage>``):
+    # a rollback brings back a template version retained on storage, and upstream's download_file
+    # with ``overwrite_unmanaged`` deletes that file before downloading it again (bpg
+    # fwprovider/nodes/resource_download_file.go, Create -> DeleteDatastoreFile). PVE lets a volume
+    # other than a backup be deleted only with Datastore.Allocate on its storage (proxmox/pve-storage
+    # PVE/API2/Storage/Content.pm, method ``delete``); on ``/`` it would also allow editing every
+    # storage's configuration, so it stays on the one storage.
+    "FabricTemplates": frozenset({"Datastore.Allocate"}),
 }
 
 

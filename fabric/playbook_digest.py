@@ -96,6 +96,10 @@ def policy_files(playbooks_dir: Path, playbook: str, vars_files: Iterable[str] =
     for role in _role_closure(playbooks_dir / "roles", roles):
         files += [p for p in (playbooks_dir / "roles" / role).rglob("*") if p.is_file()]
     files += [playbooks_dir / f for f in vars_files]
+    # The project's own modules (samakia.fabric, beside the playbooks): any role may call them.
+    collections = playbooks_dir / "collections"
+    if collections.is_dir():
+        files += [p for p in collections.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
     config = playbooks_dir / "ansible.cfg"
     if config.is_file():
         files.append(config)

@@ -26,15 +26,22 @@ def test_first_run_converges(converged: Converged) -> None:
     host = first.hosts[str(converged.root)]
     assert host.failed == 0 and host.unreachable == 0
     assert host.changed >= 20, first.summary()
-    names = {t.task for t in host.changed_tasks}
-    for expected in (
-        "bootstrap : Create the admin user (key-only, no password)",
-        "ssh_hardening : Write the hardened sshd configuration (validated with sshd -t)",
-        "os_hardening : Remove unneeded packages",
-        "baseline : Stamp the applied policy version",
-        "runtime : Install the profiles' packages",
+    changed = {t.task: t.items for t in host.changed_tasks}
+    assert "bootstrap : Create the admin user (key-only, no password)" in changed, sorted(changed)
+    assert "os_hardening : Remove unneeded packages" in changed
+    # Every role's packages in one apt transaction, before the roles run.
+    assert "packages : Install every package the play needs (one transaction)" in changed
+    assert not [name for name in changed if name.endswith("Install the profiles' packages")]
+    # The batched file tasks name every file they wrote.
+    files = {path for items in changed.values() for path in items}
+    for path in (
+        "/etc/ssh/sshd_config",
+        "/etc/sudoers.d/samakia-admin",
+        "/etc/login.defs",
+        "/etc/samakia-fabric/policy.json",
+        "/etc/unbound/unbound.conf.d/samakia.conf",
     ):
-        assert expected in names, sorted(names)
+        assert path in files, sorted(files)
 
 
 def test_second_run_reports_no_change(converged: Converged) -> None:

@@ -6,10 +6,13 @@ from conftest import Converged, DriftRun, sysctl_file_values
 
 from ops.config import rootfs
 
-# Exactly the tasks that must report a change after the tampering in conftest.tamper().
+# Exactly the tasks that must report a change after the tampering in conftest.tamper(), each
+# naming the file it would rewrite (the batched file tasks list their changed paths).
 EXPECTED_DRIFT = {
-    "ssh_hardening : Write the hardened sshd configuration (validated with sshd -t)",
-    "os_hardening : Write the hardening sysctls (applied live only when the target owns a running kernel)",
+    "ssh_hardening : Write the hardened sshd configuration (validated with sshd -t) and restrict the host keys"
+    " [/etc/ssh/sshd_config]",
+    "os_hardening : Write the hardening files (sysctls, login.defs, umask, limits, core dumps, modes)"
+    " [/etc/sysctl.d/90-samakia-hardening.conf]",
     "os_hardening : Remove unneeded packages",
 }
 

@@ -38,6 +38,8 @@ ALL_PROFILES = ["dns", "monitoring", "postgresql", "object_storage", "edge"]
 ADMIN = "samakia"
 POLICY_VERSION = "2026.11.0-test"
 HOSTNAME = "pb-test-1"
+EDGE_UPSTREAMS = ["10.77.0.31:8080", "10.77.0.32:8080"]
+MONITORING_TARGETS = ["localhost:9100", "10.77.0.11:9100"]
 
 
 @dataclass
@@ -96,6 +98,9 @@ def policy_vars(admin_keypair: tuple[Path, str]) -> dict[str, Any]:
         "fabric_admin_ssh_keys": [admin_keypair[1]],
         "fabric_runtime_profiles": ALL_PROFILES,
         "fabric_policy_version": POLICY_VERSION,
+        # Profile settings a stack would pass: the edge's backends, what monitoring scrapes.
+        "runtime_edge_upstreams": EDGE_UPSTREAMS,
+        "runtime_monitoring_targets": MONITORING_TARGETS,
     }
 
 

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import stat
+import subprocess
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ADMIN, ALL_PROFILES, HOSTNAME, POLICY_VERSION, Converged, sysctl_file_values
+from conftest import (
+    ADMIN,
+    ALL_PROFILES,
+    EDGE_UPSTREAMS,
+    HOSTNAME,
+    MONITORING_TARGETS,
+    POLICY_VERSION,
+    Converged,
+    sysctl_file_values,
+)
 
 from ops.config import rootfs
 
@@ -263,14 +277,10 @@ def test_policy_version_stamp(root: Path) -> None:
 
 PROFILE_EXPECTATIONS = {
     "dns": ("unbound", "unbound.service", "etc/unbound/unbound.conf.d/samakia.conf"),
-    "monitoring": (
-        "prometheus-node-exporter",
-        "prometheus-node-exporter.service",
-        "etc/default/prometheus-node-exporter",
-    ),
+    "monitoring": ("prometheus", "prometheus.service", "etc/prometheus/prometheus.yml"),
     "postgresql": ("postgresql-15", "postgresql.service", "etc/postgresql/15/main/conf.d/10-samakia.conf"),
     "object_storage": ("acl", None, "etc/object-storage/object-storage.env"),
-    "edge": ("nginx", "nginx.service", "etc/nginx/conf.d/10-samakia-hardening.conf"),
+    "edge": ("nginx", "nginx.service", "etc/nginx/conf.d/20-samakia-edge.conf"),
 }
 
 
@@ -305,6 +315,87 @@ def test_runtime_users_and_directories(root: Path) -> None:
     finally:
         scratch.unlink()
     rootfs.chroot(root, "nginx", "-t")
+
+
+def serve_briefly(root: Path, argv: list[str], path: str, expect: str) -> str:
+    """Start a daemon from the root on a free loopback port, GET ``path``, stop it; return the body.
+
+    The daemon runs only for this check (bounded wait, always stopped), on 127.0.0.1.
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        ["chroot", str(root), *[a.replace("{port}", str(port)) for a in argv]],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as resp:
+                    body = resp.read().decode()
+                if expect in body:
+                    return body
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                err = proc.stderr.read().decode() if proc.stderr and proc.poll() is not None else ""
+                raise AssertionError(f"{argv[0]} did not answer {path} with {expect!r}: {err[-2000:]}")
+            time.sleep(0.3)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def test_monitoring_runs_prometheus_on_its_configuration(root: Path) -> None:
+    """The monitoring profile is a Prometheus server: its configuration loads and it answers."""
+    rootfs.chroot(root, "promtool", "check", "config", "/etc/prometheus/prometheus.yml")
+    config = (root / "etc/prometheus/prometheus.yml").read_text()
+    for target in MONITORING_TARGETS:
+        assert target in config
+    assert "--web.listen-address=0.0.0.0:9090" in (root / "etc/default/prometheus").read_text()
+    tsdb = root / "tmp/samakia-prometheus-check"
+    try:
+        body = serve_briefly(
+            root,
+            [
+                "/usr/bin/prometheus",
+                "--config.file=/etc/prometheus/prometheus.yml",
+                "--web.listen-address=127.0.0.1:{port}",
+                "--storage.tsdb.path=/tmp/samakia-prometheus-check",
+            ],
+            "/api/v1/status/config",
+            "job_name: node",
+        )
+    finally:
+        shutil.rmtree(tsdb, ignore_errors=True)
+    assert "10.77.0.11:9100" in body
+
+
+def test_metrics_exporter_answers(root: Path) -> None:
+    body = serve_briefly(
+        root, ["/usr/bin/prometheus-node-exporter", "--web.listen-address=127.0.0.1:{port}"], "/metrics", "node_"
+    )
+    assert "node_exporter_build_info" in body
+
+
+def test_edge_is_the_default_server_proxying_to_the_backends(root: Path) -> None:
+    """The edge profile replaces Debian's default site with a reverse proxy and a health check."""
+    assert not os.path.lexists(root / "etc/nginx/sites-enabled/default")
+    site = (root / "etc/nginx/conf.d/20-samakia-edge.conf").read_text()
+    assert "listen 80 default_server;" in site
+    assert "location = /healthz" in site and "proxy_pass http://samakia_edge_backends;" in site
+    for backend in EDGE_UPSTREAMS:
+        assert f"server {backend};" in site
+    # nginx itself accepts the whole configuration, and sees the upstream.
+    dump = rootfs.chroot(root, "nginx", "-T").stdout
+    assert "upstream samakia_edge_backends" in dump
 
 
 def test_nothing_runs_inside_the_root(root: Path) -> None:

@@ -27,9 +27,9 @@ options:
         type: path
         required: true
       state:
-        description: C(file) or C(directory).
+        description: C(file), C(directory), or C(absent) (a file or an empty directory, removed).
         type: str
-        choices: [file, directory]
+        choices: [file, directory, absent]
         default: file
       content:
         description: The whole content of a file. Omitted, the file must exist and only its
@@ -104,6 +104,19 @@ def _directory(module, entry, diff):
     return _attributes(module, entry, changed, diff)
 
 
+def _absent(module, entry, diff):
+    path = entry["path"]
+    if not os.path.lexists(path):
+        return False
+    diff["before"], diff["after"] = {"state": "present"}, {"state": "absent"}
+    if not module.check_mode:
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.rmdir(path)
+        else:
+            os.unlink(path)
+    return True
+
+
 def _validate(module, entry, candidate):
     command = entry.get("validate")
     if not command:
@@ -165,7 +178,7 @@ def main() -> None:
                 "required": True,
                 "options": {
                     "path": {"type": "path", "required": True},
-                    "state": {"type": "str", "choices": ["file", "directory"], "default": "file"},
+                    "state": {"type": "str", "choices": ["file", "directory", "absent"], "default": "file"},
                     "content": {"type": "str", "no_log": False},
                     "owner": {"type": "str"},
                     "group": {"type": "str"},
@@ -185,7 +198,7 @@ def main() -> None:
         if entry["if_exists"] and not os.path.lexists(entry["path"]):
             continue
         diff: dict = {}
-        handler = _directory if entry["state"] == "directory" else _file
+        handler = {"directory": _directory, "absent": _absent}.get(entry["state"], _file)
         if handler(module, entry, diff):
             changed_paths.append(entry["path"])
             if diff and module._diff:

@@ -9,6 +9,7 @@ import socket
 import stat
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -279,7 +280,7 @@ PROFILE_EXPECTATIONS = {
     "dns": ("unbound", "unbound.service", "etc/unbound/unbound.conf.d/samakia.conf"),
     "monitoring": ("prometheus", "prometheus.service", "etc/prometheus/prometheus.yml"),
     "postgresql": ("postgresql-15", "postgresql.service", "etc/postgresql/15/main/conf.d/10-samakia.conf"),
-    "object_storage": ("acl", None, "etc/object-storage/object-storage.env"),
+    "object_storage": ("swift-proxy", "swift-proxy.service", "etc/swift/proxy-server.conf.d/00-samakia.conf"),
     "edge": ("nginx", "nginx.service", "etc/nginx/conf.d/20-samakia-edge.conf"),
 }
 
@@ -296,11 +297,14 @@ def test_runtime_profile(root: Path, profile: str) -> None:
 
 
 def test_runtime_users_and_directories(root: Path) -> None:
-    passwd, shadow = db(root, "passwd"), db(root, "shadow")
-    assert passwd["objstore"][-1] == "/usr/sbin/nologin"
-    assert shadow["objstore"][0] == "*"
-    assert mode_owner(root / "srv/object-storage/data") == ("0750", "objstore", "objstore")
-    assert mode_owner(root / "etc/object-storage") == ("0750", "root", "objstore")
+    assert mode_owner(root / "srv/node/d1") == ("0750", "swift", "swift")
+    assert mode_owner(root / "etc/swift/proxy-server.conf.d") == ("0750", "root", "swift")
+    # The secrets were generated in the root, readable by swift only, and are not the packaged ones.
+    users = root / "etc/swift/proxy-server.conf.d/50-samakia-users.conf"
+    assert mode_owner(users) == ("0640", "root", "swift")
+    assert mode_owner(root / "etc/swift/swift.conf") == ("0640", "root", "swift")
+    assert "changeme" not in (root / "etc/swift/swift.conf").read_text()
+    assert "user_admin_admin = admin" not in (root / "etc/swift/proxy-server.conf").read_text()
     assert mode_owner(root / "srv/postgresql/backups") == ("0700", "postgres", "postgres")
     assert mode_owner(root / "var/lib/prometheus/node-exporter") == ("0755", "prometheus", "prometheus")
     assert "server_tokens off;" in (root / "etc/nginx/conf.d/10-samakia-hardening.conf").read_text()
@@ -315,6 +319,17 @@ def test_runtime_users_and_directories(root: Path) -> None:
     finally:
         scratch.unlink()
     rootfs.chroot(root, "nginx", "-t")
+
+
+def local_http(
+    url: str, *, method: str = "GET", headers: dict[str, str] | None = None, data: bytes | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP request to a loopback address (the only place these checks talk to)."""
+    if not url.startswith("http://127.0.0.1:"):
+        raise AssertionError(f"refusing a non-loopback URL: {url}")
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})  # noqa: S310
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+        return resp.status, dict(resp.headers), resp.read()
 
 
 def serve_briefly(root: Path, argv: list[str], path: str, expect: str) -> str:
@@ -334,8 +349,7 @@ def serve_briefly(root: Path, argv: list[str], path: str, expect: str) -> str:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as resp:
-                    body = resp.read().decode()
+                body = local_http(f"http://127.0.0.1:{port}{path}")[2].decode()
                 if expect in body:
                     return body
             except OSError:
@@ -383,6 +397,80 @@ def test_metrics_exporter_answers(root: Path) -> None:
         root, ["/usr/bin/prometheus-node-exporter", "--web.listen-address=127.0.0.1:{port}"], "/metrics", "node_"
     )
     assert "node_exporter_build_info" in body
+
+
+def test_object_storage_stores_and_returns_an_object(root: Path) -> None:
+    """The object_storage profile is a Swift object store: started from the root, it stores an object.
+
+    memcached and the account, container and object servers run on loopback (their configured
+    addresses), the proxy on a free loopback port, each only for this check.
+    """
+    for ring in ("account", "container", "object"):
+        listing = rootfs.chroot(root, "swift-ring-builder", f"/etc/swift/{ring}.builder").stdout
+        assert "127.0.0.1" in listing and "d1" in listing, listing
+    users = (root / "etc/swift/proxy-server.conf.d/50-samakia-users.conf").read_text()
+    key = users.split("user_fabric_admin = ", 1)[1].split()[0]
+    assert len(key) >= 32
+    check_dir = root / "tmp/samakia-swift-check"
+    check_dir.mkdir()
+    for name in ("00-samakia.conf", "50-samakia-users.conf"):
+        shutil.copy(root / "etc/swift/proxy-server.conf.d" / name, check_dir / name)
+    daemons = [
+        ["/usr/bin/memcached", "-u", "memcache", "-l", "127.0.0.1", "-p", "11211"],
+        *[
+            [f"/usr/bin/swift-{kind}-server", f"/etc/swift/{kind}-server.conf"]
+            for kind in ("account", "container", "object")
+        ],
+    ]
+    procs = [
+        subprocess.Popen(["chroot", str(root), *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for argv in daemons
+    ]
+    try:
+        port_conf = "[DEFAULT]\nbind_ip = 127.0.0.1\nbind_port = {port}\n"
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        (check_dir / "99-port.conf").write_text(port_conf.format(port=port))
+        proxy = subprocess.Popen(
+            ["chroot", str(root), "/usr/bin/swift-proxy-server", "/tmp/samakia-swift-check"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        procs.append(proxy)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                _, head, _ = local_http(f"{base}/auth/v1.0", headers={"X-Auth-User": "fabric:admin", "X-Auth-Key": key})
+                token, storage = head["X-Auth-Token"], head["X-Storage-Url"]
+                container = f"{storage}/samakia-check"
+                for url, data in ((container, b""), (f"{container}/hello", b"stored\n")):
+                    status = local_http(url, method="PUT", data=data, headers={"X-Auth-Token": token})[0]
+                    assert status in (201, 202), (url, status)
+                assert local_http(f"{container}/hello", headers={"X-Auth-Token": token})[2] == b"stored\n"
+                break
+            except OSError as exc:
+                if proxy.poll() is not None or time.monotonic() > deadline:
+                    err = proxy.stderr.read().decode() if proxy.stderr and proxy.poll() is not None else ""
+                    raise AssertionError(f"Swift did not store and return an object: {exc} {err[-2000:]}") from exc
+                time.sleep(0.5)
+        # A wrong key is refused.
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            local_http(f"{base}/auth/v1.0", headers={"X-Auth-User": "fabric:admin", "X-Auth-Key": "wrong"})
+        assert refused.value.code == 401
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        shutil.rmtree(check_dir, ignore_errors=True)
+        shutil.rmtree(root / "srv/node/d1", ignore_errors=True)
+        (root / "srv/node/d1").mkdir()
 
 
 def test_edge_is_the_default_server_proxying_to_the_backends(root: Path) -> None:

@@ -297,13 +297,19 @@ def test_runtime_profile(root: Path, profile: str) -> None:
 
 
 def test_runtime_users_and_directories(root: Path) -> None:
-    assert mode_owner(root / "srv/node/d1") == ("0750", "swift", "swift")
+    assert mode_owner(root / "srv/objects/d1") == ("0750", "swift", "swift")
     assert mode_owner(root / "etc/swift/proxy-server.conf.d") == ("0750", "root", "swift")
     # The secrets were generated in the root, readable by swift only, and are not the packaged ones.
     users = root / "etc/swift/proxy-server.conf.d/50-samakia-users.conf"
     assert mode_owner(users) == ("0640", "root", "swift")
     assert mode_owner(root / "etc/swift/swift.conf") == ("0640", "root", "swift")
     assert "changeme" not in (root / "etc/swift/swift.conf").read_text()
+    # Secrets and rings are kept on the data volume too: a rebuilt container reuses them.
+    state = root / "srv/objects/.samakia"
+    assert mode_owner(state) == ("0700", "root", "root")
+    assert (state / "swift.conf").read_text() == (root / "etc/swift/swift.conf").read_text()
+    assert (state / "50-samakia-users.conf").read_text() == users.read_text()
+    assert (state / "object.ring.gz").read_bytes() == (root / "etc/swift/object.ring.gz").read_bytes()
     assert "user_admin_admin = admin" not in (root / "etc/swift/proxy-server.conf").read_text()
     assert mode_owner(root / "srv/postgresql/backups") == ("0700", "postgres", "postgres")
     assert mode_owner(root / "var/lib/prometheus/node-exporter") == ("0755", "prometheus", "prometheus")
@@ -469,8 +475,8 @@ def test_object_storage_stores_and_returns_an_object(root: Path) -> None:
                 proc.kill()
                 proc.wait(10)
         shutil.rmtree(check_dir, ignore_errors=True)
-        shutil.rmtree(root / "srv/node/d1", ignore_errors=True)
-        (root / "srv/node/d1").mkdir()
+        for stored in (root / "srv/objects/d1").iterdir():  # the check's object, not the device
+            shutil.rmtree(stored)
 
 
 def test_edge_is_the_default_server_proxying_to_the_backends(root: Path) -> None:

@@ -25,7 +25,7 @@ def test_first_run_converges(converged: Converged) -> None:
     assert list(first.hosts) == [str(converged.root)]
     host = first.hosts[str(converged.root)]
     assert host.failed == 0 and host.unreachable == 0
-    assert host.changed >= 20, first.summary()
+    assert host.changed >= 12, first.summary()  # batched: one task per role writes all its files
     changed = {t.task: t.items for t in host.changed_tasks}
     assert "bootstrap : Create the admin user (key-only, no password)" in changed, sorted(changed)
     assert "os_hardening : Remove unneeded packages" in changed
@@ -48,7 +48,7 @@ def test_second_run_reports_no_change(converged: Converged) -> None:
     second = converged.second
     host = second.hosts[str(converged.root)]
     assert host.failed == 0 and host.unreachable == 0
-    assert host.ok > 40  # the run really visited the roles, it was not an empty play
+    assert host.ok > 25  # the run really visited the roles, it was not an empty play
     assert host.changed == 0, [t.describe() for t in host.changed_tasks]
     assert host.changed_tasks == ()
     assert second.returncode == 0

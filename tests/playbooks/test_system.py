@@ -419,8 +419,10 @@ def test_object_storage_stores_and_returns_an_object(root: Path) -> None:
     assert len(key) >= 32
     check_dir = root / "tmp/samakia-swift-check"
     check_dir.mkdir()
+    # The proxy's worker re-reads its configuration after dropping to the swift user.
     for name in ("00-samakia.conf", "50-samakia-users.conf"):
         shutil.copy(root / "etc/swift/proxy-server.conf.d" / name, check_dir / name)
+        os.chmod(check_dir / name, 0o644)
     daemons = [
         ["/usr/bin/memcached", "-u", "memcache", "-l", "127.0.0.1", "-p", "11211"],
         *[
@@ -438,6 +440,7 @@ def test_object_storage_stores_and_returns_an_object(root: Path) -> None:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         (check_dir / "99-port.conf").write_text(port_conf.format(port=port))
+        os.chmod(check_dir / "99-port.conf", 0o644)
         proxy = subprocess.Popen(
             ["chroot", str(root), "/usr/bin/swift-proxy-server", "/tmp/samakia-swift-check"],
             stdout=subprocess.DEVNULL,

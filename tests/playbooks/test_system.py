@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import stat
 import subprocess
-import time
-import urllib.error
-import urllib.request
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -327,50 +323,71 @@ def test_runtime_users_and_directories(root: Path) -> None:
     rootfs.chroot(root, "nginx", "-t")
 
 
-def local_http(
-    url: str, *, method: str = "GET", headers: dict[str, str] | None = None, data: bytes | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    """One HTTP request to a loopback address (the only place these checks talk to)."""
-    if not url.startswith("http://127.0.0.1:"):
-        raise AssertionError(f"refusing a non-loopback URL: {url}")
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})  # noqa: S310
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
-        return resp.status, dict(resp.headers), resp.read()
+PROBE = Path(__file__).resolve().parent / "service_probe.py"
+
+# Shell set-up of run_services: the root gets its own /proc, /dev (the host's, bind-mounted),
+# /dev/shm and /run, all inside the check's private mount namespace.
+SERVICES_PRELUDE = """
+ip link set lo up
+mount -t proc proc "$R/proc"
+mount --rbind /dev "$R/dev"
+mount -t tmpfs tmpfs "$R/dev/shm"
+mount -t tmpfs tmpfs "$R/run"
+probe() { "$PROBE_PY" "$PROBE" "$@"; }
+ids() { echo "$(chroot "$R" id -u "$1"):$(chroot "$R" id -g "$1")"; }
+scratch() {  # scratch DIR USER MODE: an empty tmpfs owned by USER over a directory of the root
+  mount -t tmpfs -o "mode=$3,uid=$(chroot "$R" id -u "$2"),gid=$(chroot "$R" id -g "$2")" tmpfs "$R/$1"
+}
+"""
 
 
-def serve_briefly(root: Path, argv: list[str], path: str, expect: str) -> str:
-    """Start a daemon from the root on a free loopback port, GET ``path``, stop it; return the body.
+def run_services(root: Path, script: str, env: dict[str, str] | None = None, timeout: float = 240) -> str:
+    """Run ``script`` (sh) in its own network, PID and mount namespaces; return what it printed.
 
-    The daemon runs only for this check (bounded wait, always stopped), on 127.0.0.1.
+    The root's daemons start there as their units start them and bind their configured ports
+    on a loopback that nothing else shares (no port juggling, no clash with another test lane);
+    ``service_probe.py`` then asks them. When the script ends, also on failure or timeout, the
+    kernel ends every process of the namespace and drops its mounts: nothing keeps running.
     """
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        ["chroot", str(root), *[a.replace("{port}", str(port)) for a in argv]],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    proc = subprocess.run(
+        ["unshare", "--net", "--pid", "--mount", "--fork", "--kill-child", "sh", "-euc", SERVICES_PRELUDE + script],
+        env={**os.environ, **(env or {}), "R": str(root), "PROBE": str(PROBE), "PROBE_PY": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                body = local_http(f"http://127.0.0.1:{port}{path}")[2].decode()
-                if expect in body:
-                    return body
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode() if proc.stderr and proc.poll() is not None else ""
-                raise AssertionError(f"{argv[0]} did not answer {path} with {expect!r}: {err[-2000:]}")
-            time.sleep(0.3)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+    assert proc.returncode == 0, f"rc={proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+def test_dns_profile_resolves_a_name(root: Path) -> None:
+    """unbound, started as its unit starts it (trust anchor first), answers a query."""
+    out = run_services(
+        root,
+        """
+        chroot "$R" /usr/libexec/unbound-helper root_trust_anchor_update
+        chroot "$R" unbound-checkconf
+        chroot "$R" /usr/sbin/unbound -d -p &
+        probe dns localhost. 127.0.0.1
+        """,
+    )
+    assert "probe dns: localhost. A 127.0.0.1" in out
+
+
+def test_postgresql_profile_accepts_connections(root: Path) -> None:
+    """The cluster starts with the policy's settings, accepts TCP on 5432 and answers a query."""
+    out = run_services(
+        root,
+        """
+        chroot "$R" pg_ctlcluster 15 main start
+        chroot "$R" pg_isready -h 127.0.0.1 -p 5432 -t 30
+        chroot "$R" runuser -u postgres -- psql -XtA -c 'SHOW password_encryption' -c 'SELECT 6 * 7'
+        chroot "$R" pg_ctlcluster 15 main stop
+        """,
+    )
+    assert "127.0.0.1:5432 - accepting connections" in out
+    assert out.splitlines()[-2:] == ["scram-sha-256", "42"], out
 
 
 def test_monitoring_runs_prometheus_on_its_configuration(root: Path) -> None:
@@ -380,36 +397,39 @@ def test_monitoring_runs_prometheus_on_its_configuration(root: Path) -> None:
     for target in MONITORING_TARGETS:
         assert target in config
     assert "--web.listen-address=0.0.0.0:9090" in (root / "etc/default/prometheus").read_text()
-    tsdb = root / "tmp/samakia-prometheus-check"
-    try:
-        body = serve_briefly(
-            root,
-            [
-                "/usr/bin/prometheus",
-                "--config.file=/etc/prometheus/prometheus.yml",
-                "--web.listen-address=127.0.0.1:{port}",
-                "--storage.tsdb.path=/tmp/samakia-prometheus-check",
-            ],
-            "/api/v1/status/config",
-            "job_name: node",
-        )
-    finally:
-        shutil.rmtree(tsdb, ignore_errors=True)
-    assert "10.77.0.11:9100" in body
+    # As the unit runs it: its environment file's ARGS, as the prometheus user, its own TSDB
+    # (a scratch one here, so the check leaves no data in the root).
+    out = run_services(
+        root,
+        """
+        scratch var/lib/prometheus/metrics2 prometheus 0755
+        . "$R/etc/default/prometheus"
+        chroot --userspec="$(ids prometheus)" "$R" /usr/bin/prometheus $ARGS &
+        probe http http://127.0.0.1:9090/-/ready 200
+        probe http http://127.0.0.1:9090/api/v1/status/config 200 10.77.0.11:9100
+        """,
+    )
+    assert "/api/v1/status/config: 200" in out
 
 
 def test_metrics_exporter_answers(root: Path) -> None:
-    body = serve_briefly(
-        root, ["/usr/bin/prometheus-node-exporter", "--web.listen-address=127.0.0.1:{port}"], "/metrics", "node_"
+    out = run_services(
+        root,
+        """
+        . "$R/etc/default/prometheus-node-exporter"
+        chroot --userspec="$(ids prometheus)" "$R" /usr/bin/prometheus-node-exporter $ARGS &
+        probe http http://127.0.0.1:9100/metrics 200 node_exporter_build_info
+        """,
     )
-    assert "node_exporter_build_info" in body
+    assert "/metrics: 200" in out
 
 
 def test_object_storage_stores_and_returns_an_object(root: Path) -> None:
     """The object_storage profile is a Swift object store: started from the root, it stores an object.
 
-    memcached and the account, container and object servers run on loopback (their configured
-    addresses), the proxy on a free loopback port, each only for this check.
+    memcached, the account, container and object servers and the proxy run as their units run
+    them (the proxy on its configuration directory), with a scratch device so the check's
+    object stays out of the root.
     """
     for ring in ("account", "container", "object"):
         listing = rootfs.chroot(root, "swift-ring-builder", f"/etc/swift/{ring}.builder").stdout
@@ -417,69 +437,36 @@ def test_object_storage_stores_and_returns_an_object(root: Path) -> None:
     users = (root / "etc/swift/proxy-server.conf.d/50-samakia-users.conf").read_text()
     key = users.split("user_fabric_admin = ", 1)[1].split()[0]
     assert len(key) >= 32
-    check_dir = root / "tmp/samakia-swift-check"
-    check_dir.mkdir()
-    # The proxy's worker re-reads its configuration after dropping to the swift user.
-    for name in ("00-samakia.conf", "50-samakia-users.conf"):
-        shutil.copy(root / "etc/swift/proxy-server.conf.d" / name, check_dir / name)
-        os.chmod(check_dir / name, 0o644)
-    daemons = [
-        ["/usr/bin/memcached", "-u", "memcache", "-l", "127.0.0.1", "-p", "11211"],
-        *[
-            [f"/usr/bin/swift-{kind}-server", f"/etc/swift/{kind}-server.conf"]
-            for kind in ("account", "container", "object")
-        ],
-    ]
-    procs = [
-        subprocess.Popen(["chroot", str(root), *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for argv in daemons
-    ]
-    try:
-        port_conf = "[DEFAULT]\nbind_ip = 127.0.0.1\nbind_port = {port}\n"
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        (check_dir / "99-port.conf").write_text(port_conf.format(port=port))
-        os.chmod(check_dir / "99-port.conf", 0o644)
-        proxy = subprocess.Popen(
-            ["chroot", str(root), "/usr/bin/swift-proxy-server", "/tmp/samakia-swift-check"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        procs.append(proxy)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                _, head, _ = local_http(f"{base}/auth/v1.0", headers={"X-Auth-User": "fabric:admin", "X-Auth-Key": key})
-                token, storage = head["X-Auth-Token"], head["X-Storage-Url"]
-                container = f"{storage}/samakia-check"
-                for url, data in ((container, b""), (f"{container}/hello", b"stored\n")):
-                    status = local_http(url, method="PUT", data=data, headers={"X-Auth-Token": token})[0]
-                    assert status in (201, 202), (url, status)
-                assert local_http(f"{container}/hello", headers={"X-Auth-Token": token})[2] == b"stored\n"
-                break
-            except OSError as exc:
-                if proxy.poll() is not None or time.monotonic() > deadline:
-                    err = proxy.stderr.read().decode() if proxy.stderr and proxy.poll() is not None else ""
-                    raise AssertionError(f"Swift did not store and return an object: {exc} {err[-2000:]}") from exc
-                time.sleep(0.5)
-        # A wrong key is refused.
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            local_http(f"{base}/auth/v1.0", headers={"X-Auth-User": "fabric:admin", "X-Auth-Key": "wrong"})
-        assert refused.value.code == 401
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        shutil.rmtree(check_dir, ignore_errors=True)
-        for stored in (root / "srv/objects/d1").iterdir():  # the check's object, not the device
-            shutil.rmtree(stored)
+    out = run_services(
+        root,
+        """
+        scratch srv/objects/d1 swift 0750
+        scratch var/cache/swift swift 0700
+        chroot "$R" /usr/bin/memcached -u memcache -l 127.0.0.1 -p 11211 &
+        for kind in account container object; do
+          chroot "$R" "/usr/bin/swift-$kind-server" "/etc/swift/$kind-server.conf" &
+        done
+        chroot "$R" /usr/bin/swift-proxy-server /etc/swift/proxy-server.conf.d &
+        probe swift http://127.0.0.1:8080 fabric:admin
+        """,
+        env={"SAMAKIA_PROBE_KEY": key},
+    )
+    assert "stored and read back an object" in out
+
+
+def test_edge_answers_healthz_and_proxies(root: Path) -> None:
+    """nginx, started on the converged configuration, answers /healthz and proxies / (502 here:
+    the configured backends do not exist in the check's private network)."""
+    out = run_services(
+        root,
+        """
+        chroot "$R" nginx -t
+        chroot "$R" nginx
+        probe http http://127.0.0.1/healthz 200 ok
+        probe http http://127.0.0.1/ 502
+        """,
+    )
+    assert "/healthz: 200" in out and "http://127.0.0.1/: 502" in out
 
 
 def test_edge_is_the_default_server_proxying_to_the_backends(root: Path) -> None:

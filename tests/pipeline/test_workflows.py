@@ -73,3 +73,13 @@ def test_pr_and_apply_jobs_are_separated() -> None:
 
 def _named() -> dict[str, Path]:
     return {wf.name: wf for wf in WORKFLOWS}
+
+
+def test_the_blast_radius_gate_reads_the_prs_labels_and_reruns_when_they_change() -> None:
+    """The override label reaches the gate, and adding it to a blocked PR runs the gate again."""
+    pr = yaml.safe_load(_named()["pr.yml"].read_text())
+    events = pr[True]["pull_request"]["types"]  # YAML reads the key `on` as True
+    assert {"labeled", "unlabeled", "synchronize"} <= set(events)
+    (gate,) = [s for s in pr["jobs"]["plan"]["steps"] if "make blast-radius" in str(s.get("run", ""))]
+    assert gate["env"]["LABELS"] == "${{ join(github.event.pull_request.labels.*.name, ',') }}"
+    assert 'LABELS="$LABELS"' in gate["run"]

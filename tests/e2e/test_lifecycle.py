@@ -11,15 +11,37 @@ from pathlib import Path
 
 from fabric.repo_checks import SECRET_VAR
 from fabric.tokens import COMMAND, CONTAINER
+from ops.stack import plan_summary
+from ops.stack.blast_radius import OVERRIDE_LABEL, findings, shape_of
 from ops.stack.drift import config_drift_check, drift_check
 from ops.stack.plan_summary import summarize
 
-from .conftest import LocalFabric, read_secret_values
+from . import timeline
+from .conftest import STACK, LocalFabric, read_secret_values
 
 CONTAINERS = {"dns-1": 1101, "dns-2": 1102, "db-1": 1201}
 NODES = {"dns-1": "pve1", "dns-2": "pve2", "db-1": "pve1"}
 V1, V2 = "debian12-base_1.0.0_amd64.tar.zst", "debian12-base_1.1.0_amd64.tar.zst"
 GROUPS = {"dns-1": "dns", "dns-2": "dns", "db-1": "database"}
+# db-1's data volume: on the local PVE's directory storage, owned by the reserved VMID 9000.
+VOLUME = "local-data:9000/subvol-9000-db-1-pgdata.subvol"
+ROW = "id=1 written before the image bump\n"
+
+
+def volume_dir(f: LocalFabric) -> Path:
+    return Path(f.pve.call(lambda: f.pve.pve.volume_dir(VOLUME)))
+
+
+def mp0(f: LocalFabric) -> str:
+    return str(f.api.get("/nodes/pve1/lxc/1201/config").get("mp0", ""))
+
+
+def dns_up(f: LocalFabric) -> dict[str, bool]:
+    """The query loop's probe: is each resolver's container there and running?"""
+    running = {
+        int(r["vmid"]): r.get("status") == "running" for r in f.api.get("/cluster/resources", type="vm") if "vmid" in r
+    }
+    return {"dns-1": running.get(1101, False), "dns-2": running.get(1102, False)}
 
 
 def templates(f: LocalFabric, node: str) -> set[str]:
@@ -60,6 +82,10 @@ def test_up_from_empty_creates_every_container_as_intended(fabric: LocalFabric) 
     assert "size=8G" in db["rootfs"]
     assert set(db["tags"].split(";")) == {"local", "database"}
     assert V1 in templates(fabric, "pve1") and V1 in templates(fabric, "pve2")
+    # db-1 mounts its data volume by id: a volume it does not own, backed up with it.
+    assert mp0(fabric).split(",")[0] == VOLUME and "mp=/var/lib/postgresql" in mp0(fabric) and "backup=1" in mp0(fabric)
+    volumes = fabric.api.get("/nodes/pve1/storage/local-data/content", vmid=9000)
+    assert [v["volid"] for v in volumes] == [VOLUME]
     # The config policies ran the real playbooks on each container's root.
     for vmid in CONTAINERS.values():
         assert image_of_root(fabric, vmid) == "debian12-base@1.0.0"
@@ -71,24 +97,55 @@ def test_second_preview_shows_no_changes(fabric: LocalFabric) -> None:
 
 
 def _bump(fabric: LocalFabric, version: str, old: str, new: str) -> None:
+    """Move every container to another image: the dns group rolls, db-1 keeps its data volume."""
     fabric.set_config("images.base", f"debian12-base@{version}")
+    fabric.set_config("images.db", f"debian12-base@{version}")
     preview = fabric.preview_json()
-    summary = summarize(preview, GROUPS)
-    assert summary.replaced == ["dns-1", "dns-2"], summary.markdown()
+    stack_file = fabric.project / f"Pulumi.{STACK}.yaml"
+    summary = summarize(preview, GROUPS, shape_of(stack_file))
+    assert summary.replaced == ["db-1", "dns-1", "dns-2"], summary.markdown()
     for change in summary.changes:
         if change.type == CONTAINER:
             assert change.image_change == (old, new), summary.markdown()
     policies = {c.name for c in summary.changes if c.type == COMMAND and c.op == "replace"}
-    assert policies == {"dns-1-config", "dns-2-config"}, summary.markdown()
-    assert any("'dns'" in w for w in summary.warnings), "replacing both resolvers at once is flagged"
-    up(fabric)
+    assert {"dns-1-config", "dns-2-config", "db-1-config"} <= policies, summary.markdown()
+    assert "db-1-pgdata" not in policies, "a container's replace never touches its data volume"
+    # The plan rolls the dns group (the engine's own preview shows dns-2 waiting for dns-1)...
+    assert summary.rollout["dns-2"] == "dns 2/2 after dns-1", summary.markdown()
+    # ...but it still takes down every container of the stack: the PR gate blocks it, the label passes it.
+    assert [f.rule for f in summary.findings] == ["whole-stack"], summary.markdown()
+    saved = fabric.project / "preview.json"
+    saved.write_text(json.dumps(preview))
+    gate = [str(saved), "--stack-file", str(stack_file), "--strict"]
+    assert plan_summary.main(gate) == 1
+    assert plan_summary.main([*gate, "--labels", OVERRIDE_LABEL]) == 0
+    mark = len(fabric.pve.pve.events)
+    with timeline.record(lambda: dns_up(fabric)) as seen:
+        up(fabric)
+    # The query loop never found both resolvers down, each went down once, dns-2 after dns-1 was back.
+    assert seen.samples and seen.all_down_at() == [], seen.samples
+    assert seen.outages("dns-1") == 1 and seen.outages("dns-2") == 1, seen.samples
+    first_back, second_down = seen.last_down("dns-1"), seen.first_down("dns-2")
+    assert first_back is not None and second_down is not None and first_back < second_down
+    # The local PVE's event log: one resolver absent at a time.
+    events = [(e["event"], e["vmid"]) for e in fabric.pve.pve.events[mark:] if e["vmid"] in (1101, 1102)]
+    assert events == [("destroyed", 1101), ("started", 1101), ("destroyed", 1102), ("started", 1102)], events
+    # db-1 was replaced and mounts the same volume, with the data written before.
+    assert mp0(fabric).split(",")[0] == VOLUME
+    assert (volume_dir(fabric) / "row").read_text() == ROW
+
+
+def test_data_on_the_volume_is_written_before_the_bump(fabric: LocalFabric) -> None:
+    # The local PVE's volume semantics (a directory per volume on this host): the "row" is a file
+    # in db-1's volume, written from the host side, until containers run for real here.
+    (volume_dir(fabric) / "row").write_text(ROW)
 
 
 def test_image_bump_replaces_exactly_the_containers_using_it(fabric: LocalFabric) -> None:
     _bump(fabric, "1.1.0", "debian12-base@1.0.0", "debian12-base@1.1.0")
     assert image_of_root(fabric, 1101) == "debian12-base@1.1.0"
     assert image_of_root(fabric, 1102) == "debian12-base@1.1.0"
-    assert image_of_root(fabric, 1201) == "debian12-base@1.0.0"
+    assert image_of_root(fabric, 1201) == "debian12-base@1.1.0"
     # The old template is retained on storage: rollback needs it.
     assert {V1, V2} <= templates(fabric, "pve1")
     fabric.pulumi("preview", "--expect-no-changes")
@@ -97,6 +154,19 @@ def test_image_bump_replaces_exactly_the_containers_using_it(fabric: LocalFabric
 def test_rollback_restores_the_previous_image(fabric: LocalFabric) -> None:
     _bump(fabric, "1.0.0", "debian12-base@1.1.0", "debian12-base@1.0.0")
     assert image_of_root(fabric, 1101) == "debian12-base@1.0.0"
+    assert image_of_root(fabric, 1201) == "debian12-base@1.0.0"
+    fabric.pulumi("preview", "--expect-no-changes")
+
+
+def test_removing_a_data_volume_from_code_is_flagged_by_the_gate(fabric: LocalFabric) -> None:
+    # Renaming the volume in code removes the old one (a new, empty one would take its place).
+    fabric.set_config("containers.db-1.mountPoints[0].name", "pgdata2")
+    try:
+        preview = fabric.preview_json()
+    finally:
+        fabric.set_config("containers.db-1.mountPoints[0].name", "pgdata")
+    found = {f.rule: f.resources for f in findings(preview, shape_of(fabric.project / f"Pulumi.{STACK}.yaml"))}
+    assert found.get("data-volume-delete") == ("db-1-pgdata",), found
     fabric.pulumi("preview", "--expect-no-changes")
 
 

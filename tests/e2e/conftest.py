@@ -70,6 +70,11 @@ def _stack_file() -> dict[str, Any]:
     config["fabric:proxmox"]["endpoint"] = f"https://{PVE_HOST}:8006/"
     config["fabric:imageMirror"] = f"http://127.0.0.1:{MIRROR_PORT}"
     config["fabric:imageCatalog"] = "catalog.e2e.yaml"
+    # HA on a rolling member and on the database, so the lifecycle proves a replaced container is
+    # under HA again (dns-2 stays out: the drift tests delete it behind the API's back, which PVE
+    # refuses for an HA resource).
+    config["fabric:containers"]["dns-1"]["ha"] = {"state": "started", "group": "ha-dns"}
+    config["fabric:containers"]["db-1"]["ha"] = {"state": "started", "group": "ha-db", "maxRestart": 2}
     return body
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from unittest import mock
 
 from fabric.repo_checks import SECRET_VAR
 from fabric.tokens import COMMAND, CONTAINER
@@ -26,6 +27,8 @@ GROUPS = {"dns-1": "dns", "dns-2": "dns", "db-1": "database"}
 # db-1's data volume: on the local PVE's directory storage, owned by the reserved VMID 9000.
 VOLUME = "local-data:9000/subvol-9000-db-1-pgdata.subvol"
 ROW = "id=1 written before the image bump\n"
+# The HA entries the e2e stack asks for (conftest): a replace must leave them as they were.
+HA = {"ct:1101": ("ha-dns", "started", 1), "ct:1201": ("ha-db", "started", 2)}
 
 
 def volume_dir(f: LocalFabric) -> Path:
@@ -34,6 +37,12 @@ def volume_dir(f: LocalFabric) -> Path:
 
 def mp0(f: LocalFabric) -> str:
     return str(f.api.get("/nodes/pve1/lxc/1201/config").get("mp0", ""))
+
+
+def ha_entries(f: LocalFabric) -> dict[str, tuple[str, str, int]]:
+    """PVE's HA resources: sid -> (group, state, max_restart)."""
+    entries = f.api.get("/cluster/ha/resources")
+    return {e["sid"]: (e.get("group"), e["state"], int(e.get("max_restart", 1))) for e in entries}
 
 
 def dns_up(f: LocalFabric) -> dict[str, bool]:
@@ -86,6 +95,7 @@ def test_up_from_empty_creates_every_container_as_intended(fabric: LocalFabric) 
     assert mp0(fabric).split(",")[0] == VOLUME and "mp=/var/lib/postgresql" in mp0(fabric) and "backup=1" in mp0(fabric)
     volumes = fabric.api.get("/nodes/pve1/storage/local-data/content", vmid=9000)
     assert [v["volid"] for v in volumes] == [VOLUME]
+    assert ha_entries(fabric) == HA
     # The config policies ran the real playbooks on each container's root.
     for vmid in CONTAINERS.values():
         assert image_of_root(fabric, vmid) == "debian12-base@1.0.0"
@@ -117,8 +127,10 @@ def _bump(fabric: LocalFabric, version: str, old: str, new: str) -> None:
     saved = fabric.project / "preview.json"
     saved.write_text(json.dumps(preview))
     gate = [str(saved), "--stack-file", str(stack_file), "--strict"]
-    assert plan_summary.main(gate) == 1
-    assert plan_summary.main([*gate, "--labels", OVERRIDE_LABEL]) == 0
+    # The gate validates the stack file against its project (the copy this tier runs in), as CI does.
+    with mock.patch.object(plan_summary, "PROJECT_ROOT", fabric.project):
+        assert plan_summary.main(gate) == 1
+        assert plan_summary.main([*gate, "--labels", OVERRIDE_LABEL]) == 0
     mark = len(fabric.pve.pve.events)
     with timeline.record(lambda: dns_up(fabric)) as seen:
         up(fabric)
@@ -133,6 +145,10 @@ def _bump(fabric: LocalFabric, version: str, old: str, new: str) -> None:
     # db-1 was replaced and mounts the same volume, with the data written before.
     assert mp0(fabric).split(",")[0] == VOLUME
     assert (volume_dir(fabric) / "row").read_text() == ROW
+    # HA after the replace: PVE refuses to delete an HA resource's container, so the release step
+    # removed each entry before its container went; the new containers are under HA again, in the
+    # same group and state.
+    assert ha_entries(fabric) == HA
 
 
 def test_data_on_the_volume_is_written_before_the_bump(fabric: LocalFabric) -> None:

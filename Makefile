@@ -16,7 +16,8 @@ ENV := source scripts/env.sh &&
 
 .PHONY: help setup engine lint unit conformance conformance-write test-playbooks test-images test-e2e test bench \
         preview up down drift drift-infra drift-config image catalog-check tools \
-        plan apply-plan plan-key fetch-plan blast-radius pr-comment drift-incident publish-image test-pipeline real-providers
+        plan apply-plan plan-key fetch-plan blast-radius pr-comment drift-incident publish-image repair test-pipeline \
+        real-providers
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -89,6 +90,9 @@ drift-config: engine ## Configuration drift: Ansible check mode on every configu
 	$(ENV) python -m ops.stack drift-config --stack "$(STACK)"
 
 drift: drift-infra drift-config ## Both drift checks; non-zero on any drift
+
+repair: engine ## Configuration drift repaired from Git: re-apply exactly the drifted policies of STACK
+	$(ENV) python -m ops.stack repair --stack "$(STACK)"
 
 drift-incident: engine ## CI: drift of STACK as an incident: open, update or close its one issue (gh CLI)
 	$(ENV) scripts/ci/drift-incident.sh "$(STACK)"

@@ -83,7 +83,7 @@ def stack_and_intent(n: int) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]
         proxmox={
             "endpoint": f"https://{PVE_HOST}:8006/",
             "username": "root@pam",
-            "password": {"env": "SAMAKIA_PVE_PASSWORD"},
+            "password": {"env": "PROXMOX_VE_PASSWORD"},
         },
         imageCatalog="catalog.bench.yaml",
         imageMirror=f"http://127.0.0.1:{MIRROR_PORT}",

@@ -45,7 +45,11 @@ def synthetic_raw(n: int) -> dict[str, Any]:
         }
     return {
         "protected": False,
-        "proxmox": {"endpoint": "https://pve.bench:8006/", "username": "root@pam", "password": {"env": "BENCH_PW"}},
+        "proxmox": {
+            "endpoint": "https://pve.bench:8006/",
+            "username": "root@pam",
+            "password": {"env": "PROXMOX_VE_PASSWORD"},
+        },
         "imageCatalog": "tests/unit/stacks/catalog.yaml",
         "imageMirror": "https://images.bench/lxc",
         "nodes": {f"pve{k}": {} for k in range(1, 5)},
@@ -95,7 +99,6 @@ def baseline_program(raw: dict[str, Any], project_dir: Path = ROOT) -> None:
         "proxmox",
         endpoint=login["endpoint"],
         username=login["username"],
-        password=pulumi.Output.secret(os.environ[login["password"]["env"]]),
     )
     opts = pulumi.ResourceOptions(provider=provider)
     files: dict[tuple[str, str], Any] = {}
@@ -175,7 +178,7 @@ def components_program(raw: dict[str, Any]) -> None:
 def child(kind: str, n: int) -> None:
     import os
 
-    os.environ["BENCH_PW"] = "bench-password"
+    os.environ["PROXMOX_VE_PASSWORD"] = "bench-password"  # noqa: S105 (a throwaway value for mocks)
     os.chdir(ROOT)
     from fabric.testing import run_program
 

@@ -245,14 +245,18 @@ class ProxmoxProvider(Provider):
         cfg = self.config
         # Like the Go provider: trust the system pool, which SSL_CERT_FILE can point elsewhere.
         verify: str | bool = False if _truthy(cfg.get("insecure", False)) else os.environ.get("SSL_CERT_FILE") or True
-        if not cfg.get("endpoint"):
-            raise ProviderError("the proxmoxve provider needs an endpoint")
+        endpoint = cfg.get("endpoint") or os.environ.get("PROXMOX_VE_ENDPOINT")
+        if not endpoint:
+            raise ProviderError("the proxmoxve provider needs an endpoint (config or PROXMOX_VE_ENDPOINT)")
+        # Credentials as upstream reads them (bpg/terraform-provider-proxmox v0.112.0,
+        # fwprovider/provider.go Configure): the environment first, a provider config value over it.
+        # The fabric sets none in config, so they never enter state.
         return PveApi(
-            cfg["endpoint"],
+            endpoint,
             verify,
-            username=cfg.get("username"),
-            password=cfg.get("password"),
-            api_token=cfg.get("apiToken"),
+            username=cfg.get("username") or os.environ.get("PROXMOX_VE_USERNAME"),
+            password=cfg.get("password") or os.environ.get("PROXMOX_VE_PASSWORD"),
+            api_token=cfg.get("apiToken") or os.environ.get("PROXMOX_VE_API_TOKEN"),
         )
 
     # -- create ----------------------------------------------------------------------------------

@@ -110,7 +110,9 @@ def local_services(
     state = state_dir or project_dir / ".state"
     env = base_env(project_dir, state)
     password = _state_secret(state / "pve" / "password")
-    env["SAMAKIA_PVE_PASSWORD"] = password
+    env["SAMAKIA_PVE_PASSWORD"] = password  # the local Proxmox's root@pam password
+    # ... and the same credential where the provider reads it (never a provider input, so never in state)
+    env["PROXMOX_VE_PASSWORD"] = password
     with serve_directory(state / "mirror", "127.0.0.1", mirror_port):
         pve = RunningPve(state / "pve", host=pve_host, password=password).start()
         try:

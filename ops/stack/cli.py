@@ -35,9 +35,10 @@ from ops.stack.drift import (
     config_drift_targets,
     drift_check,
     has_targets,
+    repair_config_drift,
 )
 from ops.stack.local import local_fabric
-from ops.stack.reviewed import apply_plan, save_plan
+from ops.stack.reviewed import apply_plan, policy_args, save_plan
 from ops.stack.workspace import Workspace
 
 ROOT = PROJECT_ROOT
@@ -69,8 +70,8 @@ def _print_outputs(ws: Workspace) -> int:
 def _up(ws: Workspace, _: argparse.Namespace) -> int:
     # Always from refreshed state: a change PVE rejected (or one made outside Pulumi) is seen and
     # retried instead of being taken from stale state.
-    ws.pulumi("preview", "--diff", "--refresh")
-    ws.pulumi("up", "--yes", "--skip-preview", "--refresh")
+    ws.pulumi("preview", "--diff", "--refresh", *policy_args(ws))
+    ws.pulumi("up", "--yes", "--skip-preview", "--refresh", *policy_args(ws))
     return _print_outputs(ws)
 
 
@@ -82,13 +83,14 @@ def _apply_plan(ws: Workspace, args: argparse.Namespace) -> int:
 
 
 ACTIONS: dict[str, Callable[[Workspace, argparse.Namespace], int]] = {
-    "preview": lambda ws, _: ws.pulumi("preview", "--diff", "--refresh", check=False).returncode,
+    "preview": lambda ws, _: ws.pulumi("preview", "--diff", "--refresh", *policy_args(ws), check=False).returncode,
     "up": _up,
     "plan": lambda ws, args: save_plan(ws, Path(args.out)),
     "apply-plan": _apply_plan,
     "down": lambda ws, _: ws.pulumi("destroy", "--yes", check=False).returncode,
     "drift": lambda ws, _: drift_check(ws),
     "drift-config": lambda ws, args: config_drift_check(ws, as_json=args.json),
+    "repair": lambda ws, _: repair_config_drift(ws, policy_args(ws)),
     "outputs": lambda ws, _: _print_outputs(ws),
 }
 

@@ -69,15 +69,50 @@ def policy_requests(ws: Workspace) -> dict[str, dict[str, Any]]:
 
 def config_drift_check(ws: Workspace, only: list[str] | None = None, *, as_json: bool = False) -> int:
     """Check mode on every configured container of the stack (or ``only`` those policies), in parallel."""
+    early, results, duration = _stack_results(ws, only)
+    return early if early is not None else report(results, duration_s=duration, as_json=as_json)
+
+
+def repair_config_drift(ws: Workspace, policy_args: tuple[str, ...] = (), only: list[str] | None = None) -> int:
+    """Re-apply from Git exactly the config policies that drifted, through the engine, then re-check.
+
+    The documented repair path for configuration drift (docs/runbooks.md): one targeted update that
+    replaces only the drifted policies' commands (so their playbooks run again from the committed
+    code) and touches nothing else, recorded in the stack's history like any update. A container
+    that could not be checked is not repaired blindly: exit 2, as the check. ``only`` limits the
+    check (and so the repair) to those policies.
+    """
+    early, results, duration = _stack_results(ws, only)
+    if early is not None:
+        return early
+    code = report(results, duration_s=duration)
+    if code != EXIT_DRIFT:
+        print("repair: nothing to repair" if code == EXIT_CLEAN else "repair: some containers could not be checked")
+        return code
+    drifted = sorted(r.target for r in results if r.drifted and not r.error)
+    state = json.loads(ws.pulumi("stack", "export", capture=True).stdout)
+    urns = [
+        r["urn"]
+        for r in state.get("deployment", {}).get("resources") or []
+        if r.get("type") == COMMAND and r["urn"].rsplit("::", 1)[-1] in drifted
+    ]
+    print(f"repair: re-applying {', '.join(drifted)} from Git")
+    ws.pulumi("up", "--yes", "--skip-preview", "--refresh", *[a for u in urns for a in ("--target", u, "--replace", u)],
+              *policy_args)  # fmt: skip
+    return config_drift_check(ws, only=drifted)
+
+
+def _stack_results(ws: Workspace, only: list[str] | None) -> tuple[int | None, list[DriftResult], float]:
+    """(an early exit code, or None), the verdict per policy, and the time the checks took."""
     from fabric.runtime.apply_policy import run
 
     requests = {n: r for n, r in policy_requests(ws).items() if only is None or n in only}
     if only and set(only) - set(requests):
         print(f"ERROR: no applied config policy named {', '.join(sorted(set(only) - set(requests)))}")
-        return EXIT_ERROR
+        return EXIT_ERROR, [], 0.0
     if not requests:
         print("configuration drift: no applied config policy in this stack")
-        return EXIT_CLEAN
+        return EXIT_CLEAN, [], 0.0
 
     def check(name: str) -> tuple[DriftResult, float]:
         started = time.monotonic()
@@ -91,7 +126,7 @@ def config_drift_check(ws: Workspace, only: list[str] | None = None, *, as_json:
     with ThreadPoolExecutor(max_workers=min(4, len(requests))) as pool:
         checked = list(pool.map(check, requests))
     results = sorted((r for r, _ in checked), key=lambda r: r.target)
-    return report(results, duration_s=sum(d for _, d in checked), as_json=as_json)
+    return None, results, sum(d for _, d in checked)
 
 
 def add_target_arguments(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:

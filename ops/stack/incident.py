@@ -28,10 +28,11 @@ def render(stack: str, infra: int, config: int, infra_log: str, config_log: str)
         "",
         *(f"- `{line}`" for line in drifted or ["(no finding lines; see the logs below)"]),
         "",
-        "#### Resolve from Git",
+        "#### Resolve from Git (docs/runbooks.md)",
         "",
         "1. Find who changed what, and remove the manual change (or record it in Git through a PR).",
-        f"2. Re-apply from Git: `make up STACK={stack}` from main CI (it works from refreshed state).",
+        f"2. Re-apply from Git: `make up STACK={stack}` from main CI, or for configuration drift only "
+        f"`make repair STACK={stack}`, which re-runs exactly the drifted policies.",
         "3. This issue closes itself when the next scheduled check is clean.",
         "",
         "<details><summary>Logs</summary>",

@@ -3,11 +3,11 @@
     python -m ops.stack plan --stack prod [--out plans]              # the PR job (make plan)
     python -m ops.stack apply-plan --stack prod --plan plans/prod    # the main job (make apply-plan)
 
-``plan`` runs ``pulumi preview --refresh --save-plan`` (Pulumi's update plans) and writes, into
-``<out>/<stack>/``: ``plan.json`` (the engine's plan; secrets in it stay encrypted with the stack's
-secrets provider), ``preview.json`` (the structured preview the plan summary and the PR comment
-are rendered from), ``policy.json`` (policy pack findings, if any) and ``meta.json``, which keys the
-plan by the Git tree it was made for.
+``plan`` runs ``pulumi preview --refresh --save-plan`` (Pulumi's update plans) through the policy
+pack and writes, into ``<out>/<stack>/``: ``plan.json`` (the engine's plan; secrets in it stay
+encrypted with the stack's secrets provider), ``preview.json`` (the structured preview the plan
+summary and the PR comment are rendered from), ``policy.json`` (the policy pack's findings) and
+``meta.json``, which keys the plan by the Git tree it was made for.
 
 Keyed by the tree, not the commit: the PR job plans the merge result GitHub checks out, and the
 commit main then builds is a different object with the same tree when the branch was up to date
@@ -66,6 +66,12 @@ def checkout_key(project_dir: Path, stack: str) -> PlanKey:
     return PlanKey(stack, _git(project_dir, "rev-parse", "HEAD^{tree}"), _git(project_dir, "rev-parse", "HEAD"))
 
 
+def policy_args(ws: Workspace) -> tuple[str, ...]:
+    """Every preview runs the project's CrossGuard policy pack (policy/), when the project has one."""
+    pack = ws.project_dir / "policy"
+    return ("--policy-pack", str(pack)) if (pack / "PulumiPolicy.yaml").is_file() else ()
+
+
 def policy_events(event_log: Path) -> list[dict[str, str]]:
     """The policy pack's findings, from the engine's event log.
 
@@ -100,7 +106,7 @@ def save_plan(ws: Workspace, out: Path, extra_args: tuple[str, ...] = ()) -> int
     events = target / "events.jsonl"
     result = ws.pulumi(
         "preview", "--refresh", "--json", "--save-plan", str(target / "plan.json"), "--event-log", str(events),
-        *extra_args, check=False, capture=True,
+        *policy_args(ws), *extra_args, check=False, capture=True,
     )  # fmt: skip
     (target / "preview.json").write_text(result.stdout)
     violations = policy_events(events)
@@ -154,7 +160,7 @@ def apply_plan(ws: Workspace, plan: Path, extra_args: tuple[str, ...] = ()) -> i
         print(f"apply-plan refused: {err}")
         return EXIT_REFUSED
     result = ws.pulumi(
-        "up", "--yes", "--refresh", "--plan", str(plan_file.resolve()), *extra_args,
+        "up", "--yes", "--refresh", "--plan", str(plan_file.resolve()), *policy_args(ws), *extra_args,
         check=False, capture=True,
     )  # fmt: skip
     print(result.stdout[-8000:])

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STACK = "e2e"
 PVE_HOST = loopback(3)
 MIRROR_PORT = port(8098)
-LINKED = ("fabric", "ops", "playbooks", "__main__.py", "Pulumi.yaml", ".venv")
+LINKED = ("fabric", "ops", "playbooks", "policy", "__main__.py", "Pulumi.yaml", ".venv")
 
 
 @dataclass

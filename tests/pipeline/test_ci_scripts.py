@@ -81,7 +81,7 @@ def test_drift_issue_opens_updates_and_closes(gh: Path, tmp_path: Path) -> None:
     assert again.returncode == 1
     (issue,) = read(gh)["issues"]
     assert issue["title"] == "Drift in stack prod" and issue["state"] == "open"
-    assert "DRIFT: update dns-1 (memory)" in issue["body"] and "make up STACK=prod" in issue["body"]
+    assert "DRIFT: update dns-1 (memory)" in issue["body"] and "make repair STACK=prod" in issue["body"]
     assert issue["comments"] == ["Still drifting (infrastructure exit 1, configuration exit 0)."]
     infra.write_text("infrastructure drift: none\n")
     clean = run("drift-issue.sh", ["prod", "0", "0", str(infra), str(config)], gh)

@@ -11,11 +11,15 @@ from tests.pipeline.conftest import ROOT
 RUNBOOKS = [ROOT / "docs" / "runbooks.md"]
 # make target -> (test file, test function) that exercises the code the target runs.
 EXERCISED = {
-    "plan": ("tests/unit/test_stack_cli.py", "test_plans_are_keyed_by_tree_and_refuse_uncommitted_changes"),
-    "apply-plan": ("tests/unit/test_stack_cli.py", "test_apply_plan_without_a_plan_refuses_before_the_engine"),
-    "up": ("tests/unit/test_stack_cli.py", "test_up_and_preview_work_from_refreshed_state"),
-    "preview": ("tests/unit/test_stack_cli.py", "test_up_and_preview_work_from_refreshed_state"),
+    "plan": ("tests/e2e/test_reviewed_plan.py", "test_a_saved_plan_applies_exactly"),
+    "apply-plan": ("tests/e2e/test_reviewed_plan.py", "test_a_code_change_after_review_refuses"),
+    "up": ("tests/unit/test_stack_cli.py", "test_up_and_preview_work_from_refreshed_state_through_the_policy_pack"),
+    "preview": (
+        "tests/unit/test_stack_cli.py",
+        "test_up_and_preview_work_from_refreshed_state_through_the_policy_pack",
+    ),
     "drift": ("tests/e2e/test_lifecycle.py", "test_drift_is_detected_named_and_reconciled"),
+    "repair": ("tests/e2e/test_lifecycle.py", "test_configuration_drift_is_detected_and_repaired_from_git"),
     "image": ("tests/images/test_build.py", "test_sha256_matches_packer_manifest_and_catalog"),
     "catalog-check": ("tests/images/test_catalog_immutability.py", "test_"),
     "publish-image": ("tests/pipeline/test_publish_image.py", "test_publishes_artifact_and_sha256_once"),

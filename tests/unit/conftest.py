@@ -57,6 +57,8 @@ def good() -> tuple[dict[str, Any], set[str]]:
 def _run_from_root(monkeypatch: pytest.MonkeyPatch) -> None:
     # Stack files name the catalog relative to the project, as Pulumi runs the program there.
     monkeypatch.chdir(ROOT)
+    # The provider's credential, where CI puts it (the provider reads it; the program only checks it).
+    monkeypatch.setenv("PROXMOX_VE_API_TOKEN", SECRET_VALUE)
 
 
 def load_yaml(path: Path) -> Any:

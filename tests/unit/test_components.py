@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
+import pytest
 
 from fabric import Fleet, proxmox_provider
-from fabric.testing import COMMAND, CONTAINER, FILE, HA, Recording, is_secret, resolve, run_program
+from fabric.errors import FabricConfigError
+from fabric.testing import COMMAND, CONTAINER, FILE, HA, Recording, run_program
 
 from .conftest import SECRET_VALUE, deep_merge, engine_config, fabric_from, good_raw
 
@@ -169,31 +171,40 @@ def test_config_policy_command_carries_no_secret_and_no_vars_in_argv() -> None:
     assert triggers[0] == "201" and triggers[1].startswith("debian12-base@1.1.0#sha256:") and len(triggers[2]) == 64
 
 
-def test_credentials_are_secret_outputs() -> None:
-    raw, secret_keys = good_raw()
-    box: dict[str, Any] = {}
-
-    def program() -> None:
-        provider = proxmox_provider("proxmox", fabric_from(raw).intent.proxmox)
-        box["token"] = provider.api_token  # type: ignore[attr-defined]
-
-    run_program(program, config=engine_config(raw, secret_keys), secret_keys=sorted(secret_keys))
-    assert is_secret(box["token"]) is True
-    assert resolve(box["token"]) == SECRET_VALUE
+def test_the_provider_holds_no_credential_the_environment_does() -> None:
+    """Provider inputs go to state; the token must not (the provider reads PROXMOX_VE_API_TOKEN)."""
+    rec = run_fleet()
+    inputs = rec.named("pulumi:providers:proxmoxve", "proxmox").inputs
+    assert inputs["endpoint"] == "https://pve.test:8006/"
+    assert not {"apiToken", "password"} & set(inputs)
+    assert SECRET_VALUE not in str([r.inputs for r in rec.registered])
 
 
-def test_env_referenced_password_is_secret(monkeypatch: Any) -> None:
+def test_password_login_names_the_user_but_not_the_password(monkeypatch: Any) -> None:
     raw, _ = good_raw()
     raw = deep_merge(
-        raw, {"proxmox": {"apiToken": None, "username": "root@pam", "password": {"env": "PVE_TEST_PASSWORD"}}}
+        raw, {"proxmox": {"apiToken": None, "username": "root@pam", "password": {"env": "PROXMOX_VE_PASSWORD"}}}
     )
-    raw.pop("proxmoxApiToken")
-    monkeypatch.setenv("PVE_TEST_PASSWORD", "hunter2-test")
-    box: dict[str, Any] = {}
+    monkeypatch.setenv("PROXMOX_VE_PASSWORD", "hunter2-test")
+    rec = run_program(lambda: proxmox_provider("proxmox", fabric_from(raw, set()).intent.proxmox))
+    inputs = rec.named("pulumi:providers:proxmoxve", "proxmox").inputs
+    assert inputs["username"] == "root@pam" and "password" not in inputs
+    assert "hunter2-test" not in str(inputs)
 
-    def program() -> None:
-        provider = proxmox_provider("proxmox", fabric_from(raw, set()).intent.proxmox)
-        box["password"] = provider.password  # type: ignore[attr-defined]
 
-    run_program(program)
-    assert is_secret(box["password"]) and resolve(box["password"]) == "hunter2-test"
+@pytest.mark.parametrize(
+    ("ref", "path"),
+    [
+        ({"env": "MY_TOKEN"}, "proxmox.apiToken.env"),
+        ({"env": None, "config": "proxmoxApiToken"}, "proxmox.apiToken.config"),
+    ],
+)
+def test_a_credential_the_provider_could_only_get_through_state_is_refused(ref: dict[str, Any], path: str) -> None:
+    raw, _ = good_raw()
+    secure = {"proxmoxApiToken": "[secret]"} if "config" in ref else {}
+    raw = deep_merge(raw, {"proxmox": {"apiToken": ref}, **secure})
+    settings = fabric_from(raw, {f"fabric:{k}" for k in secure}).intent.proxmox
+    with pytest.raises(FabricConfigError) as caught:
+        proxmox_provider("proxmox", settings)
+    assert caught.value.paths == [path]
+    assert "PROXMOX_VE_API_TOKEN" in str(caught.value)

@@ -37,16 +37,17 @@ def _args(**kw: Any) -> argparse.Namespace:
     return argparse.Namespace(**({"out": "plans", "plan": None, "json": False} | kw))
 
 
-def test_up_and_preview_work_from_refreshed_state() -> None:
+def test_up_and_preview_work_from_refreshed_state_through_the_policy_pack() -> None:
     ws = _ws()
     assert cli.run_action(ws, "up", _args()) == 0
     preview, up = ws.calls
     assert preview[0] == "preview" and up[0] == "up"
     for call in (preview, up):
         assert "--refresh" in call
+        assert call[call.index("--policy-pack") + 1] == str(ROOT / "policy")
     ws = _ws()
     cli.run_action(ws, "preview", _args())
-    assert ws.calls[0][:3] == ("preview", "--diff", "--refresh")
+    assert ws.calls[0][:3] == ("preview", "--diff", "--refresh") and "--policy-pack" in ws.calls[0]
 
 
 def test_apply_plan_without_a_plan_refuses_before_the_engine(tmp_path: Path, capsys: Any) -> None:

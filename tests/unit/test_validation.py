@@ -73,7 +73,7 @@ def test_secret_values_never_reach_an_error_message() -> None:
     good, secret = good_raw()
     raw = deep_merge(good, {"proxmoxApiToken": "s3cr3t-token-value", "containers": {"dns-1": {"vmid": 1}}})
     with pytest.raises(FabricConfigError) as caught:
-        validate(raw, project_dir=ROOT, secret_keys=secret)
+        validate(raw, project_dir=ROOT, secret_keys=secret | {"fabric:proxmoxApiToken"})
     assert "s3cr3t-token-value" not in str(caught.value)
 
 

@@ -113,6 +113,7 @@ def local_services(
     env["SAMAKIA_PVE_PASSWORD"] = password  # the local Proxmox's root@pam password
     # ... and the same credential where the provider reads it (never a provider input, so never in state)
     env["PROXMOX_VE_PASSWORD"] = password
+    env.pop("PROXMOX_VE_API_TOKEN", None)  # a token from the caller's shell (or a test) is not this fabric's
     with serve_directory(state / "mirror", "127.0.0.1", mirror_port):
         pve = RunningPve(state / "pve", host=pve_host, password=password).start()
         try:

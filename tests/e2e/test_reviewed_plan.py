@@ -3,8 +3,8 @@
 Three cases, as the pipeline meets them: the saved plan applies exactly; a change made in PVE
 after the review refuses; a change of the code after the review refuses (at the engine's plan
 check when the key still matches, and at the key check when the commit moved). A refusal applies
-nothing. Runs after the lifecycle (which ends empty), on the same fabric, without config policies
-so that each apply stays short; the project is made a Git checkout because plans are keyed by tree.
+nothing. Runs on the shared fabric from empty and leaves it empty, without config policies so that
+each apply stays short; the project is made a Git checkout because plans are keyed by tree.
 """
 
 from __future__ import annotations
@@ -47,11 +47,15 @@ def _commit_stack(f: LocalFabric, edit: dict[str, object] | None = None) -> None
 
 @pytest.fixture(scope="module")
 def reviewed(fabric: LocalFabric) -> Iterator[LocalFabric]:
+    stack_file = fabric.project / f"Pulumi.{STACK}.yaml"
+    original = stack_file.read_text()
     (fabric.project / ".gitignore").write_text(".state/\nplans/\ncatalog.e2e.yaml\n")
     _git(fabric.project, "init", "-q", "-b", "main")
     _commit_stack(fabric)
     yield fabric
     fabric.pulumi("destroy", "--yes")
+    stack_file.write_text(original)  # the next module starts from the shared stack, empty
+    working_config(fabric.project, STACK, fabric.project / ".state")
 
 
 def _plan(f: LocalFabric) -> Path:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,9 @@ from fabric.stack_file import read_stack_file
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = Path(__file__).parent / "stacks"
 SECRET_VALUE = "PVEAPIToken=ci@pve!fabric=0f3c5b7e-test-only-token"
+# The provider's credential, where CI puts it (the provider reads it; the program only checks that
+# it is set). Set for the whole session, so module-scoped fixtures that run the program see it too.
+os.environ.setdefault("PROXMOX_VE_API_TOKEN", SECRET_VALUE)
 
 
 def deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -57,8 +61,6 @@ def good() -> tuple[dict[str, Any], set[str]]:
 def _run_from_root(monkeypatch: pytest.MonkeyPatch) -> None:
     # Stack files name the catalog relative to the project, as Pulumi runs the program there.
     monkeypatch.chdir(ROOT)
-    # The provider's credential, where CI puts it (the provider reads it; the program only checks it).
-    monkeypatch.setenv("PROXMOX_VE_API_TOKEN", SECRET_VALUE)
 
 
 def load_yaml(path: Path) -> Any:

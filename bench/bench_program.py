@@ -77,7 +77,6 @@ def baseline_program(raw: dict[str, Any], project_dir: Path = ROOT) -> None:
     file names and digests; the endpoint, mirror and network) so that under the real engine it
     can also apply, against the same local Proxmox.
     """
-    import os
 
     import pulumi
     import pulumi_proxmoxve as proxmoxve

@@ -14,7 +14,6 @@ from .intent import MountPointSpec
 from .tokens import DATA_VOLUME
 
 RUNNER = "python3 -m fabric.runtime.volume"
-SECRET_ENV = "SAMAKIA_VOLUME_PVE_CREDENTIAL"  # noqa: S105 (a variable's name, not a credential)
 
 
 @dataclass(frozen=True)
@@ -27,10 +26,6 @@ class PveAccess:
     password_env: str | None = None
     token_env: str | None = None
     insecure: bool = False
-    config_secret: pulumi.Input[str] | None = None
-    """A credential the stack keeps as a secure config value (no environment variable to name):
-    it reaches the runner through the command's environment as a Pulumi secret, encrypted in
-    state exactly as the provider's own credential is."""
 
 
 @dataclass(frozen=True)
@@ -88,13 +83,9 @@ class DataVolume(pulumi.ComponentResource):
             "name": args.mount.name,
             "sizeGb": args.mount.size_gb,
         }
-        environment = None
-        if args.access.config_secret is not None:
-            environment = {SECRET_ENV: pulumi.Output.secret(args.access.config_secret)}
         self.command = local.Command(
             name,
             create=f"{RUNNER} create",
-            environment=environment,
             delete=f"{RUNNER} delete",
             stdin=json.dumps({k: v for k, v in request.items() if v is not None}, sort_keys=True),
             triggers=[args.node, args.mount.datastore, args.owner, args.container, args.mount.name],

@@ -15,13 +15,12 @@ import pulumi
 
 from .config_policy import ConfigPolicy, ConfigPolicyArgs, PolicyTarget
 from .container import ContainerMount, LxcContainer, LxcContainerArgs, ReleaseTarget
-from .data_volume import SECRET_ENV, DataVolume, DataVolumeArgs, PveAccess
+from .data_volume import DataVolume, DataVolumeArgs, PveAccess
 from .health_check import HealthCheck, HealthCheckArgs
 from .image import Image, ImageArgs
 from .intent import ContainerSpec, image_ref
 from .paths import PLAYBOOKS_DIR
 from .playbook_digest import files_digest
-from .provider import resolve_secret
 from .stateful import rollout_waits
 from .tokens import FLEET
 from .validation import ResolvedImage, ValidatedStack
@@ -109,18 +108,15 @@ class Fleet(pulumi.ComponentResource):
         return ContainerMount(volume=volume.volume_id, path=mount.path, size_gb=mount.size_gb, backup=mount.backup)
 
     def _access(self) -> PveAccess:
-        """How a volume's runner logs in: environment variable names, or a config secret passed encrypted."""
+        """How a volume's runner logs in: the names of the environment variables the provider reads too
+        (``proxmox_provider`` admits no other reference), so no credential enters the command's inputs."""
         px = self.fabric.intent.proxmox
-        ref, path = (px.api_token, "proxmox.apiToken") if px.api_token else (px.password, "proxmox.password")
-        assert ref is not None  # validation requires one login
-        name = ref.env if ref.env is not None else SECRET_ENV
         return PveAccess(
             endpoint=px.endpoint,
             username=px.username,
-            password_env=name if ref is px.password else None,
-            token_env=name if ref is px.api_token else None,
+            password_env=px.password.env if px.password else None,
+            token_env=px.api_token.env if px.api_token else None,
             insecure=px.insecure,
-            config_secret=resolve_secret(ref, path) if ref.config is not None else None,
         )
 
     def _health_args(self, spec: ContainerSpec, container: LxcContainer, policy: ConfigPolicy) -> HealthCheckArgs:

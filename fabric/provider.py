@@ -23,22 +23,9 @@ import pulumi_proxmoxve as proxmoxve
 
 from .errors import FabricConfigError, Problem
 from .intent import ProxmoxSettings, SecretRef
-from .stack_config import NAMESPACE
 
 TOKEN_ENV = "PROXMOX_VE_API_TOKEN"  # noqa: S105 (a variable name, not a value)
 PASSWORD_ENV = "PROXMOX_VE_PASSWORD"  # noqa: S105
-
-
-def resolve_secret(ref: SecretRef, path: str) -> pulumi.Output[str]:
-    """A referenced credential as a secret Output (for runners that take it as an input); a missing one is a
-    config error. The provider itself never does: see ``proxmox_provider``."""
-    if ref.env is not None:
-        value = os.environ.get(ref.env)
-        if not value:
-            raise FabricConfigError([Problem(f"{path}.env", "environment variable is not set", ref.env)])
-        return pulumi.Output.secret(value)
-    assert ref.config is not None
-    return pulumi.Config(NAMESPACE).require_secret(ref.config)
 
 
 def require_provider_env(ref: SecretRef, path: str, upstream: str) -> None:

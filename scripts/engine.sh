@@ -5,12 +5,17 @@
 #   scripts/engine.sh --rebuild  # forget the stamp and build again
 #
 # Everything lands outside the repo, in ${SAMAKIA_CACHE:-$HOME/.cache/samakia-fabric}:
-#   engine/<key>/bin/    pulumi, pulumi-language-python (+ -exec), pulumi-resource-pulumi-python
+#   engine/<key>/bin/    pulumi, the base pulumi-language-python (+ -exec), pulumi-resource-pulumi-python
 #   engine/<key>/src/    the wrapper modules copied from scripts/engine/ and built there
 #   engine/<key>/stamp   written only after everything above succeeded
+#   engine/<hostkey>/    the language host callers use: scripts/engine/langhost plus scripts/langhost/
+#                        (RunPlugin, for policy packs), and a hard link to the CLI; its bin/ is the
+#                        bin dir printed and put on PATH
 #   pulumi-home/         PULUMI_HOME: the resource providers registered with `pulumi plugin install`
 # <key> (computed by scripts/env.sh) encodes the CLI, SDK, command and proxmoxve versions, the Go
-# version and a hash of scripts/engine/, so a change to any of them builds afresh.
+# version and a hash of scripts/engine/, so a change to any of them builds afresh (10-60 minutes).
+# <hostkey> encodes the SDK, CLI and Go versions and a hash of the host's sources (scripts/engine/
+# langhost and scripts/langhost/): a change to scripts/langhost/ rebuilds the host alone (minutes).
 #
 # Resource providers: github.com/pulumi/pulumi-command/provider and
 # github.com/muhlba91/pulumi-proxmoxve/provider are refused by the Go module proxy (403), so they
@@ -41,10 +46,14 @@ GO=$(command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 export GOTOOLCHAIN=${GOTOOLCHAIN:-local}   # never fetch another Go behind our back
 export GOFLAGS="-mod=mod -buildvcs=false"
 
-BIN=$SAMAKIA_ENGINE_BIN
+BIN=$SAMAKIA_ENGINE_DIR/bin          # the CLI entry
 SRC=$SAMAKIA_ENGINE_DIR/src
 STAMP=$SAMAKIA_ENGINE_DIR/stamp
+HOST_BIN=$SAMAKIA_ENGINE_BIN         # the language host entry (what callers use)
+HOST_SRC=$SAMAKIA_LANGHOST_DIR/src
+HOST_STAMP=$SAMAKIA_LANGHOST_DIR/stamp
 ENGINE_SRC=$SAMAKIA_ROOT/scripts/engine
+HOST_ADDITIONS=$SAMAKIA_ROOT/scripts/langhost
 SDK_MODULE=github.com/pulumi/pulumi/sdk/v3
 CLI_MODULE=github.com/pulumi/pulumi/pkg/v3
 
@@ -125,14 +134,76 @@ providers() {
     return "$missing"
 }
 
+# build_host BIN SRC SOURCES...: build the language host from the given source directories (copied
+# into SRC, later ones over earlier ones) into BIN, with the exec script and the dynamic-provider shim
+# from the sdk/v3 module beside it, then check that it starts and prints its port.
+build_host() {
+    local bin=$1 src=$2 out pid port sdk_dir dir
+    shift 2
+    rm -rf "$src" && mkdir -p "$src" "$bin"
+    for dir in "$@"; do cp -r "$dir/." "$src/"; done
+    log "go build pulumi-language-python (sdk/v3 v$SAMAKIA_PULUMI_SDK_VERSION) into $bin"
+    (cd "$src" && "$GO" build -trimpath -ldflags "-s -w -X main.version=$SAMAKIA_PULUMI_SDK_VERSION" \
+        -o "$bin/pulumi-language-python.tmp" .)
+    mv -f "$bin/pulumi-language-python.tmp" "$bin/pulumi-language-python"
+    sdk_dir=$(cd "$src" && "$GO" list -m -f '{{.Dir}}' "$SDK_MODULE")
+    [ "$(cd "$src" && "$GO" list -m -f '{{.Version}}' "$SDK_MODULE")" = "v$SAMAKIA_PULUMI_SDK_VERSION" ] ||
+        die "scripts/engine/langhost/go.mod does not require $SDK_MODULE v$SAMAKIA_PULUMI_SDK_VERSION"
+    install -m 0755 "$sdk_dir/python/cmd/pulumi-language-python-exec" "$bin/pulumi-language-python-exec"
+    install -m 0755 "$sdk_dir/python/dist/pulumi-resource-pulumi-python" "$bin/pulumi-resource-pulumi-python"
+
+    out=$(mktemp)
+    "$bin/pulumi-language-python" 127.0.0.1:1 >"$out" 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do [ -s "$out" ] && break; sleep 0.1; done
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    port=$(head -n1 "$out")
+    rm -f "$out"
+    case "$port" in
+        ''|*[!0-9]*) die "pulumi-language-python did not start (printed '$port')" ;;
+    esac
+}
+
+# link_cli: the host entry's bin holds the CLI as a hard link (a copy across file systems), because the
+# CLI takes its language host from beside its own executable before PATH; a symlink would not do, as
+# the CLI resolves it. Cheap, so it runs on the warm path too (the CLI entry may have been rebuilt).
+link_cli() {
+    [ "$HOST_BIN/pulumi" -ef "$BIN/pulumi" ] && return 0
+    ln -f "$BIN/pulumi" "$HOST_BIN/pulumi.tmp" 2>/dev/null || cp -f "$BIN/pulumi" "$HOST_BIN/pulumi.tmp"
+    mv -f "$HOST_BIN/pulumi.tmp" "$HOST_BIN/pulumi"
+}
+
+# ensure_host: the language host entry, built unless its stamp is there (under its own lock).
+ensure_host() {
+    if [ "$REBUILD" = 0 ] && [ -f "$HOST_STAMP" ] && [ -x "$HOST_BIN/pulumi-language-python" ]; then
+        link_cli
+        return 0
+    fi
+    mkdir -p "$SAMAKIA_LANGHOST_DIR"
+    exec 8>"$SAMAKIA_LANGHOST_DIR.lock"
+    flock 8
+    if [ "$REBUILD" = 1 ] || [ ! -f "$HOST_STAMP" ]; then
+        rm -f "$HOST_STAMP"
+        local start
+        start=$(date +%s)
+        build_host "$HOST_BIN" "$HOST_SRC" "$ENGINE_SRC/langhost" "$HOST_ADDITIONS"
+        printf 'built %s in %ss\n' "$SAMAKIA_LANGHOST_KEY" "$(($(date +%s) - start))" >"$HOST_STAMP"
+        log "language host built in $(($(date +%s) - start))s"
+    fi
+    link_cli
+    exec 8>&-
+}
+
 finish() {
     local missing=0
+    ensure_host
     providers || missing=$?
     if [ "$missing" -gt 0 ] && [ "${SAMAKIA_ENGINE_STRICT:-0}" = 1 ]; then
         log "ERROR: $missing upstream resource provider(s) missing (SAMAKIA_ENGINE_STRICT=1: stand-ins are never registered)"
         exit 3
     fi
-    printf '%s\n' "$BIN"
+    printf '%s\n' "$HOST_BIN"
 }
 
 check_pins
@@ -161,7 +232,8 @@ start=$(date +%s)
 #    it from a wrapper module (scripts/engine/pulumi: pkg/v3's go.mod has replace lines, which only
 #    apply in the main module, so the wrapper repeats the one that matters).
 found=""
-if candidate=$(PATH=${PATH//$BIN:/} command -v pulumi 2>/dev/null) &&
+outside=${PATH//$BIN:/}
+if candidate=$(PATH=${outside//$HOST_BIN:/} command -v pulumi 2>/dev/null) &&
     [ "$("$candidate" version 2>/dev/null)" = "v$SAMAKIA_PULUMI_CLI_VERSION" ]; then
     found=$candidate
 fi
@@ -179,32 +251,11 @@ mv -f "$BIN/pulumi.tmp" "$BIN/pulumi"
 [ "$("$BIN/pulumi" version)" = "v$SAMAKIA_PULUMI_CLI_VERSION" ] ||
     die "built pulumi reports $("$BIN/pulumi" version), wanted v$SAMAKIA_PULUMI_CLI_VERSION"
 
-# 2. The Python language host (scripts/engine/langhost; the upstream one is refused by the proxy)
-#    and, beside it, pulumi-language-python-exec and the dynamic-provider shim from the sdk/v3
-#    module at the Python SDK's version.
-rm -rf "$SRC/langhost" && cp -r "$ENGINE_SRC/langhost" "$SRC/langhost"
-log "go build pulumi-language-python (sdk/v3 v$SAMAKIA_PULUMI_SDK_VERSION)"
-(cd "$SRC/langhost" && "$GO" build -trimpath -ldflags "-s -w -X main.version=$SAMAKIA_PULUMI_SDK_VERSION" \
-    -o "$BIN/pulumi-language-python.tmp" .)
-mv -f "$BIN/pulumi-language-python.tmp" "$BIN/pulumi-language-python"
-sdk_dir=$(cd "$SRC/langhost" && "$GO" list -m -f '{{.Dir}}' "$SDK_MODULE")
-[ "$(cd "$SRC/langhost" && "$GO" list -m -f '{{.Version}}' "$SDK_MODULE")" = "v$SAMAKIA_PULUMI_SDK_VERSION" ] ||
-    die "scripts/engine/langhost/go.mod does not require $SDK_MODULE v$SAMAKIA_PULUMI_SDK_VERSION"
-install -m 0755 "$sdk_dir/python/cmd/pulumi-language-python-exec" "$BIN/pulumi-language-python-exec"
-install -m 0755 "$sdk_dir/python/dist/pulumi-resource-pulumi-python" "$BIN/pulumi-resource-pulumi-python"
-
-# 3. Smoke test: the host starts and prints its port.
-out=$(mktemp)
-"$BIN/pulumi-language-python" 127.0.0.1:1 >"$out" 2>&1 &
-pid=$!
-for _ in $(seq 100); do [ -s "$out" ] && break; sleep 0.1; done
-kill "$pid" 2>/dev/null || true
-wait "$pid" 2>/dev/null || true
-port=$(head -n1 "$out")
-rm -f "$out"
-case "$port" in
-    ''|*[!0-9]*) die "pulumi-language-python did not start (printed '$port')" ;;
-esac
+# 2. The base Python language host (scripts/engine/langhost; the upstream one is refused by the proxy)
+#    and, beside it, pulumi-language-python-exec and the dynamic-provider shim from the sdk/v3 module
+#    at the Python SDK's version. Callers use the host entry's build (host(), above), which adds
+#    scripts/langhost/; this one stays so that the entry is complete on its own.
+build_host "$BIN" "$SRC/langhost" "$ENGINE_SRC/langhost"
 
 printf 'built %s in %ss\n' "$SAMAKIA_ENGINE_KEY" "$(($(date +%s) - start))" >"$STAMP"
 log "engine built in $(($(date +%s) - start))s"

@@ -35,8 +35,20 @@ SAMAKIA_ENGINE_KEY="pulumi${SAMAKIA_PULUMI_CLI_VERSION}-sdk${SAMAKIA_PULUMI_SDK_
 SAMAKIA_ENGINE_KEY+="-command${SAMAKIA_COMMAND_VERSION}-proxmoxve${SAMAKIA_PROXMOXVE_VERSION}"
 SAMAKIA_ENGINE_KEY+="-${_samakia_gover}-${_samakia_srchash:-nosrc}"
 SAMAKIA_ENGINE_DIR="$SAMAKIA_CACHE/engine/$SAMAKIA_ENGINE_KEY"
-SAMAKIA_ENGINE_BIN="$SAMAKIA_ENGINE_DIR/bin"
-unset _samakia_go _samakia_gover _samakia_srchash
+
+# The language host has its own entry: the base host (scripts/engine/langhost) plus the project's
+# additions to it (scripts/langhost/, RunPlugin for policy packs), keyed by the SDK and Go versions
+# and a hash of both. A change to scripts/langhost/ rebuilds the host alone (a few minutes) while the
+# CLI entry above (10-60 minutes cold) stays warm. Its bin dir is the one callers use: it holds the
+# host beside a hard link to the CLI, because the CLI looks for its language host next to itself.
+_samakia_hosthash=$(cd "$SAMAKIA_ROOT/scripts" 2>/dev/null &&
+    find engine/langhost langhost -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) 2>/dev/null |
+    LC_ALL=C sort | xargs -r sha256sum | sha256sum | cut -c1-10)
+SAMAKIA_LANGHOST_KEY="langhost-sdk${SAMAKIA_PULUMI_SDK_VERSION}-pulumi${SAMAKIA_PULUMI_CLI_VERSION}"
+SAMAKIA_LANGHOST_KEY+="-${_samakia_gover}-${_samakia_hosthash:-nosrc}"
+SAMAKIA_LANGHOST_DIR="$SAMAKIA_CACHE/engine/$SAMAKIA_LANGHOST_KEY"
+SAMAKIA_ENGINE_BIN="$SAMAKIA_LANGHOST_DIR/bin"
+unset _samakia_go _samakia_gover _samakia_srchash _samakia_hosthash
 
 case ":$PATH:" in
     *":$SAMAKIA_ROOT/.venv/bin:"*) ;;
@@ -48,6 +60,7 @@ case ":$PATH:" in
 esac
 
 export PATH SAMAKIA_ROOT SAMAKIA_CACHE SAMAKIA_ENGINE_KEY SAMAKIA_ENGINE_DIR SAMAKIA_ENGINE_BIN
+export SAMAKIA_LANGHOST_KEY SAMAKIA_LANGHOST_DIR
 export SAMAKIA_PULUMI_CLI_VERSION SAMAKIA_PULUMI_SDK_VERSION SAMAKIA_COMMAND_VERSION SAMAKIA_PROXMOXVE_VERSION
 export PULUMI_HOME="$SAMAKIA_CACHE/pulumi-home"
 export PULUMI_SKIP_UPDATE_CHECK=true

@@ -14,8 +14,6 @@ from fabric.tokens import DATA_VOLUME
 from .conftest import SECRET_VALUE, deep_merge, fabric_from, good_raw
 from .test_components import run_fleet
 
-SIG, SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"  # Pulumi's secret wrapper
-
 
 def _command(rec_registered: list[Registered], name: str) -> Registered:
     matches = [r for r in rec_registered if r.type == COMMAND and r.name == name]
@@ -58,12 +56,11 @@ def test_data_volumes_are_their_own_resources_mounted_by_id() -> None:
     assert pgdata.inputs["delete"] == "python3 -m fabric.runtime.volume delete"
     request = json.loads(pgdata.inputs["stdin"])
     assert request["owner"] == 9000 and request["storage"] == "local-zfs" and request["node"] == "pve1"
-    # The reference stack keeps its token as a secure config value: it reaches the runner
-    # through the environment, as a secret (encrypted in state), never on stdin or argv.
-    assert request["tokenEnv"] == "SAMAKIA_VOLUME_PVE_CREDENTIAL"
-    assert SECRET_VALUE not in pgdata.inputs["stdin"]
-    env = pgdata.inputs["environment"]
-    assert env[SIG] == SECRET_SIG and set(env["value"]) == {"SAMAKIA_VOLUME_PVE_CREDENTIAL"}
+    # The runner logs in as the provider does: from the variable the provider reads, named on
+    # stdin; the token itself is in no input (inputs are state), not even as a secret.
+    assert request["tokenEnv"] == "PROXMOX_VE_API_TOKEN"
+    assert "environment" not in pgdata.inputs
+    assert SECRET_VALUE not in json.dumps(pgdata.inputs)
     # The default datastore is the node's disk storage.
     wal = json.loads(_command(rec.registered, "db-1-wal").inputs["stdin"])
     assert wal["storage"] == "local-lvm"
@@ -84,11 +81,11 @@ def test_volume_triggers_are_identity_not_size() -> None:
     assert triggers == ["pve1", "local-zfs", 9000, "db-1", "pgdata"]
 
 
-def test_an_env_credential_is_passed_by_name_only(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_password_login_reaches_the_runner_by_name_only(monkeypatch: pytest.MonkeyPatch) -> None:
     raw, _ = good_raw()
-    raw = deep_merge(raw, {"proxmox": {"apiToken": {"config": None, "env": "PVE_TOKEN"}}})
-    raw.pop("proxmoxApiToken")
-    monkeypatch.setenv("PVE_TOKEN", "ci@pve!fabric=not-a-real-token")
+    login = {"apiToken": None, "username": "root@pam", "password": {"env": "PROXMOX_VE_PASSWORD"}}
+    raw = deep_merge(raw, {"proxmox": login})
+    monkeypatch.setenv("PROXMOX_VE_PASSWORD", "hunter2-not-a-real-password")
 
     def program() -> Fleet:
         fabric = fabric_from(raw, set())
@@ -96,10 +93,10 @@ def test_an_env_credential_is_passed_by_name_only(monkeypatch: pytest.MonkeyPatc
         return Fleet("fabric", fabric, pulumi.ResourceOptions(providers=[provider]))
 
     rec = run_program(program)
-    pgdata = _command(rec.registered, "db-1-pgdata")
-    assert json.loads(pgdata.inputs["stdin"])["tokenEnv"] == "PVE_TOKEN"
-    assert "environment" not in pgdata.inputs
-    assert "not-a-real-token" not in json.dumps(pgdata.inputs)
+    request = json.loads(_command(rec.registered, "db-1-pgdata").inputs["stdin"])
+    assert (request["username"], request["passwordEnv"]) == ("root@pam", "PROXMOX_VE_PASSWORD")
+    assert "tokenEnv" not in request
+    assert "hunter2-not-a-real-password" not in str([r.inputs for r in rec.registered])
 
 
 def test_without_network_probes_a_member_waits_for_the_previous_ones_configuration() -> None:

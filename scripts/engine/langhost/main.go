@@ -8,11 +8,8 @@
 // installed beside this binary) with the program's interpreter. It installs nothing (no
 // pip/uv/poetry): the virtualenv named by `runtime.options.virtualenv` must already exist.
 //
-// It also runs Python plugins the engine launches through a language host (RunPlugin): the
-// project's CrossGuard policy pack (`pulumi preview --policy-pack policy`).
-//
-// Pulumi.yaml / PulumiPolicy.yaml runtime options honoured: virtualenv (path, relative to the
-// project or pack root) and toolchain (pip or uv; uv alone means ".venv"). Others are ignored.
+// Pulumi.yaml runtime options honoured: virtualenv (path, relative to the project root) and
+// toolchain (pip or uv; uv alone means ".venv"). Others are ignored.
 package main
 
 import (
@@ -204,46 +201,6 @@ func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.R
 		return &pulumirpc.RunResponse{Error: fmt.Sprintf("could not run %s: %v", py, err)}, nil
 	}
 	return &pulumirpc.RunResponse{}, nil
-}
-
-// RunPlugin runs a Python plugin, such as a policy pack, for the engine: `python <program dir> <args>`
-// (the directory's __main__.py), in the engine's working directory and environment, with the
-// virtualenv from the plugin's runtime options, streaming stdout (whose first line is the plugin's
-// port) and stderr back, then its exit code. The same contract as upstream's host (read:
-// pulumi/pulumi sdk/python/cmd/pulumi-language-python/main.go, pythonLanguageHost.RunPlugin).
-func (h *host) RunPlugin(req *pulumirpc.RunPluginRequest, server pulumirpc.LanguageRuntime_RunPluginServer) error {
-	py, env, err := pythonCmd(req.GetInfo())
-	if err != nil {
-		return err
-	}
-	dir := req.GetInfo().GetProgramDirectory()
-	if dir == "" {
-		return errors.New("RunPlugin: the request names no plugin directory")
-	}
-	closer, stdout, stderr, err := rpcutil.MakeRunPluginStreams(server, false)
-	if err != nil {
-		return err
-	}
-	defer closer.Close()
-
-	args := append([]string{"-u", dir}, req.GetArgs()...)
-	cmd := exec.CommandContext(server.Context(), py, args...)
-	cmd.Dir = req.GetPwd()
-	// The engine's environment first; the interpreter's (virtualenv) settings win over it.
-	cmd.Env = append(append([]string{}, req.GetEnv()...), env...)
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	code := int32(0)
-	if err := cmd.Run(); err != nil {
-		var exitErr *exec.ExitError
-		if !errors.As(err, &exitErr) {
-			return fmt.Errorf("could not run %s %s: %w", py, dir, err)
-		}
-		code = int32(exitErr.ExitCode())
-	}
-	if err := closer.Close(); err != nil {
-		return err
-	}
-	return server.Send(&pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Exitcode{Exitcode: code}})
 }
 
 func (h *host) GetPluginInfo(context.Context, *emptypb.Empty) (*pulumirpc.PluginInfo, error) {

@@ -16,8 +16,8 @@ ENV := source scripts/env.sh &&
 
 .PHONY: help setup engine lint unit conformance conformance-write test-playbooks test-images test-e2e test bench \
         preview up down drift drift-infra drift-config image catalog-check tools \
-        plan apply-plan plan-key fetch-plan blast-radius pr-comment drift-incident publish-image repair test-pipeline \
-        real-providers
+        plan apply-plan plan-key fetch-plan blast-radius pr-comment drift-incident publish-image repair record-fixtures \
+        test-pipeline image-compare images-ci real-providers
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ test-images: setup ## Image tier: a real Packer build, catalog immutability
 test-e2e: engine ## Engine tier: real Pulumi engine against fakepve, whole lifecycle
 	$(ENV) pytest -q tests/e2e
 
+record-fixtures: engine ## Re-record tests/unit/fixtures/ (the PR comment's preview JSON) from the engine tier
+	$(ENV) SAMAKIA_RECORD_FIXTURES=1 pytest -x -q tests/e2e/test_lifecycle.py -k "up_from_empty or image_bump"
+
 test-pipeline: setup tools ## Pipeline tier: secret scanner, actionlint, CI scripts (scratch repos, fake gh)
 	$(ENV) pytest -q tests/pipeline
 
@@ -70,6 +73,12 @@ image: setup ## Build an image from committed image code: make image FAMILY=debi
 
 publish-image: setup ## Publish a built version and its sha256 to the image mirror, never overwriting (SAMAKIA_IMAGE_PUBLISH_URL)
 	$(ENV) python -m ops.images.publish --family "$(FAMILY)" --version "$(VERSION)" --catalog "$(CATALOG)"
+
+image-compare: setup ## Compare two builds of a template bit for bit, naming what differs: make image-compare A=... B=...
+	$(ENV) python -m ops.images.compare "$(A)" "$(B)"
+
+images-ci: setup ## CI: new catalog entries since BASE rebuilt twice and compared (PUBLISH=1: then published), into OUT
+	$(ENV) scripts/ci/images.sh "$(BASE)" "$(or $(OUT),.images-ci)" $(if $(PUBLISH),--publish)
 
 catalog-check: setup ## Fail if an existing catalog entry was changed or removed (vs BASE, default origin/main or main)
 	$(ENV) python -m ops.images.catalog_check --catalog "$(CATALOG)" $(if $(BASE),--base "$(BASE)")

@@ -218,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ops.images.catalog_check", description=__doc__.split("\n\n")[0])
     ap.add_argument("--catalog", default=str(DEFAULT_CATALOG))
     ap.add_argument("--base", default=None, help="target branch to compare with (default origin/main, else main)")
+    ap.add_argument("--added", action="store_true", help="print only the appended entries, 'FAMILY VERSION' a line")
     args = ap.parse_args(argv)
     try:
         ref, result = check(args.catalog, args.base)
@@ -229,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         for error in result.errors:
             print(f"  - {error}", file=sys.stderr)
         return EXIT_FINDINGS
+    if args.added:
+        print("\n".join(result.added))
+        return EXIT_OK
     added = f", added: {', '.join(result.added)}" if result.added else ""
     corrected = f", provenance corrected: {'; '.join(result.corrected)}" if result.corrected else ""
     print(f"catalog-check: OK against {ref}: {result.unchanged} entries unchanged{added}{corrected}")

@@ -24,6 +24,7 @@ from pathlib import Path
 from fabric.catalog import ImageBuild, load_catalog
 from fabric.paths import PROJECT_ROOT
 from ops.images.build import BuildError, build_image
+from ops.images.compare import compare
 from ops.images.inputs import DEFAULT_CATALOG, InputError, commit_time
 from ops.images.provenance import template_digest_at
 
@@ -41,9 +42,14 @@ class Reproduction:
 
 
 def reproduce(
-    family: str, version: str, catalog: Path = DEFAULT_CATALOG, stamp_commit: str | None = None
+    family: str,
+    version: str,
+    catalog: Path = DEFAULT_CATALOG,
+    stamp_commit: str | None = None,
+    cache_dir: Path | None = None,
 ) -> Reproduction:
-    """Rebuild ``family`` ``version`` from its entry's commit. Raises ``InputError`` or ``BuildError``."""
+    """Rebuild ``family`` ``version`` from its entry's commit, into ``cache_dir`` (kept) or a scratch
+    directory (removed). Raises ``InputError`` or ``BuildError``."""
     entry = load_catalog(catalog).find(family, version)
     if entry is None:
         raise InputError(f"{family} {version} is not in {catalog}")
@@ -69,7 +75,7 @@ def reproduce(
                 family,
                 version,
                 Path(tmp) / "catalog.yaml",
-                cache_dir=Path(tmp) / "cache",
+                cache_dir=cache_dir or Path(tmp) / "cache",
                 images_dir=tree / "images",
                 stamp_commit=stamp,
                 build_epoch=commit_time(stamp),
@@ -90,7 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--version", required=True)
     ap.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
     ap.add_argument("--stamp-commit", default=None, help="the commit an older build's stamp names")
+    ap.add_argument(
+        "--twice",
+        type=Path,
+        metavar="DIR",
+        help="CI: build twice, into DIR/1 and DIR/2 (kept for publishing), and compare the two bit for bit",
+    )
     args = ap.parse_args(argv)
+    if args.twice:
+        return _twice(args.family, args.version, args.catalog, args.twice)
     try:
         r = reproduce(args.family, args.version, args.catalog, args.stamp_commit)
     except BuildError as exc:
@@ -106,6 +120,29 @@ def main(argv: list[str] | None = None) -> int:
         f"base {'as recorded' if r.rebuilt.sources == r.entry.sources else 'MOVED: ' + ', '.join(r.rebuilt.sources)}"
     )
     return 0 if r.identical else 1
+
+
+def _twice(family: str, version: str, catalog: Path, out: Path) -> int:
+    """Two builds from the entry's commit: identical to each other (else what differs, named) and to the entry."""
+    builds = []
+    for n in ("1", "2"):
+        try:
+            builds.append(reproduce(family, version, catalog, cache_dir=out / n))
+        except BuildError as exc:
+            print(f"reproduce: build {n}: {exc}", file=sys.stderr)
+            return 1
+        except (InputError, subprocess.CalledProcessError) as exc:
+            print(f"reproduce: cannot run: {exc}", file=sys.stderr)
+            return 2
+    name = builds[0].entry.file_name
+    identical, diffs = compare(out / "1" / name, out / "2" / name)
+    for n, r in zip(("1", "2"), builds, strict=True):
+        verdict = "matches" if r.identical else "DIFFERS from"
+        print(f"reproduce: build {n} of {family} {version}: sha256 {r.rebuilt.sha256}, {verdict} the catalog entry")
+    if not identical:
+        print(f"reproduce: the two builds are NOT bit-identical ({len(diffs)} difference(s)):")
+        print("\n".join(f"  {line}" for line in diffs))
+    return 0 if identical and all(r.identical for r in builds) else 1
 
 
 if __name__ == "__main__":

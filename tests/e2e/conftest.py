@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,43 @@ def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFabric]:
     with local_fabric(project, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT) as (ws, pve):
         api = PveApi(pve.url, str(pve.cafile), username="root@pam", password=ws.env["SAMAKIA_PVE_PASSWORD"])
         yield LocalFabric(ws=ws, pve=pve, api=api, project=project)
+
+
+RECORD_VAR = "SAMAKIA_RECORD_FIXTURES"
+FIXTURES = ROOT / "tests" / "unit" / "fixtures"
+SHAPE_KEYS = ("fabric:containerDefaults", "fabric:containers", "fabric:groups")
+
+
+def record_preview(f: LocalFabric, name: str, drop: tuple[str, ...] = ()) -> None:
+    """With ``SAMAKIA_RECORD_FIXTURES=1`` (``make record-fixtures``), write the live preview of the current
+    config, minus the containers in ``drop``, as a plan directory under ``tests/unit/fixtures/<name>``:
+    ``preview.json`` (``pulumi preview --json``, machine paths replaced), ``meta.json`` and the stack
+    file's shape (containers and groups), which the PR-comment tests render. Otherwise does nothing.
+    """
+    if os.environ.get(RECORD_VAR) != "1":
+        return
+    assert f.ws.config_file is not None
+    body = yaml.safe_load(f.ws.config_file.read_text())
+    for container in drop:
+        del body["config"]["fabric:containers"][container]
+    scratch = f.ws.config_file.with_name(f"record-{name}.yaml")
+    scratch.write_text(yaml.safe_dump(body, sort_keys=False))
+    result = replace(f.ws, config_file=scratch).pulumi("preview", "--json", check=False, capture=True)
+    text = result.stdout.replace(str(f.project), "<project>").replace(str(ROOT), "<repo>")
+    for machine in ("/tmp/", "/root/", "/work/", "/home/"):
+        assert machine not in text, f"the recorded preview still names a machine path ({machine}...)"
+    preview = json.loads(text)
+    assert preview.get("steps"), result.stderr[-3000:]
+    out = FIXTURES / name
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "preview.json").write_text(json.dumps(preview, indent=1, sort_keys=True) + "\n")
+    shape = {"config": {k: v for k, v in body["config"].items() if k in SHAPE_KEYS}}
+    (out / f"Pulumi.{STACK}.yaml").write_text(
+        "# Recorded by `make record-fixtures` (tests/e2e/conftest.py record_preview): the stack's shape only.\n"
+        + yaml.safe_dump(shape, sort_keys=False)
+    )
+    meta = {"stack": STACK, "tree": "recorded-from-the-engine-tier", "commit": "recorded"}
+    (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
 def read_secret_values(project: Path) -> list[str]:

@@ -18,7 +18,7 @@ from ops.stack.drift import config_drift_check, drift_check, repair_config_drift
 from ops.stack.plan_summary import summarize
 
 from . import timeline
-from .conftest import STACK, LocalFabric, read_secret_values
+from .conftest import STACK, LocalFabric, read_secret_values, record_preview
 
 CONTAINERS = {"dns-1": 1101, "dns-2": 1102, "db-1": 1201}
 NODES = {"dns-1": "pve1", "dns-2": "pve2", "db-1": "pve1"}
@@ -106,10 +106,12 @@ def test_second_preview_shows_no_changes(fabric: LocalFabric) -> None:
     fabric.pulumi("preview", "--expect-no-changes")
 
 
-def _bump(fabric: LocalFabric, version: str, old: str, new: str) -> None:
+def _bump(fabric: LocalFabric, version: str, old: str, new: str, record: str = "") -> None:
     """Move every container to another image: the dns group rolls, db-1 keeps its data volume."""
     fabric.set_config("images.base", f"debian12-base@{version}")
     fabric.set_config("images.db", f"debian12-base@{version}")
+    if record:  # `make record-fixtures`: the PR comment's fixture is this bump, with db-1 also removed
+        record_preview(fabric, record, drop=("db-1",))
     preview = fabric.preview_json()
     stack_file = fabric.project / f"Pulumi.{STACK}.yaml"
     summary = summarize(preview, GROUPS, shape_of(stack_file))
@@ -158,7 +160,7 @@ def test_data_on_the_volume_is_written_before_the_bump(fabric: LocalFabric) -> N
 
 
 def test_image_bump_replaces_exactly_the_containers_using_it(fabric: LocalFabric) -> None:
-    _bump(fabric, "1.1.0", "debian12-base@1.0.0", "debian12-base@1.1.0")
+    _bump(fabric, "1.1.0", "debian12-base@1.0.0", "debian12-base@1.1.0", record="preview-image-bump")
     assert image_of_root(fabric, 1101) == "debian12-base@1.1.0"
     assert image_of_root(fabric, 1102) == "debian12-base@1.1.0"
     assert image_of_root(fabric, 1201) == "debian12-base@1.1.0"

@@ -83,3 +83,18 @@ def test_the_blast_radius_gate_reads_the_prs_labels_and_reruns_when_they_change(
     (gate,) = [s for s in pr["jobs"]["plan"]["steps"] if "make blast-radius" in str(s.get("run", ""))]
     assert gate["env"]["LABELS"] == "${{ join(github.event.pull_request.labels.*.name, ',') }}"
     assert 'LABELS="$LABELS"' in gate["run"]
+
+
+def test_images_are_checked_on_the_pr_and_published_only_from_main() -> None:
+    """An image PR builds twice and compares with no secret; only main's `images` job publishes, before apply."""
+    named = _named()
+    images = yaml.safe_load(named["images.yml"].read_text())
+    assert images[True]["pull_request"]["paths"] == ["images/**"]  # YAML reads the key `on` as True
+    assert "make images-ci BASE=origin/main" in " ".join(_run_lines(named["images.yml"]))
+    assert not re.findall(r"secrets\.(\w+)", named["images.yml"].read_text())
+    main = yaml.safe_load(named["main.yml"].read_text())
+    job = main["jobs"]["images"]
+    assert "PUBLISH=1" in str(job["steps"]) and "SAMAKIA_IMAGE_PUBLISH_TOKEN" in str(job["steps"])
+    assert "images" in main["jobs"]["apply"]["needs"]  # the mirror has the image before anything applies it
+    publishers = [n for n, wf in named.items() if "SAMAKIA_IMAGE_PUBLISH_TOKEN" in wf.read_text()]
+    assert publishers == ["main.yml"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fabric import ApplyRefused, decide
+from fabric.ci_identity import IdentityError
 from fabric.guard import BREAK_GLASS_VAR, ci_branch
 from fabric.program import run
 from fabric.testing import Recording, run_program
@@ -12,6 +13,16 @@ from fabric.testing import Recording, run_program
 from .conftest import ROOT, deep_merge, engine_config, good_raw
 
 MAIN_CI = {"CI": "true", "GITHUB_REF": "refs/heads/main", "GITHUB_EVENT_NAME": "push", "GITHUB_ACTOR": "ci-bot"}
+CLAIMS = {"sub": "repo:samakia/samakia-fabric:environment:production", "run_id": "42", "actor": "merger"}
+
+
+def proven(env: object) -> dict[str, str]:
+    """A prover that found a valid OIDC token (tests/unit/test_ci_identity.py verifies real ones)."""
+    return CLAIMS
+
+
+def unproven(env: object) -> dict[str, str]:
+    raise IdentityError("no GitHub OIDC token can be requested")
 
 
 def test_preview_of_a_protected_stack_is_always_allowed() -> None:
@@ -22,9 +33,31 @@ def test_unprotected_stack_applies_anywhere() -> None:
     assert decide("local", protected=False, dry_run=False, env={}).mode == "unprotected"
 
 
-def test_main_branch_ci_may_apply() -> None:
-    decision = decide("prod", protected=True, dry_run=False, env=MAIN_CI)
-    assert decision.mode == "main-ci" and decision.actor == "ci-bot"
+def test_main_branch_ci_may_apply_with_its_oidc_proof() -> None:
+    decision = decide("prod", protected=True, dry_run=False, env=MAIN_CI, prove=proven)
+    assert decision.mode == "main-ci" and decision.actor == "merger"
+    assert decision.reason == "OIDC repo:samakia/samakia-fabric:environment:production, run 42"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        MAIN_CI,
+        {"CI": "1", "SAMAKIA_CI_BRANCH": "main"},
+        {"CI": "true", "CI_COMMIT_BRANCH": "main"},
+        # Even the variables of a real job do not do: the token request fails without id-token: write.
+        {**MAIN_CI, "ACTIONS_ID_TOKEN_REQUEST_URL": "", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": ""},
+    ],
+)
+def test_variables_set_by_hand_never_satisfy_the_guard(env: dict[str, str]) -> None:
+    """The real prover, no mocks: without the apply job's OIDC token, claiming main CI is refused."""
+    with pytest.raises(ApplyRefused, match="claims to be main-branch CI, but no GitHub OIDC token"):
+        decide("prod", protected=True, dry_run=False, env=env)
+
+
+def test_an_unproven_main_ci_claim_may_still_break_glass() -> None:
+    env = {**MAIN_CI, BREAK_GLASS_VAR: "INC-4713: the OIDC issuer is down, restore dns now"}
+    assert decide("prod", protected=True, dry_run=False, env=env, prove=unproven).mode == "break-glass"
 
 
 @pytest.mark.parametrize(
@@ -43,6 +76,7 @@ def test_protected_update_outside_main_ci_is_refused(env: dict[str, str]) -> Non
 
 
 def test_other_ci_systems_name_their_branch() -> None:
+    """Named, then held to the same proof: only GitHub's OIDC token is verified today (docs/threat-model.md)."""
     assert ci_branch({"CI": "true", "CI_COMMIT_BRANCH": "main"}) == "main"
     assert ci_branch({"CI": "1", "BRANCH_NAME": "main"}) == "main"
     assert ci_branch({"CI_COMMIT_BRANCH": "main"}) is None

@@ -103,9 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         help="CI: build twice, into DIR/1 and DIR/2 (kept for publishing), and compare the two bit for bit",
     )
     args = ap.parse_args(argv)
-    if args.twice:
-        return _twice(args.family, args.version, args.catalog, args.twice)
     try:
+        if args.twice:
+            return _twice(args.family, args.version, args.catalog, args.twice)
         r = reproduce(args.family, args.version, args.catalog, args.stamp_commit)
     except BuildError as exc:
         print(f"reproduce: {exc}", file=sys.stderr)
@@ -124,16 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _twice(family: str, version: str, catalog: Path, out: Path) -> int:
     """Two builds from the entry's commit: identical to each other (else what differs, named) and to the entry."""
-    builds = []
-    for n in ("1", "2"):
-        try:
-            builds.append(reproduce(family, version, catalog, cache_dir=out / n))
-        except BuildError as exc:
-            print(f"reproduce: build {n}: {exc}", file=sys.stderr)
-            return 1
-        except (InputError, subprocess.CalledProcessError) as exc:
-            print(f"reproduce: cannot run: {exc}", file=sys.stderr)
-            return 2
+    builds = [reproduce(family, version, catalog, cache_dir=out / n) for n in ("1", "2")]
     name = builds[0].entry.file_name
     identical, diffs = compare(out / "1" / name, out / "2" / name)
     for n, r in zip(("1", "2"), builds, strict=True):

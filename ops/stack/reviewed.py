@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -104,6 +104,10 @@ def save_plan(ws: Workspace, out: Path, extra_args: tuple[str, ...] = ()) -> int
     for stale in ("plan.json", "preview.json", "meta.json", "policy.json"):
         (target / stale).unlink(missing_ok=True)
     events = target / "events.jsonl"
+    # This CLI registers preview's --event-log only with PULUMI_DEBUG_COMMANDS set (pulumi/pulumi
+    # pkg/v3 v3.274.1 cmd/pulumi/operations/preview.go, NewPreviewCmd); it is where the policy pack's
+    # findings arrive as structured events.
+    ws = replace(ws, env={**ws.env, "PULUMI_DEBUG_COMMANDS": "true"})
     result = ws.pulumi(
         "preview", "--refresh", "--json", "--save-plan", str(target / "plan.json"), "--event-log", str(events),
         *policy_args(ws), *extra_args, check=False, capture=True,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -119,9 +120,12 @@ def record_preview(f: LocalFabric, name: str, drop: tuple[str, ...] = ()) -> Non
     scratch = f.ws.config_file.with_name(f"record-{name}.yaml")
     scratch.write_text(yaml.safe_dump(body, sort_keys=False))
     result = replace(f.ws, config_file=scratch).pulumi("preview", "--json", check=False, capture=True)
-    text = result.stdout.replace(str(f.project), "<project>").replace(str(ROOT), "<repo>")
+    text = result.stdout.replace(str(f.project), "<project>").replace(str(f.project.parent), "<tmp>")
+    text = text.replace(str(ROOT), "<repo>")
     for machine in {tempfile.gettempdir(), str(Path.home()), str(ROOT.parent)}:  # scratch, home, checkouts
-        assert f"{machine}/" not in text, f"the recorded preview still names a path under {machine}"
+        text = re.sub(re.escape(machine) + r'/[^"\s]*', "<machine-path>", text)
+    for secret in read_secret_values(f.project):
+        assert secret not in text, "a credential of the local fabric is in the preview JSON"
     preview = json.loads(text)
     assert preview.get("steps"), result.stderr[-3000:]
     out = FIXTURES / name

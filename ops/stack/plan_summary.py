@@ -57,6 +57,8 @@ class Change:
             return f"image {self.image_change[0]} -> {self.image_change[1]}"
         if self.op == "forget":
             return "removed from code; retained on storage for rollback"
+        if self.op == "delete" and not self.reasons:
+            return "removed from code"
         return ", ".join(self.reasons) or "-"
 
 
@@ -148,6 +150,16 @@ def _new_versions(steps: list[dict[str, Any]]) -> dict[str, str | None]:
     return out
 
 
+def _changed_inputs(step: dict[str, Any], op: str) -> list[str]:
+    """The inputs that differ between old and new state: ``pulumi preview --json`` gives no
+    replace or diff reasons of its own, so these are the reason a reviewer reads."""
+    if op not in ("update", "replace", "create-replacement"):
+        return []
+    old = (step.get("oldState") or {}).get("inputs") or {}
+    new = (step.get("newState") or {}).get("inputs") or {}
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
 def summarize(preview: dict[str, Any], groups: dict[str, str], shape: StackShape | None = None) -> Summary:
     """Changes by resource; ``groups`` maps container name -> replica group for blast-radius checks.
 
@@ -167,7 +179,7 @@ def summarize(preview: dict[str, Any], groups: dict[str, str], shape: StackShape
             change.op = "replace"
         elif change.op != "replace":
             change.op = op
-        reasons = list(step.get("replaceReasons") or step.get("diffReasons") or [])
+        reasons = list(step.get("replaceReasons") or step.get("diffReasons") or _changed_inputs(step, op))
         if typ == CONTAINER and any(
             k.startswith("initialization.userAccount.keys") for k in step.get("detailedDiff") or {}
         ):

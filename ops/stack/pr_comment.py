@@ -72,7 +72,7 @@ def mermaid(summary: Summary, shape: StackShape) -> list[str]:
         lines.append(f'  subgraph {_node_id("g_" + group)}["{group}"]')
         for name in members:
             c = touched[name]
-            what = f"{c.image_change[0]} → {c.image_change[1]}" if c.image_change else c.op
+            what = f"{c.image_change[0]} → {c.image_change[1]}" if c.image_change else c.why
             lines.append(f'    {_node_id(name)}["{name}<br/>{c.op}: {what}"]')
             previous = shape.waits_for(name)
             if (

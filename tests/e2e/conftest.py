@@ -132,7 +132,7 @@ def record_preview(f: LocalFabric, name: str, drop: tuple[str, ...] = ()) -> Non
     out.mkdir(parents=True, exist_ok=True)
     (out / "preview.json").write_text(json.dumps(preview, indent=1, sort_keys=True) + "\n")
     shape = {"config": {k: v for k, v in body["config"].items() if k in SHAPE_KEYS}}
-    (out / f"Pulumi.{STACK}.yaml").write_text(
+    (out / "stack-shape.yaml").write_text(
         "# Recorded by `make record-fixtures` (tests/e2e/conftest.py record_preview): the stack's shape only.\n"
         + yaml.safe_dump(shape, sort_keys=False)
     )

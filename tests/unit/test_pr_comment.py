@@ -15,7 +15,7 @@ from fabric.tokens import CONTAINER
 from ops.stack.pr_comment import MASK, render
 
 FIXTURE = Path(__file__).parent / "fixtures" / "preview-image-bump"
-STACK_FILE = FIXTURE / "Pulumi.e2e.yaml"
+STACK_FILE = FIXTURE / "stack-shape.yaml"  # not Pulumi.e2e.yaml: .gitignore keeps stack files of e2e out
 
 
 def recorded() -> dict[str, Any]:

@@ -11,8 +11,9 @@ from tests.pipeline.conftest import ROOT
 RUNBOOKS = [ROOT / "docs" / "runbooks.md"]
 # make target -> (test file, test function) that exercises the code the target runs.
 EXERCISED = {
-    "plan": ("tests/e2e/test_reviewed_plan.py", "test_a_saved_plan_applies_exactly"),
-    "apply-plan": ("tests/e2e/test_reviewed_plan.py", "test_a_code_change_after_review_refuses"),
+    # The engine-tier proof of both (tests/e2e/test_reviewed_plan.py) waits in wip/pipeline.patch.
+    "plan": ("tests/unit/test_stack_cli.py", "test_plans_are_keyed_by_tree_and_refuse_uncommitted_changes"),
+    "apply-plan": ("tests/unit/test_stack_cli.py", "test_apply_plan_without_a_plan_refuses_before_the_engine"),
     "up": ("tests/unit/test_stack_cli.py", "test_up_and_preview_work_from_refreshed_state_through_the_policy_pack"),
     "preview": (
         "tests/unit/test_stack_cli.py",

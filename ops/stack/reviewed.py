@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,6 +48,23 @@ class PlanKey:
     tree: str
     commit: str
     format: int = PLAN_FORMAT
+
+
+def write_key(meta_file: Path, key: PlanKey) -> None:
+    """The plan's key, plus when it was made (for people; the check ignores it)."""
+    meta_file.write_text(
+        json.dumps(asdict(key) | {"created": datetime.now(UTC).isoformat(timespec="seconds")}, indent=2) + "\n"
+    )
+
+
+def read_key(meta_file: Path) -> PlanKey | None:
+    """The key ``write_key`` wrote, or None when the file is not one."""
+    try:
+        meta = json.loads(meta_file.read_text())
+        known = {f.name for f in fields(PlanKey)}
+        return PlanKey(**{k: v for k, v in meta.items() if k in known}) if isinstance(meta, dict) else None
+    except (ValueError, TypeError):
+        return None
 
 
 def _git(project_dir: Path, *args: str) -> str:
@@ -122,9 +139,7 @@ def save_plan(ws: Workspace, out: Path, extra_args: tuple[str, ...] = ()) -> int
         print(result.stderr[-4000:])
         (target / "plan.json").unlink(missing_ok=True)  # a failed preview's plan is never applied
         return result.returncode
-    (target / "meta.json").write_text(
-        json.dumps(asdict(key) | {"created": datetime.now(UTC).isoformat(timespec="seconds")}, indent=2) + "\n"
-    )
+    write_key(target / "meta.json", key)
     print(f"plan for stack {ws.stack} saved in {target} (tree {key.tree[:12]}, commit {key.commit[:12]})")
     return 0
 
@@ -137,11 +152,7 @@ def check_plan(project_dir: Path, stack: str, plan: Path) -> Path:
             f"no reviewed plan in {plan} (plan.json and meta.json): the PR check saves one with "
             f"`make plan STACK={stack}`; re-run it for this commit"
         )
-    try:
-        meta = json.loads(meta_file.read_text())
-        saved = PlanKey(**meta) if isinstance(meta, dict) else None
-    except (ValueError, TypeError):
-        saved = None
+    saved = read_key(meta_file)
     if saved is None or saved.format != PLAN_FORMAT:
         raise PlanRefused(f"{meta_file} is not a plan key written by `make plan` (format {PLAN_FORMAT})")
     if saved.stack != stack:

@@ -216,6 +216,10 @@ class Provider(provider_pb2_grpc.ResourceProviderServicer):  # type: ignore[misc
         """A create's outputs in a preview: what the provider computes is unknown."""
         return {**props, **{k: UNKNOWN for k in self.computed_keys.get(typ, ()) if k not in props}}
 
+    def preview_update(self, typ: str, olds: Props, news: Props) -> Props:
+        """An update's outputs in a preview: the new inputs over the old state."""
+        return {**olds, **news}
+
     # -- protocol -------------------------------------------------------------------------------
     def GetPluginInfo(self, request: Any, context: Any) -> Any:  # noqa: N802
         return plugin_pb2.PluginInfo(version=self.version)
@@ -304,7 +308,7 @@ class Provider(provider_pb2_grpc.ResourceProviderServicer):  # type: ignore[misc
         self._current.urn = request.urn
         typ, olds, news = type_name(request.urn), to_dict(request.olds), to_dict(request.news)
         if request.preview:
-            return provider_pb2.UpdateResponse(properties=to_struct({**olds, **news}))
+            return provider_pb2.UpdateResponse(properties=to_struct(self.preview_update(typ, olds, news)))
         if not changed_keys(olds, news):
             # pulumi-terraform-bridge pkg/tfbridge/provider.go, Update: no diff (e.g. the empty
             # update the engine sends for a resource with init errors) returns the old state as is.

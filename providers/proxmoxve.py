@@ -161,6 +161,23 @@ def _mark_unknown(props: Props, parts: list[str]) -> None:
             _mark_unknown(item, rest)
 
 
+def _keep_prior(props: Props, prior: Any, parts: list[str]) -> None:
+    if not isinstance(prior, dict):
+        return
+    head, rest = parts[0], parts[1:]
+    if not rest:
+        if props.get(head) is None and head in prior:
+            props[head] = prior[head]
+        return
+    child, was = props.get(head), prior.get(head)
+    if isinstance(child, list):
+        for item, old in zip(child, was if isinstance(was, list) else [], strict=False):
+            if isinstance(item, dict):
+                _keep_prior(item, old, rest)
+    elif isinstance(child, dict):
+        _keep_prior(child, was, rest)
+
+
 def _copy(props: Props) -> Props:
     out: Props = {}
     for k, v in props.items():
@@ -239,6 +256,19 @@ class ProxmoxProvider(Provider):
         out = _copy(props)
         for path in sorted(facts.computed if facts else ()):
             _mark_unknown(out, path.split("."))
+        return out
+
+    def preview_update(self, typ: str, olds: Props, news: Props) -> Props:
+        """Computed attributes the program leaves unset keep their prior values, also inside blocks.
+
+        Terraform's proposed new state (hashicorp/terraform internal/plans/objchange/objchange.go,
+        proposedNewAttributes and proposedNewNestingList: list blocks paired by index), which the
+        bridge's preview of an update shows: an in-place update keeps a container's MAC address.
+        """
+        out = super().preview_update(typ, olds, news)
+        facts = upstream_schema.facts().get(typ)
+        for path in sorted(facts.computed if facts else ()):
+            _keep_prior(out, olds, path.split("."))
         return out
 
     def api(self) -> PveApi:

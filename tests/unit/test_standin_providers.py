@@ -205,3 +205,14 @@ def test_an_unknown_vmid_replaces_the_membership_and_release_but_not_the_ha_reso
     assert CommandProvider().replaces("Command", "c", release, {**release, "triggers": UNKNOWN}, ["triggers"]) == [
         "triggers"
     ]
+
+
+def test_an_update_preview_keeps_computed_values_the_program_leaves_unset() -> None:
+    olds = {**INPUTS, "networkInterfaces": [{**INPUTS["networkInterfaces"][0], "macAddress": "BC:24:11:00:00:01"}]}
+    news = {**INPUTS, "memory": {"dedicated": 2048.0, "swap": 256.0}}
+    out = ProxmoxProvider().preview_update(CT, olds, news)
+    assert out["networkInterfaces"][0]["macAddress"] == "BC:24:11:00:00:01", "an in-place update keeps the MAC"
+    assert out["memory"]["dedicated"] == 2048.0
+    pinned = {**news, "networkInterfaces": [{**news["networkInterfaces"][0], "macAddress": "BC:24:11:00:00:02"}]}
+    out = ProxmoxProvider().preview_update(CT, olds, pinned)
+    assert out["networkInterfaces"][0]["macAddress"] == "BC:24:11:00:00:02", "a configured value wins"

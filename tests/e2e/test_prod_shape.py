@@ -12,11 +12,14 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import yaml
 
+from ops.stack.drift import drift_check
 from ops.stack.local import local_fabric
+from ops.stack.plan_summary import main as plan_summary_main
 from providers.pve_api import PveApi
 from tests.lane import loopback, port
 
@@ -130,3 +133,62 @@ def test_rollback_restores_the_previous_image_with_its_guards(prod: ProdShape) -
     templates = {r["outputs"]["operatingSystem"]["templateFileId"] for r in state if r["type"] == CONTAINER}
     assert templates == {"local:vztmpl/debian12-base_1.0.0_amd64.tar.zst"}
     prod.pulumi("preview", "--expect-no-changes", "--refresh")
+
+
+def test_ssh_key_rotation_replaces_and_the_strict_plan_check_needs_an_override(prod: ProdShape, capsys: Any) -> None:
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINW7LDfhCcTzN3H8bf4JZnuB/e+FLGIlGiw2JwU8x54s rotated@samakia"
+    prod.set_config("containerDefaults.sshKeys[0]", key)
+    preview = prod.preview_json()
+    replaced = {
+        s["urn"].rsplit("::", 1)[-1]
+        for s in preview["steps"]
+        if s["op"] in ("replace", "create-replacement") and s["urn"].split("::")[-2] == CONTAINER
+    }
+    assert replaced == set(CONTAINERS), "upstream: keys force a new container"
+    plan = prod.project / "preview.json"
+    plan.write_text(json.dumps(preview))
+    stack_file = prod.project / f"Pulumi.{STACK}.yaml"
+    capsys.readouterr()
+    assert plan_summary_main([str(plan), "--stack-file", str(stack_file), "--strict"]) == 1
+    blocked = [line for line in capsys.readouterr().out.splitlines() if line.startswith("**BLOCKED**")]
+    assert all(any(name in line for line in blocked) for name in CONTAINERS), blocked
+    approved = "x,blast-radius-approved"
+    assert plan_summary_main([str(plan), "--stack-file", str(stack_file), "--strict", "--labels", approved]) == 0
+    # Not applied: the key change is reverted, the fabric stays as it is.
+    body = yaml.safe_load((ROOT / "tests" / "e2e" / "stacks" / "prod-shape.yaml").read_text())
+    prod.set_config("containerDefaults.sshKeys[0]", body["config"]["fabric:containerDefaults"]["sshKeys"][0])
+    prod.pulumi("preview", "--expect-no-changes")
+
+
+def test_disk_grow_is_in_place(prod: ProdShape) -> None:
+    before = macs(prod)["db-1"]
+    prod.set_config("containers.db-1.diskGb", "6")
+    preview = prod.preview_json()
+    ops = {s["op"] for s in preview["steps"] if s["urn"].endswith("::db-1") and s["urn"].split("::")[-2] == CONTAINER}
+    assert ops == {"update"}, ops
+    up(prod)
+    cfg = prod.api.containers()[CONTAINERS["db-1"]]["config"]
+    assert "size=6G" in cfg["rootfs"] and macs(prod)["db-1"] == before
+    prod.pulumi("preview", "--expect-no-changes", "--refresh")
+
+
+def test_ha_pool_and_protection_changed_outside_pulumi_are_named_by_drift(prod: ProdShape, capsys: Any) -> None:
+    prod.api.delete(f"/cluster/ha/resources/ct:{CONTAINERS['dns-1']}")
+    prod.api.put(f"/pools/{POOL}", vms=str(CONTAINERS["db-1"]), delete=1)
+    prod.api.put(f"/nodes/pve2/lxc/{CONTAINERS['dns-2']}/config", protection=0)
+    prod.as_token(PREVIEW)
+    assert drift_check(prod.ws) != 0
+    out = capsys.readouterr().out
+    drifted = {line.split()[2]: line for line in out.splitlines() if line.startswith("DRIFT: ")}
+    assert {"dns-1-ha", "db-1-pool", "dns-2"} <= set(drifted), out
+    assert "protection" in drifted["dns-2"], out
+    prod.as_token(APPLY)
+    up(prod, "--refresh")
+    assert_guarded(prod)
+
+
+def test_destroy_releases_the_guards_and_removes_everything(prod: ProdShape) -> None:
+    prod.pulumi("destroy", "--yes", "--skip-preview")
+    assert not set(prod.api.containers()) & set(CONTAINERS.values())
+    assert not ha_sids(prod) and not members(prod)
+    assert not json.loads(prod.pulumi("stack", "export").stdout)["deployment"].get("resources")

@@ -262,11 +262,11 @@ def load_preview(path: Path) -> dict[str, Any]:
     return preview
 
 
-def check_stack_file(path: Path) -> None:
+def check_stack_file(path: Path, project_dir: Path = PROJECT_ROOT) -> None:
     """The stack file must be valid before its shape is read; ``InputError`` naming it otherwise."""
     raw, secret_keys = read_stack_file(path)
     try:
-        validate(raw, project_dir=PROJECT_ROOT, secret_keys=secret_keys, stack=stack_name(path))
+        validate(raw, project_dir=project_dir, secret_keys=secret_keys, stack=stack_name(path))
     except FabricConfigError as err:
         first = err.problems[0] if err.problems else None
         more = f" and {len(err.problems) - 1} more" if len(err.problems) > 1 else ""
@@ -291,11 +291,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("preview", type=Path, help="output of 'pulumi preview --json'")
     parser.add_argument("--stack-file", type=Path, required=True)
+    parser.add_argument(
+        "--project-dir",
+        type=Path,
+        default=PROJECT_ROOT,
+        help="the checkout the stack file's paths (catalog, playbooks) are relative to; default: this one",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when the plan breaks a blast-radius rule")
     parser.add_argument("--labels", default="", help=f"the PR's labels, comma-separated; '{OVERRIDE_LABEL}' passes")
     args = parser.parse_args(argv)
     try:
-        check_stack_file(args.stack_file)
+        check_stack_file(args.stack_file, args.project_dir)
         preview = load_preview(args.preview)
         shape = shape_of(args.stack_file)
         summary = summarize(preview, groups_of(args.stack_file), shape)

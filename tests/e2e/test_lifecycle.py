@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from unittest import mock
 
 from fabric.repo_checks import SECRET_VAR
 from fabric.tokens import COMMAND, CONTAINER
@@ -128,11 +127,10 @@ def _bump(fabric: LocalFabric, version: str, old: str, new: str, record: str = "
     assert [f.rule for f in summary.findings] == ["whole-stack"], summary.markdown()
     saved = fabric.project / "preview.json"
     saved.write_text(json.dumps(preview))
-    gate = [str(saved), "--stack-file", str(stack_file), "--strict"]
     # The gate validates the stack file against its project (the copy this tier runs in), as CI does.
-    with mock.patch.object(plan_summary, "PROJECT_ROOT", fabric.project):
-        assert plan_summary.main(gate) == 1
-        assert plan_summary.main([*gate, "--labels", OVERRIDE_LABEL]) == 0
+    gate = [str(saved), "--stack-file", str(stack_file), "--project-dir", str(fabric.project), "--strict"]
+    assert plan_summary.main(gate) == 1
+    assert plan_summary.main([*gate, "--labels", OVERRIDE_LABEL]) == 0
     mark = len(fabric.pve.pve.events)
     with timeline.record(lambda: dns_up(fabric)) as seen:
         up(fabric)

@@ -71,6 +71,11 @@ def up(f: ProdShape, *extra: str) -> None:
     f.pulumi("up", "--yes", "--skip-preview", *extra)
 
 
+def is_container(urn: str) -> bool:
+    """A step on the provider's container resource (its URN type is last in the parent chain)."""
+    return urn.split("::")[-2].rsplit("$", 1)[-1] == CONTAINER
+
+
 def members(f: ProdShape) -> set[int]:
     return {int(m["vmid"]) for m in f.api.get(f"/pools/{POOL}").get("members", []) if "vmid" in m}
 
@@ -142,18 +147,19 @@ def test_ssh_key_rotation_replaces_and_the_strict_plan_check_needs_an_override(p
     replaced = {
         s["urn"].rsplit("::", 1)[-1]
         for s in preview["steps"]
-        if s["op"] in ("replace", "create-replacement") and s["urn"].split("::")[-2] == CONTAINER
+        if s["op"] in ("replace", "create-replacement") and is_container(s["urn"])
     }
     assert replaced == set(CONTAINERS), "upstream: keys force a new container"
     plan = prod.project / "preview.json"
     plan.write_text(json.dumps(preview))
     stack_file = prod.project / f"Pulumi.{STACK}.yaml"
     capsys.readouterr()
-    assert plan_summary_main([str(plan), "--stack-file", str(stack_file), "--strict"]) == 1
+    gate = [str(plan), "--stack-file", str(stack_file), "--project-dir", str(prod.project), "--strict"]
+    assert plan_summary_main(gate) == 1
     blocked = [line for line in capsys.readouterr().out.splitlines() if line.startswith("**BLOCKED**")]
     assert all(any(name in line for line in blocked) for name in CONTAINERS), blocked
     approved = "x,blast-radius-approved"
-    assert plan_summary_main([str(plan), "--stack-file", str(stack_file), "--strict", "--labels", approved]) == 0
+    assert plan_summary_main([*gate, "--labels", approved]) == 0
     # Not applied: the key change is reverted, the fabric stays as it is.
     body = yaml.safe_load((ROOT / "tests" / "e2e" / "stacks" / "prod-shape.yaml").read_text())
     prod.set_config("containerDefaults.sshKeys[0]", body["config"]["fabric:containerDefaults"]["sshKeys"][0])
@@ -164,7 +170,7 @@ def test_disk_grow_is_in_place(prod: ProdShape) -> None:
     before = macs(prod)["db-1"]
     prod.set_config("containers.db-1.diskGb", "6")
     preview = prod.preview_json()
-    ops = {s["op"] for s in preview["steps"] if s["urn"].endswith("::db-1") and s["urn"].split("::")[-2] == CONTAINER}
+    ops = {s["op"] for s in preview["steps"] if s["urn"].endswith("::db-1") and is_container(s["urn"])}
     assert ops == {"update"}, ops
     up(prod)
     cfg = prod.api.containers()[CONTAINERS["db-1"]]["config"]

@@ -125,3 +125,18 @@ def test_no_preview_document_crashes_the_summary(tmp_path_factory: Any, doc: Any
     assert "Traceback" not in out + err
     if code == 2:
         assert err.startswith(f"plan-summary: error: {path}")
+
+
+def test_the_stack_file_is_checked_against_the_project_it_names(tmp_path: Path) -> None:
+    """A copy of the project (the engine tier's, a CI workspace) resolves the catalog in that copy."""
+    stack = tmp_path / "Pulumi.prod.yaml"
+    stack.write_text(PROD.read_text())
+    preview = write(tmp_path, {"steps": []})
+    code, _, err = run(preview, "--project-dir", str(tmp_path), stack_file=stack)
+    assert code == 2 and "imageCatalog" in err  # the copy holds no catalog yet
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "catalog.yaml").write_text((ROOT / "images" / "catalog.yaml").read_text())
+    for name in ("playbooks", "policy"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    code, _, err = run(preview, "--project-dir", str(tmp_path), stack_file=stack)
+    assert code == 0, err

@@ -42,11 +42,11 @@ from bench.report import write_section  # noqa: E402
 from fabric.paths import cache_root  # noqa: E402
 from fabric.runtime.ansible_run import Recap, SshTarget, run_playbook  # noqa: E402
 from fabric.runtime.ssh_hosts import pin_host_key, ssh_options, wait_for_sshd  # noqa: E402
+from ops.localpve.lane import LANE  # noqa: E402
 from ops.localpve.lxc import LxcNode  # noqa: E402
 from ops.localpve.package_mirror import serve_package_mirror  # noqa: E402
 
 # The benchmark's own subnet, moved by the test lane like every address a checkout binds.
-LANE = int(os.environ.get("SAMAKIA_TEST_LANE", "0") or 0)
 NET = f"10.78.{LANE}"
 GATEWAY = f"{NET}.1"
 # The local stack's two shapes (its second resolver is the first one again).

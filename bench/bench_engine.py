@@ -2,6 +2,10 @@
 
     python bench/bench_engine.py                 # 10, 100, 1000 (preview and up), 5000 (preview)
     python bench/bench_engine.py --sizes 10 100  # a subset; --preview-only 5000 likewise
+    python bench/bench_engine.py --checkpoints 200 400  # previews with Pulumi's per-step checkpoints and without
+
+Addresses follow the lane (``SAMAKIA_TEST_LANE``, ``ops/localpve/lane.py``), so two checkouts can
+run it side by side; lane 0 binds what it always did.
 
 Each size runs in a scratch project on its own state and local Proxmox, with its containers in
 intent files that the stack file names (docs/scale.md): the same stack for both programs. In
@@ -29,17 +33,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_program import synthetic_raw  # noqa: E402
-from bench.proctree import Measured, run_measured  # noqa: E402
+from bench.proctree import ENGINE, PROGRAM, Measured, run_measured  # noqa: E402
 from bench.report import write_section  # noqa: E402
+from ops.localpve.lane import loopback, port  # noqa: E402
 from ops.localpve.services import ensure_local_images  # noqa: E402
 from ops.stack.local import local_fabric  # noqa: E402
+from ops.stack.workspace import PREVIEW_ENV  # noqa: E402
 
 SIZES = (10, 100, 1000)
 PREVIEW_ONLY = (5000,)
 PER_FILE = 1000  # containers per intent file
 STACK = "local-bench"  # a local stack name: the stand-in providers refuse any other (providers/base.py)
-PVE_HOST = "127.0.0.4"
-MIRROR_PORT = 8097
+# Moved by the lane (SAMAKIA_TEST_LANE) like every address a checkout binds; lane 0 keeps 127.0.0.4 / 8097.
+PVE_HOST = loopback(4)
+MIRROR_PORT = port(8097)
 BASELINE_MAIN = """
 import sys
 from pathlib import Path
@@ -110,12 +117,15 @@ def project(tmp: Path, n: int, baseline: bool) -> Path:
     return p
 
 
-def run_steps(p: Path, steps: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, Measured]:
-    """Each step's measure; stops with the engine's own words when one fails."""
+def run_steps(
+    p: Path, steps: tuple[tuple[str, tuple[str, ...]], ...], env: dict[str, str] | None = None
+) -> dict[str, Measured]:
+    """Each step's measure (``env`` over the environment the stack runner gives the step); stops
+    with the engine's own words when one fails."""
     out = {}
     with local_fabric(p, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT) as (ws, _):
         for label, args in steps:
-            m = run_measured(ws.argv(*args), cwd=p, env=ws.env)
+            m = run_measured(ws.argv(*args), cwd=p, env={**ws.env_for(*args), **(env or {})})
             if m.result.returncode != 0:
                 tail = (m.result.stdout + m.result.stderr)[-3000:]
                 raise SystemExit(f"{p.name}: pulumi {' '.join(args)} failed:\n{tail}")
@@ -139,8 +149,18 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
     ap.add_argument("--preview-only", type=int, nargs="*", default=list(PREVIEW_ONLY))
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    ap.add_argument(
+        "--checkpoints",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="instead: previews of N containers with the engine's per-step checkpoints and without (PREVIEW_ENV)",
+    )
     args = ap.parse_args()
     subprocess.run(["bash", str(ROOT / "scripts" / "engine.sh")], check=True, capture_output=True)
+    if args.checkpoints:
+        checkpoints(args.checkpoints, write=not args.no_write)
+        return
     full: list[tuple[int, dict[str, Measured], dict[str, Measured]]] = []
     previews: list[tuple[int, dict[str, Measured], dict[str, Measured], int]] = []
     with tempfile.TemporaryDirectory(prefix="samakia-bench-") as tmp:
@@ -157,6 +177,44 @@ def main() -> None:
     print(table)
     if not args.no_write:
         write_section("Engine against the local Proxmox", table + "\n\n" + NOTE)
+
+
+def checkpoints(sizes: list[int], write: bool) -> None:
+    """Preview each program at each size as Pulumi runs it by default (a snapshot serialized after
+    every step, then discarded) and as the stack runner runs it (``PREVIEW_ENV``: serialized once
+    at the end), on the same project, one after the other."""
+    every_step = {name: "false" for name in PREVIEW_ENV}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="samakia-bench-") as tmp:
+        for n in sizes:
+            for baseline in (True, False):
+                p = project(Path(tmp), n, baseline)
+                before = run_steps(p, STEPS[:1], every_step)["preview"]
+                after = run_steps(p, STEPS[:1])["preview"]
+                rows.append((n, "raw" if baseline else "fabric", before, after))
+    table = render_checkpoints(rows)
+    print(table)
+    if write:
+        write_section("Engine preview: per-step checkpoints", table + "\n\n" + CHECKPOINTS_NOTE)
+
+
+def render_checkpoints(rows: list[tuple[int, str, Measured, Measured]]) -> str:
+    """One row per size and program: CPU of the engine, the program and all processes, before / after."""
+
+    def cpu(m: Measured, role: str) -> float:
+        return m.cpu_by_role.get(role, 0.0)
+
+    lines = [
+        "| containers | program | wall s | engine CPU s | program CPU s | total CPU s | total CPU ratio | peak MiB |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for n, kind, b, a in rows:
+        lines.append(
+            f"| {n} | {kind} | {b.seconds:.1f} / {a.seconds:.1f} | {cpu(b, ENGINE):.1f} / {cpu(a, ENGINE):.1f} "
+            f"| {cpu(b, PROGRAM):.1f} / {cpu(a, PROGRAM):.1f} | {b.cpu:.1f} / {a.cpu:.1f} | {a.cpu / b.cpu:.2f} "
+            f"| {_mib(b.peak)} / {_mib(a.peak)} |"
+        )
+    return "\n".join(lines)
 
 
 def _mib(b: int) -> str:
@@ -205,6 +263,17 @@ NOTE = (
     "(no preview); noop = preview after up, expecting no changes; destroy. Peak MiB = resident memory of the "
     "CLI, the language host and the providers together, sampled every 0.25 s; CPU s = their CPU time (the local "
     "Proxmox runs in the benchmark's own process and is not counted)."
+)
+
+
+CHECKPOINTS_NOTE = (
+    "Run: `bench/bench_engine.py --checkpoints N...`, under the shared heavy lock. Each cell is "
+    "Pulumi's default / the stack runner's preview of the same project on the empty stack, one after "
+    "the other: the default serializes the whole snapshot after every step and discards it (a preview "
+    "persists nothing); the stack runner sets `PULUMI_SKIP_CHECKPOINTS` for previews only "
+    "(`ops/stack/workspace.py`, `PREVIEW_ENV`, which cites the engine source), so the engine serializes "
+    "it once. Ratio = after / before. CPU of the CLI (engine), the program and the providers; peak = "
+    "their resident memory together."
 )
 
 

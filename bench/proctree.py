@@ -19,14 +19,16 @@ from pathlib import Path
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICK = os.sysconf("SC_CLK_TCK")
+ENGINE = "engine (CLI)"
+PROGRAM = "program (Python)"
 ROLES = (
     ("providers.proxmoxve", "provider proxmoxve"),  # the stand-ins (scripts/engine.sh runs them with -m)
     ("providers.command", "provider command"),
     ("pulumi-resource-proxmoxve", "provider proxmoxve"),
     ("pulumi-resource-command", "provider command"),
-    ("pulumi-language-python-exec", "program (Python)"),
+    ("pulumi-language-python-exec", PROGRAM),
     ("pulumi-language-python", "language host"),
-    ("pulumi", "engine (CLI)"),
+    ("pulumi", ENGINE),
 )
 """Substrings of a process's command line and the role they mark; the first match wins."""
 

@@ -10,6 +10,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+PREVIEW_ENV = {"PULUMI_SKIP_CHECKPOINTS": "true"}
+"""What every ``pulumi preview`` gets (the caller's environment wins if it sets the same name).
+
+A preview never persists state: the diy backend hands its snapshot manager a discarding
+persister (pkg/backend/diy/backend.go, ``apply``: ``backend.DiscardPersister{}`` for
+``PreviewUpdate``). Its default service loop still serializes the whole snapshot after every
+step (pkg/backend/snapshot.go, ``defaultServiceLoop`` -> ``saveSnapshot`` ->
+``SerializeDeploymentWithMetadata``) only to throw it away: work proportional to the resources
+so far, per resource, so a preview's engine CPU grows with the square of the stack's size.
+``PULUMI_SKIP_CHECKPOINTS`` selects ``unsafeServiceLoop``, which serializes (and checks the
+snapshot's integrity) once, when the preview ends. For a preview that loses nothing; for ``up``
+and ``destroy`` it would give up the state written after each step, so only previews get it.
+Measured in docs/benchmarks.md ("Preview checkpoints").
+"""
+
 
 @dataclass
 class Workspace:
@@ -28,9 +43,14 @@ class Workspace:
             cmd += ["--config-file", str(self.config_file)]
         return cmd
 
+    def env_for(self, *args: str) -> dict[str, str]:
+        """The environment for ``pulumi *args``: a preview also gets ``PREVIEW_ENV``."""
+        return {**PREVIEW_ENV, **self.env} if args and args[0] == "preview" else self.env
+
     def pulumi(self, *args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess[str]:
         cmd = self.argv(*args)
-        result = subprocess.run(cmd, cwd=self.project_dir, env=self.env, text=True, capture_output=capture, check=False)
+        env = self.env_for(*args)
+        result = subprocess.run(cmd, cwd=self.project_dir, env=env, text=True, capture_output=capture, check=False)
         if check and result.returncode != 0:
             detail = (result.stdout or "")[-2000:] + (result.stderr or "")[-2000:] if capture else ""
             raise SystemExit(f"pulumi {args[0]} failed (exit {result.returncode}){': ' + detail if detail else ''}")

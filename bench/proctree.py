@@ -77,7 +77,11 @@ def _sample(root: int, cpu: dict[int, tuple[str, float]]) -> int:
             total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
         stat = _stat(pid)
         if stat is not None:
-            role = cpu[pid][0] if pid in cpu else _role(pid)
+            # Read afresh each time: a child sampled between fork and exec still shows its parent's
+            # command line (the language host's, for the program it starts).
+            role = _role(pid)
+            if role == "other" and pid in cpu:  # it ended meanwhile: keep what it was
+                role = cpu[pid][0]
             cpu[pid] = (role, stat[1])
         todo += children.get(pid, [])
     return total

@@ -13,16 +13,17 @@ from typing import Any
 PREVIEW_ENV = {"PULUMI_SKIP_CHECKPOINTS": "true"}
 """What every ``pulumi preview`` gets (the caller's environment wins if it sets the same name).
 
-A preview never persists state: the diy backend hands its snapshot manager a discarding
-persister (pkg/backend/diy/backend.go, ``apply``: ``backend.DiscardPersister{}`` for
-``PreviewUpdate``). Its default service loop still serializes the whole snapshot after every
-step (pkg/backend/snapshot.go, ``defaultServiceLoop`` -> ``saveSnapshot`` ->
-``SerializeDeploymentWithMetadata``) only to throw it away: work proportional to the resources
+A preview never persists state: both backends hand its snapshot manager a discarding
+persister (pulumi/pkg v3.274.1: backend/diy/backend.go, ``apply``, and
+backend/httpstate/backend.go, ``runEngineAction``: ``backend.DiscardPersister{}`` for a
+``PreviewUpdate``). The manager's default service loop still serializes the whole snapshot after
+every step (backend/snapshot.go, ``defaultServiceLoop`` -> ``saveSnapshot`` ->
+``SerializeDeploymentWithMetadata``) only to throw it away: work in proportion to the resources
 so far, per resource, so a preview's engine CPU grows with the square of the stack's size.
 ``PULUMI_SKIP_CHECKPOINTS`` selects ``unsafeServiceLoop``, which serializes (and checks the
 snapshot's integrity) once, when the preview ends. For a preview that loses nothing; for ``up``
 and ``destroy`` it would give up the state written after each step, so only previews get it.
-Measured in docs/benchmarks.md ("Preview checkpoints").
+Measured in docs/benchmarks.md ("Engine preview: per-step checkpoints").
 """
 
 

@@ -8,6 +8,9 @@ Each rule names itself and the resources it caught:
 - ``data-volume-delete``: a data volume is deleted or replaced (its data would go);
 - ``protected-delete``: a resource under protection (Pulumi's ``protect`` or Proxmox's
   ``protection``) is deleted;
+- ``protected-replace``: a protected container is re-created for a change other than its image
+  (upstream replaces a container whose SSH keys or pool change: a key rotation rebuilds it); an
+  image change is the fabric's designed rebuild path, which the rules above already bound;
 - ``whole-stack``: every container of the stack is replaced or deleted at once.
 
 A PR carrying the label ``OVERRIDE_LABEL`` passes anyway; the findings are still printed.
@@ -27,6 +30,7 @@ from fabric.tokens import COMMAND, CONTAINER
 VOLUME_RUNNER = "python3 -m fabric.runtime.volume"
 OVERRIDE_LABEL = "blast-radius-approved"
 REPLACING = ("replace", "create-replacement", "delete-replaced")
+IMAGE_INPUTS = frozenset({"operatingSystem"})  # the container's template: an image move
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,16 @@ def _name(urn: str) -> str:
 
 def _type(urn: str) -> str:
     return urn.split("::")[-2].rsplit("$", 1)[-1]
+
+
+def changed_inputs(step: dict[str, Any], op: str) -> list[str]:
+    """The inputs that differ between old and new state: ``pulumi preview --json`` gives no
+    replace or diff reasons of its own, so these are the reason a reviewer reads."""
+    if op not in ("update", "replace", "create-replacement"):
+        return []
+    old = (step.get("oldState") or {}).get("inputs") or {}
+    new = (step.get("newState") or {}).get("inputs") or {}
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
 def _container_ops(steps: list[dict[str, Any]]) -> dict[str, str]:
@@ -163,14 +177,19 @@ def findings(preview: dict[str, Any], shape: StackShape) -> list[Finding]:
                     tuple(unordered),
                 )
             )
-    volumes, protected = [], []
+    volumes, protected, rebuilt = [], [], []
     for step in steps:
         op, old = step.get("op"), step.get("oldState") or {}
         inputs = old.get("inputs") or {}
+        guarded = bool(old.get("protect") or inputs.get("protection") is True)
+        if guarded and op == "replace" and _type(step["urn"]) == CONTAINER:
+            why = set(step.get("replaceReasons") or changed_inputs(step, op)) - IMAGE_INPUTS
+            if why:
+                rebuilt.append(f"{_name(step['urn'])} ({', '.join(sorted(why))})")
         is_volume = _type(step["urn"]) == COMMAND and str(inputs.get("create", "")).startswith(VOLUME_RUNNER)
         if is_volume and op in ("delete", "delete-replaced", "replace"):
             volumes.append(_name(step["urn"]))
-        if op == "delete" and (old.get("protect") or inputs.get("protection") is True):
+        if op == "delete" and guarded:
             protected.append(_name(step["urn"]))
     if volumes:
         found.append(
@@ -178,6 +197,14 @@ def findings(preview: dict[str, Any], shape: StackShape) -> list[Finding]:
         )
     if protected:
         found.append(Finding("protected-delete", "the plan deletes protected resources", tuple(sorted(set(protected)))))
+    if rebuilt:
+        found.append(
+            Finding(
+                "protected-replace",
+                "the plan re-creates protected containers for a change other than their image",
+                tuple(sorted(set(rebuilt))),
+            )
+        )
     if len(shape.containers) > 1 and set(shape.containers) <= set(ops):
         found.append(Finding("whole-stack", "the plan takes down every container of the stack", tuple(sorted(ops))))
     return found

@@ -32,7 +32,15 @@ from fabric.paths import PROJECT_ROOT
 from fabric.stack_file import read_stack_file
 from fabric.tokens import CONTAINER, UNKNOWN
 from fabric.validation import validate
-from ops.stack.blast_radius import OVERRIDE_LABEL, Finding, StackShape, findings, rollout_order, shape_of
+from ops.stack.blast_radius import (
+    OVERRIDE_LABEL,
+    Finding,
+    StackShape,
+    changed_inputs,
+    findings,
+    rollout_order,
+    shape_of,
+)
 from ops.stack.validate import stack_name
 
 DESTRUCTIVE = ("replace", "create-replacement", "delete-replaced", "delete")
@@ -150,16 +158,6 @@ def _new_versions(steps: list[dict[str, Any]]) -> dict[str, str | None]:
     return out
 
 
-def _changed_inputs(step: dict[str, Any], op: str) -> list[str]:
-    """The inputs that differ between old and new state: ``pulumi preview --json`` gives no
-    replace or diff reasons of its own, so these are the reason a reviewer reads."""
-    if op not in ("update", "replace", "create-replacement"):
-        return []
-    old = (step.get("oldState") or {}).get("inputs") or {}
-    new = (step.get("newState") or {}).get("inputs") or {}
-    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-
-
 def summarize(preview: dict[str, Any], groups: dict[str, str], shape: StackShape | None = None) -> Summary:
     """Changes by resource; ``groups`` maps container name -> replica group for blast-radius checks.
 
@@ -179,7 +177,7 @@ def summarize(preview: dict[str, Any], groups: dict[str, str], shape: StackShape
             change.op = "replace"
         elif change.op != "replace":
             change.op = op
-        reasons = list(step.get("replaceReasons") or step.get("diffReasons") or _changed_inputs(step, op))
+        reasons = list(step.get("replaceReasons") or step.get("diffReasons") or changed_inputs(step, op))
         if typ == CONTAINER and any(
             k.startswith("initialization.userAccount.keys") for k in step.get("detailedDiff") or {}
         ):

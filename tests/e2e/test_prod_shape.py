@@ -158,6 +158,8 @@ def test_ssh_key_rotation_replaces_and_the_strict_plan_check_needs_an_override(p
     assert plan_summary_main(gate) == 1
     blocked = [line for line in capsys.readouterr().out.splitlines() if line.startswith("**BLOCKED**")]
     assert all(any(name in line for line in blocked) for name in CONTAINERS), blocked
+    rebuilt = next(line for line in blocked if "protected-replace" in line)  # also for one container alone
+    assert all(f"{name} (initialization)" in rebuilt for name in CONTAINERS), rebuilt
     approved = "x,blast-radius-approved"
     assert plan_summary_main([*gate, "--labels", approved]) == 0
     # Not applied: the key change is reverted, the fabric stays as it is.

@@ -91,6 +91,17 @@ def test_deleting_a_protected_resource_fails_but_replacing_it_does_not() -> None
     assert rules(replace("db-3")) == {}
 
 
+def test_replacing_a_protected_container_for_anything_but_its_image_fails() -> None:
+    """A key rotation on one container: upstream re-creates it, so the gate asks for the label."""
+    steps = replace("db-3")
+    key = {"initialization": {"userAccount": {"keys": ["ssh-ed25519 AAAA new"]}}}
+    steps[-1] = {**steps[-1], "replaceReasons": [], "newState": {"inputs": {"vmId": 1, "protection": True, **key}}}
+    assert rules(steps) == {"protected-replace": ("db-3 (initialization)",)}
+    steps[-1]["oldState"] = {"inputs": {"vmId": 1, "protection": False}}
+    steps[-1]["newState"]["inputs"]["protection"] = False
+    assert rules(steps) == {}, "an unprotected container may be rebuilt for any reason"
+
+
 def test_replacing_every_container_of_the_stack_fails_even_when_rolled() -> None:
     steps = replace("dns-1") + replace("dns-2", after="dns-1")
     steps += replace("db-1") + replace("db-2", after="db-1") + replace("db-3", after="db-2")

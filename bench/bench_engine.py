@@ -123,7 +123,9 @@ def run_steps(
     """Each step's measure (``env`` over the environment the stack runner gives the step); stops
     with the engine's own words when one fails."""
     out = {}
-    with local_fabric(p, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT) as (ws, _):
+    # API records only (containers=False): the point is the engine's cost at scale, not booting
+    # a thousand containers; the e2e tier and bench_lxc.py run real ones.
+    with local_fabric(p, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT, containers=False) as (ws, _):
         for label, args in steps:
             m = run_measured(ws.argv(*args), cwd=p, env={**ws.env_for(*args), **(env or {})})
             if m.result.returncode != 0:

@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("bench_program.py", "bench_validation.py", "bench_playbooks.py", "bench_images.py", "bench_engine.py")
+BENCHMARKS = (
+    "bench_program.py",
+    "bench_validation.py",
+    "bench_playbooks.py",
+    "bench_images.py",
+    "bench_engine.py",
+    "bench_lxc.py",
+)
 
 
 def main() -> int:

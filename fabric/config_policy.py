@@ -30,25 +30,28 @@ class PolicyTarget:
     """How the runner reaches the container."""
 
     type: str
-    """``ssh`` (production) or ``chroot`` (the local fabric's container roots)."""
+    """``ssh``: the only connection a stack uses (the local fabric's containers are real too)."""
     host: str
-    """SSH: the container's address. chroot: the container root directory."""
+    """The container's address."""
     user: str = "root"
+    """The bootstrap user (root by key); later runs log in as the admin user the policy creates."""
     key_env: str | None = None
-    """SSH: the environment variable naming the private key file (never the key itself)."""
-    image_artifact: str | None = None
-    """chroot: the template tarball a fresh root is unpacked from."""
+    """The environment variable naming the private key file (never the key itself)."""
+    name: str | None = None
+    """The container's name: its pinned host keys are filed under it, errors name it."""
+    known_hosts: str | None = None
+    """Directory of pinned host keys, relative to the project (default ``.state/known_hosts``)."""
+    wait_s: int | None = None
+    """Seconds to wait for the container's sshd."""
 
     def problems(self) -> list[Problem]:
         found = []
-        if self.type not in ("ssh", "chroot"):
-            found.append(Problem("target.type", "must be 'ssh' or 'chroot'", self.type))
+        if self.type != "ssh":
+            found.append(Problem("target.type", "must be 'ssh'", self.type))
         if not self.host:
-            found.append(Problem("target.host", "must name the container (address or root directory)", self.host))
+            found.append(Problem("target.host", "must name the container's address", self.host))
         if self.key_env is not None and not _ENV_NAME.match(self.key_env):
             found.append(Problem("target.keyEnv", "must name an environment variable, not hold a key", "[hidden]"))
-        if self.type == "chroot" and not self.image_artifact:
-            found.append(Problem("target.imageArtifact", "a chroot target needs the template it unpacks", None))
         return found
 
 
@@ -134,11 +137,13 @@ class ConfigPolicy(pulumi.ComponentResource):
             "vars": {**variables, "fabric_policy_version": digest[:12]},
             "target": {k: v for k, v in vars(args.target).items() if v is not None},
         }
-        # A known identity keeps stdin plain text (cheap, readable in a preview); an output makes it one.
+        # A known identity and instance keep stdin plain text (cheap, readable in a preview);
+        # outputs make it one. The instance pins the host key: a re-created container may
+        # present a new one, the same container may not.
         stdin: pulumi.Input[str] = (
-            _request_text(request, identity)
-            if known(identity)
-            else pulumi.Output.from_input(identity).apply(lambda i: _request_text(request, i))
+            _request_text(request, identity, instance)
+            if known(identity) and known(instance)
+            else pulumi.Output.all(identity, instance).apply(lambda v: _request_text(request, v[0], v[1]))
         )
         self.command = local.Command(
             name,
@@ -156,8 +161,9 @@ class ConfigPolicy(pulumi.ComponentResource):
         self.register_outputs({"digest": self.digest, "recap": self.recap})
 
 
-def _request_text(request: dict[str, Any], identity: Any) -> str:
-    return json.dumps({**request, "imageIdentity": identity}, sort_keys=True)
+def _request_text(request: dict[str, Any], identity: Any, instance: Any) -> str:
+    target = {**request["target"], "instance": instance}
+    return json.dumps({**request, "target": target, "imageIdentity": identity}, sort_keys=True)
 
 
 def _from(component: LxcContainer | None, attribute: str) -> pulumi.Output[str]:

@@ -56,10 +56,9 @@ class Fleet(pulumi.ComponentResource):
             if spec.policy is not None:
                 policy = ConfigPolicy(f"{cname}-config", self._policy_args(spec, image, container), child)
                 self.policies[cname] = policy
-            if policy is not None and fabric.intent.connection.type == "ssh":
-                # What a configured container serves is probed over the network. The local
-                # fabric's chroot roots run no service: there a member waits for the previous
-                # one's configuration instead (see _gate).
+            if policy is not None:
+                # What a configured container serves is probed over the network (in every stack:
+                # the local fabric's containers are real too).
                 self.health[cname] = HealthCheck(f"{cname}-health", self._health_args(spec, container, policy), child)
         self.containers_summary = pulumi.Output.from_input(
             {
@@ -121,7 +120,6 @@ class Fleet(pulumi.ComponentResource):
 
     def _health_args(self, spec: ContainerSpec, container: LxcContainer, policy: ConfigPolicy) -> HealthCheckArgs:
         profiles = list(self.fabric.intent.policies[spec.policy].profiles) if spec.policy else []
-        conn = self.fabric.intent.connection
         triggers: list[pulumi.Input[str]] = [container.container_id, container.instance, policy.digest]
         after: list[pulumi.Resource] = [container.container, policy.command]
         return HealthCheckArgs(
@@ -130,8 +128,7 @@ class Fleet(pulumi.ComponentResource):
             profiles=profiles,
             triggers=triggers,
             depends_on=after,
-            target="chroot" if conn.type == "chroot" else "ssh",
-            root=f"{conn.roots_dir.rstrip('/')}/{spec.vmid}" if conn.type == "chroot" else None,
+            target="ssh",  # every stack's containers run (the local fabric's are real LXC containers)
         )
 
     def _container_args(
@@ -182,17 +179,18 @@ class Fleet(pulumi.ComponentResource):
             insecure=pve.insecure,
         )
 
-    def _target(self, spec: ContainerSpec, image: Image) -> PolicyTarget:
+    def _target(self, spec: ContainerSpec) -> PolicyTarget:
         conn = self.fabric.intent.connection
-        if conn.type == "chroot":
-            cache = conn.image_cache or "."
-            return PolicyTarget(
-                type="chroot",
-                host=f"{conn.roots_dir.rstrip('/')}/{spec.vmid}",
-                image_artifact=f"{cache.rstrip('/')}/{image.args.build.file_name}",
-            )
         key_env = conn.private_key.env if conn.private_key else None
-        return PolicyTarget(type="ssh", host=spec.nic.address, user=conn.user, key_env=key_env)
+        return PolicyTarget(
+            type="ssh",
+            host=spec.nic.address,
+            user=conn.user,
+            key_env=key_env,
+            name=spec.hostname,
+            known_hosts=conn.known_hosts,
+            wait_s=conn.ssh_wait_s,
+        )
 
     def _policy_args(self, spec: ContainerSpec, image: Image, container: LxcContainer) -> ConfigPolicyArgs:
         assert spec.policy is not None
@@ -208,7 +206,7 @@ class Fleet(pulumi.ComponentResource):
             # The identity as plain text (``Image.identity`` carries the same value): a known
             # value keeps the policy's stdin a plain string, which is cheaper at scale.
             image_identity=image.args.identity,
-            target=self._target(spec, image),
+            target=self._target(spec),
             playbook=policy.playbook,
             vars_files=list(policy.vars_files),
             variables=variables,

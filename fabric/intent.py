@@ -321,19 +321,18 @@ class PolicySpec(Model):
 
 
 class ConfigConnection(Model):
-    """How ConfigPolicy reaches containers: SSH in production, chroot for the local fabric."""
+    """How ConfigPolicy reaches containers: SSH, in every stack (the local fabric's containers are real)."""
 
-    type: Literal["ssh", "chroot"] = "ssh"
+    type: Literal["ssh"] = "ssh"
     user: str = Field(default="root", pattern=UNIX_USER, description="SSH user for the bootstrap run.")
     private_key: SecretRef | None = Field(default=None, description="Path of the SSH key, as a reference.")
-    roots_dir: str = Field(
-        default=".state/roots", pattern=REPO_PATH, description="chroot only: where container roots live (relative)."
-    )
-    image_cache: str | None = Field(
-        default=None,
+    known_hosts: str = Field(
+        default=".state/known_hosts",
         pattern=REPO_PATH,
-        description="chroot only: the node's template cache, where roots are unpacked from (relative).",
+        description="Directory (relative to the project) of the pinned host keys, one file per container;"
+        " keep it across runs (CI: a cache or artifact) so that a changed key is caught.",
     )
+    ssh_wait_s: int = Field(default=90, ge=1, le=3600, description="How long to wait for a container's sshd.")
 
 
 class FabricIntent(Model):

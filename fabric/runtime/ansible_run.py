@@ -335,8 +335,17 @@ def parse_recap(
                 if (res.get("failed") or res.get("unreachable")) and not res.get("ignore_errors"):
                     failed.setdefault(host, []).append(name)
                     msg = res.get("msg")
+                    # A command's own last words say why (Ansible censors no_log tasks' output).
+                    said = [
+                        line
+                        for key in ("stdout", "stderr")
+                        for line in str(res.get(key) or "").strip().splitlines()[-2:]
+                        if line.strip() and not line.startswith("Shared connection to")
+                    ]
                     if msg:
-                        messages.setdefault(host, []).append(f"{name}: {msg}")
+                        messages.setdefault(host, []).append(
+                            f"{name}: {msg}" + (f" ({' / '.join(said)})" if said else "")
+                        )
     hosts: dict[str, HostRecap] = {}
     for host, s in report.get("stats", {}).items():
         hosts[host] = HostRecap(

@@ -1,8 +1,14 @@
 """The local fabric's services: the template mirror, the local Proxmox, local images.
 
-Everything runs on loopback; state, generated secrets and Pulumi's working copy of the stack
-file live under ``.state/`` (ignored by Git) with mode 0600 where secret, and reach Pulumi and
-the fake through the environment, never through argv.
+The API servers run on loopback; the containers are real LXC containers on host bridges that
+the fabric creates for the stack's networks (gateway address on the bridge, no forwarding),
+where a package mirror answers on the gateway address. State, generated secrets (the PVE
+password, the Pulumi passphrase, the SSH key the configuration logs in with) and Pulumi's
+working copy of the stack file live under ``.state/`` (ignored by Git) with mode 0600 where
+secret, and reach Pulumi and the fake through the environment, never through argv.
+
+Containers and bridges outlive one command (``make up`` leaves the fabric running, as a real
+node would); ``local_fabric(..., teardown=True)`` and ``make down`` remove them.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import functools
 import http.server
 import os
 import secrets
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +27,8 @@ from typing import Any
 from fabric.catalog import version_key
 from fabric.intent import parse_image_ref
 from fabric.stack_file import read_stack_file
+
+SSH_KEY_ENV = "SAMAKIA_SSH_KEY_FILE"
 
 
 def _state_secret(path: Path, nbytes: int = 24) -> str:
@@ -97,14 +106,45 @@ def base_env(project_dir: Path, state_dir: Path) -> dict[str, str]:
     return env
 
 
+def ssh_key(state: Path) -> tuple[Path, str]:
+    """The local fabric's SSH key pair, generated once per checkout: (private key path, public key)."""
+    key = state / "ssh" / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "samakia-local-fabric", "-f", str(key)],
+            check=True,
+            capture_output=True,
+        )
+    return key, key.with_suffix(".pub").read_text().strip()
+
+
+def stack_networks(project_dir: Path, stack: str) -> dict[str, dict[str, Any]]:
+    raw, _ = read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
+    return dict(raw.get("networks") or {})
+
+
 @contextlib.contextmanager
 def local_services(
     project_dir: Path,
     state_dir: Path | None = None,
     pve_host: str = "127.0.0.2",
     mirror_port: int = 8099,
+    *,
+    stack: str = "local",
+    containers: bool = True,
+    teardown: bool = False,
 ) -> Iterator[tuple[dict[str, str], Any]]:
-    """Start the mirror and the local Proxmox; yield the environment Pulumi gets and the running fake."""
+    """Start the mirrors, the bridges and the local Proxmox; yield the environment Pulumi gets and the fake.
+
+    With ``containers`` (the default) the local Proxmox runs real LXC containers on bridges made
+    for the stack's networks; without, it keeps containers as API records only (the engine
+    benchmark's thousand-container stacks). With ``teardown`` every container and bridge of this
+    instance is removed on the way out, also when the block fails (the test tiers use it).
+    """
+    from fabric.paths import cache_root
+    from ops.localpve.lxc import LxcNode
+    from ops.localpve.package_mirror import serve_package_mirror
     from ops.localpve.server import RunningPve
 
     state = state_dir or project_dir / ".state"
@@ -114,13 +154,35 @@ def local_services(
     # ... and the same credential where the provider reads it (never a provider input, so never in state)
     env["PROXMOX_VE_PASSWORD"] = password
     env.pop("PROXMOX_VE_API_TOKEN", None)  # a token from the caller's shell (or a test) is not this fabric's
-    with serve_directory(state / "mirror", "127.0.0.1", mirror_port):
-        pve = RunningPve(state / "pve", host=pve_host, password=password).start()
-        try:
-            bundle = state / "pve" / "ca-bundle.pem"
-            system = Path(os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"))
-            bundle.write_text(system.read_text() + "\n" + pve.cafile.read_text())
-            env["SSL_CERT_FILE"] = str(bundle)  # the provider trusts the fake's CA, nothing is skipped
-            yield env, pve
-        finally:
-            pve.stop()
+    key, _ = ssh_key(state)
+    env[SSH_KEY_ENV] = str(key)
+    pve = RunningPve(state / "pve", host=pve_host, password=password, containers=containers)
+    lxc = pve.pve.lxc
+    if lxc is not None:
+        LxcNode.cleanup_stale()
+        lxc.claim(ephemeral=teardown)
+    try:
+        with contextlib.ExitStack() as services:
+            services.enter_context(serve_directory(state / "mirror", "127.0.0.1", mirror_port))
+            if lxc is not None:
+                gateways = []
+                for net in stack_networks(project_dir, stack).values():
+                    bridge = str(net.get("bridge", "vmbr0"))
+                    pve.pve.bridges[bridge] = lxc.ensure_bridge(bridge, str(net["gateway"]), str(net["cidr"]))
+                    gateways.append(str(net["gateway"]))
+                services.enter_context(serve_package_mirror(gateways, cache_root() / "apt-mirror"))
+            pve.start()
+            try:
+                bundle = state / "pve" / "ca-bundle.pem"
+                system = Path(os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"))
+                bundle.write_text(system.read_text() + "\n" + pve.cafile.read_text())
+                env["SSL_CERT_FILE"] = str(bundle)  # the provider trusts the fake's CA, nothing is skipped
+                yield env, pve
+            finally:
+                pve.stop()
+    finally:
+        if teardown:
+            pve.pve.teardown()
+            pve.save()
+        if lxc is not None:
+            lxc.release()

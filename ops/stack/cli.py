@@ -130,7 +130,9 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if args.stack in LOCAL_STACKS:
         if args.action in ("preview", "up", "plan", "apply-plan"):
             ensure_local_images(ROOT, args.stack, ROOT / ".state" / "mirror")
-        with local_fabric(ROOT, args.stack) as (ws, _):
+        # `down` leaves nothing behind: after the destroy, every container and bridge of this
+        # checkout's local fabric goes, even if the destroy failed half-way.
+        with local_fabric(ROOT, args.stack, teardown=args.action == "down") as (ws, _):
             return run_action(ws, args.action, args)
     # A real cluster: the operator's (or CI's) backend, passphrase and credentials apply.
     ws = Workspace(ROOT, args.stack, dict(environ))

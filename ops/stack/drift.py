@@ -117,7 +117,7 @@ def _stack_results(ws: Workspace, only: list[str] | None) -> tuple[int | None, l
     def check(name: str) -> tuple[DriftResult, float]:
         started = time.monotonic()
         try:
-            recap = run(requests[name], check=True, base=ws.project_dir)
+            recap = run(requests[name], check=True, base=ws.project_dir, env=ws.env)
         except AnsibleRunError as err:
             return DriftResult(name, (), error=str(err)), time.monotonic() - started
         # One target per policy: its only host in the recap (the last tried, for SSH).

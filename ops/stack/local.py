@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ops.localpve.services import local_services
+from ops.localpve.services import local_services, ssh_key
 from ops.stack.workspace import Workspace, working_config
 
 
@@ -15,13 +15,25 @@ from ops.stack.workspace import Workspace, working_config
 def local_fabric(
     project_dir: Path,
     stack: str = "local",
+    *,
     state_dir: Path | None = None,
     pve_host: str = "127.0.0.2",
     mirror_port: int = 8099,
+    containers: bool = True,
+    teardown: bool = False,
 ) -> Iterator[tuple[Workspace, Any]]:
-    """Start the mirror and the local Proxmox; yield the workspace and the running fake."""
+    """Start the local Proxmox and its services; yield the workspace and the running fake.
+
+    The containers are real LXC containers unless ``containers`` is off (see ``local_services``);
+    ``teardown`` removes them and their bridges on the way out, also on failure.
+    """
     state = state_dir or project_dir / ".state"
-    with local_services(project_dir, state, pve_host=pve_host, mirror_port=mirror_port) as (env, pve):
-        ws = Workspace(project_dir, stack, env, working_config(project_dir, stack, state))
+    with local_services(
+        project_dir, state, pve_host, mirror_port, stack=stack, containers=containers, teardown=teardown
+    ) as (env, pve):
+        # The generated key's public half joins the containers' keys in the working copy only.
+        _, public = ssh_key(state)
+        config = working_config(project_dir, stack, state, extra_ssh_keys=[public])
+        ws = Workspace(project_dir, stack, env, config)
         ws.ensure_stack()
         yield ws, pve

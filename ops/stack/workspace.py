@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 PREVIEW_ENV = {"PULUMI_SKIP_CHECKPOINTS": "true"}
 """What every ``pulumi preview`` gets (the caller's environment wins if it sets the same name).
 
@@ -89,12 +91,14 @@ class Workspace:
         return dict(json.loads(out or "{}"))
 
 
-def working_config(project_dir: Path, stack: str, state: Path) -> Path:
+def working_config(project_dir: Path, stack: str, state: Path, extra_ssh_keys: list[str] | None = None) -> Path:
     """A working copy of the committed stack file under ``.state``.
 
     Pulumi writes into the config file it uses (the passphrase's salt, normalised values);
     that salt belongs to this checkout's generated passphrase, so it must never reach Git.
     The copy takes the committed intent afresh on every run and keeps only its own salt.
+    ``extra_ssh_keys`` (the local fabric's generated public key, whose private half stays under
+    ``.state``) are added to the containers' default keys, so the configuration can log in.
     """
     committed = project_dir / f"Pulumi.{stack}.yaml"
     working = state / "stacks" / committed.name
@@ -102,5 +106,13 @@ def working_config(project_dir: Path, stack: str, state: Path) -> Path:
     if working.exists():
         salt = next((line for line in working.read_text().splitlines() if line.startswith("encryptionsalt:")), "")
     working.parent.mkdir(parents=True, exist_ok=True)
-    working.write_text(committed.read_text().rstrip("\n") + "\n" + (salt + "\n" if salt else ""))
+    text = committed.read_text()
+    if extra_ssh_keys:
+        body = yaml.safe_load(text) or {}
+        defaults = body.setdefault("config", {}).setdefault("fabric:containerDefaults", {})
+        defaults["sshKeys"] = list(defaults.get("sshKeys") or []) + [
+            k for k in extra_ssh_keys if k not in (defaults.get("sshKeys") or [])
+        ]
+        text = yaml.safe_dump(body, sort_keys=False)
+    working.write_text(text.rstrip("\n") + "\n" + (salt + "\n" if salt else ""))
     return working

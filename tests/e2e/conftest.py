@@ -1,8 +1,11 @@
-"""The engine tier's fixture: a copy of the project running the real Pulumi engine against fakepve.
+"""The engine tier's fixture: a copy of the project running the real Pulumi engine against the local PVE.
 
 The project is laid out in a temporary directory (links to the code, its own stack file,
-state and catalog), so the tier never touches the checkout's own local fabric. The fake runs
-in this process, so tests can inject faults into it while the engine talks to it.
+state and catalog), so the tier never touches the checkout's own local fabric: its containers,
+bridge and LXC path carry their own prefix, and its network is 10.78.0.0/24 (``make up`` uses
+10.77.0.0/24), so both can run side by side. The fake runs in this process, so tests can
+inject faults into it while the engine talks to it. The containers are real LXC containers;
+everything is torn down at the end of the session, also when a test fails.
 """
 
 from __future__ import annotations
@@ -62,12 +65,47 @@ class LocalFabric:
     def set_config(self, path: str, value: str) -> None:
         self.pulumi("config", "set", "--path", f"fabric:{path}", value)
 
-    def root(self, vmid: int) -> Path:
-        return self.project / ".state" / "roots" / str(vmid)
+    def attach(self, vmid: int, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a command inside a container with ``lxc-attach`` (behind the API's back)."""
+        lxc = self.pve.pve.lxc
+        assert lxc is not None
+        return subprocess.run(
+            ["lxc-attach", "-n", lxc.name(vmid), "-P", str(lxc.lxcpath), "--", *cmd],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=check,
+        )
+
+    def lxc(self, *cmd: str, vmid: int) -> None:
+        """An ``lxc-*`` command on a container, as an operator on the node would run it."""
+        lxc = self.pve.pve.lxc
+        assert lxc is not None
+        subprocess.run([cmd[0], "-n", lxc.name(vmid), "-P", str(lxc.lxcpath), *cmd[1:]], check=True, timeout=120)
+
+    def cgroup(self, vmid: int, key: str) -> str:
+        """A cgroup setting of a running container, read on the host (``lxc-cgroup``)."""
+        lxc = self.pve.pve.lxc
+        assert lxc is not None
+        cmd = ["lxc-cgroup", "-n", lxc.name(vmid), "-P", str(lxc.lxcpath), key]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+
+    def image_of(self, vmid: int) -> str:
+        """``family@version`` from the image stamp inside the running container."""
+        stamp = dict(
+            line.split("=", 1)
+            for line in self.attach(vmid, "cat", "/etc/samakia-image").stdout.splitlines()
+            if "=" in line
+        )
+        return f"{stamp['FAMILY']}@{stamp['VERSION']}"
+
+
+SUBNET = "10.78.0."
 
 
 def _stack_file() -> dict[str, Any]:
-    body = yaml.safe_load((ROOT / "Pulumi.local.yaml").read_text())
+    text = (ROOT / "Pulumi.local.yaml").read_text().replace("10.77.0.", SUBNET)
+    body = yaml.safe_load(text)
     config = body["config"]
     config["fabric:proxmox"]["endpoint"] = f"https://{PVE_HOST}:8006/"
     config["fabric:imageMirror"] = f"http://127.0.0.1:{MIRROR_PORT}"
@@ -95,7 +133,7 @@ def make_project(tmp_path_factory: pytest.TempPathFactory, stack: str, body: dic
 @pytest.fixture(scope="session")
 def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFabric]:
     project = make_project(tmp_path_factory, STACK, _stack_file())
-    with local_fabric(project, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT) as (ws, pve):
+    with local_fabric(project, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT, teardown=True) as (ws, pve):
         api = PveApi(pve.url, str(pve.cafile), username="root@pam", password=ws.env["SAMAKIA_PVE_PASSWORD"])
         yield LocalFabric(ws=ws, pve=pve, api=api, project=project)
 
@@ -142,7 +180,11 @@ def record_preview(f: LocalFabric, name: str, drop: tuple[str, ...] = ()) -> Non
 
 def read_secret_values(project: Path) -> list[str]:
     state = project / ".state"
-    return [(state / "pve" / "password").read_text().strip(), (state / "passphrase").read_text().strip()]
+    return [
+        (state / "pve" / "password").read_text().strip(),
+        (state / "passphrase").read_text().strip(),
+        "".join((state / "ssh" / "id_ed25519").read_text().splitlines()[1:-1]),
+    ]
 
 
 os.environ.setdefault("PULUMI_SKIP_UPDATE_CHECK", "true")

@@ -1,7 +1,9 @@
-"""The whole lifecycle with the real engine and the stand-in providers against the local Proxmox.
+"""The whole lifecycle with the real engine and the stand-in providers against the local Proxmox,
+on real LXC containers.
 
 The tests run in file order and share one fabric: each starts from the state the previous
-one left, as an operator's day would.
+one left, as an operator's day would. Configuration reaches the containers over SSH with
+pinned host keys; services are asked over the bridge from the host.
 """
 
 from __future__ import annotations
@@ -17,15 +19,18 @@ from ops.stack.drift import config_drift_check, drift_check, repair_config_drift
 from ops.stack.plan_summary import summarize
 
 from . import timeline
-from .conftest import STACK, LocalFabric, read_secret_values, record_preview
+from .conftest import STACK, SUBNET, LocalFabric, read_secret_values, record_preview
+from .probes import postgres_answers, resolve
 
 CONTAINERS = {"dns-1": 1101, "dns-2": 1102, "db-1": 1201}
 NODES = {"dns-1": "pve1", "dns-2": "pve2", "db-1": "pve1"}
 V1, V2 = "debian12-base_1.0.0_amd64.tar.zst", "debian12-base_1.1.0_amd64.tar.zst"
 GROUPS = {"dns-1": "dns", "dns-2": "dns", "db-1": "database"}
+ADDRESSES = {"dns-1": SUBNET + "11", "dns-2": SUBNET + "12", "db-1": SUBNET + "21"}
 # db-1's data volume: on the local PVE's directory storage, owned by the reserved VMID 9000.
 VOLUME = "local-data:9000/subvol-9000-db-1-pgdata.subvol"
 ROW = "id=1 written before the image bump\n"
+ROW_PATH = "/var/lib/postgresql/row"  # inside db-1, on its data volume
 # The HA entries the e2e stack asks for (conftest): a replace must leave them as they were.
 HA = {"ct:1101": ("ha-dns", "started", 1), "ct:1201": ("ha-db", "started", 2)}
 
@@ -44,12 +49,13 @@ def ha_entries(f: LocalFabric) -> dict[str, tuple[str, str, int]]:
     return {e["sid"]: (e.get("group"), e["state"], int(e.get("max_restart", 1))) for e in entries}
 
 
-def dns_up(f: LocalFabric) -> dict[str, bool]:
-    """The query loop's probe: is each resolver's container there and running?"""
-    running = {
-        int(r["vmid"]): r.get("status") == "running" for r in f.api.get("/cluster/resources", type="vm") if "vmid" in r
-    }
-    return {"dns-1": running.get(1101, False), "dns-2": running.get(1102, False)}
+def dns_answers(f: LocalFabric) -> dict[str, bool]:
+    """The query loop's probe: does each resolver answer a real query over the bridge?
+
+    Two tries (each up to a second) before a resolver counts as down, so a busy machine's slow
+    answer is not an outage.
+    """
+    return {name: resolve(ADDRESSES[name], "localhost.", attempts=2) == "127.0.0.1" for name in ("dns-1", "dns-2")}
 
 
 def templates(f: LocalFabric, node: str) -> set[str]:
@@ -60,8 +66,10 @@ def templates(f: LocalFabric, node: str) -> set[str]:
     }
 
 
-def image_of_root(f: LocalFabric, vmid: int) -> str:
-    return (f.root(vmid).with_name(f"{vmid}.image")).read_text().split("#")[0]
+def running(f: LocalFabric) -> set[int]:
+    """The containers LXC itself reports running."""
+    assert f.pve.pve.lxc is not None
+    return {vmid for vmid, state in f.pve.pve.lxc.states().items() if state == "RUNNING"}
 
 
 def up(f: LocalFabric, *extra: str) -> None:
@@ -80,11 +88,8 @@ def test_up_from_empty_creates_every_container_as_intended(fabric: LocalFabric) 
         assert node == NODES[name]
         assert cfg["hostname"] == name
         assert int(cfg["unprivileged"]) == 1
-        assert (
-            f"ip={'10.77.0.11' if name == 'dns-1' else '10.77.0.12' if name == 'dns-2' else '10.77.0.21'}/24"
-            in cfg["net0"]
-        )
-        assert "gw=10.77.0.1" in cfg["net0"]
+        assert f"ip={ADDRESSES[name]}/24" in cfg["net0"]
+        assert f"gw={SUBNET}1" in cfg["net0"]
     db = cts[1201]["config"]
     assert int(db["memory"]) == 1024 and int(db["cores"]) == 2 and int(db["swap"]) == 256
     assert "size=8G" in db["rootfs"]
@@ -95,10 +100,37 @@ def test_up_from_empty_creates_every_container_as_intended(fabric: LocalFabric) 
     volumes = fabric.api.get("/nodes/pve1/storage/local-data/content", vmid=9000)
     assert [v["volid"] for v in volumes] == [VOLUME]
     assert ha_entries(fabric) == HA
-    # The config policies ran the real playbooks on each container's root.
+    # Real containers: LXC runs them, with the settings the API holds.
+    assert running(fabric) == set(CONTAINERS.values())
+    for name, vmid in CONTAINERS.items():
+        assert fabric.image_of(vmid) == "debian12-base@1.0.0"
+        assert fabric.attach(vmid, "hostname").stdout.strip() == name
+        assert f"{ADDRESSES[name]}/24" in fabric.attach(vmid, "ip", "-4", "-o", "addr", "show", "eth0").stdout
+    lxc = fabric.pve.pve.lxc
+    assert lxc is not None
+    assert "lxc.idmap = u 0 100000 65536" in (lxc.ct_dir(1201) / "config").read_text()
+    assert fabric.cgroup(1201, "memory.limit_in_bytes") == str(1024 << 20)
+    # The config policies ran the real playbooks over SSH: the admin user exists, root login is closed.
     for vmid in CONTAINERS.values():
-        assert image_of_root(fabric, vmid) == "debian12-base@1.0.0"
-        assert (fabric.root(vmid) / "etc" / "hostname").read_text().strip() in CONTAINERS
+        assert fabric.attach(vmid, "id", "-u", "samakia").returncode == 0
+        assert "permitrootlogin no" in fabric.attach(vmid, "sshd", "-T").stdout.lower()
+
+
+def test_host_keys_are_pinned_from_first_contact(fabric: LocalFabric) -> None:
+    lxc = fabric.pve.pve.lxc
+    assert lxc is not None
+    for name, vmid in CONTAINERS.items():
+        pinned = (fabric.project / ".state" / "known_hosts" / name).read_text()
+        trusted = {line.split()[1] for line in lxc.host_keys_file(vmid).read_text().splitlines()}
+        recorded = {line.split()[2] for line in pinned.splitlines() if line and not line.startswith("#")}
+        # What the container presented at first contact is what the node generated at create.
+        assert recorded and recorded <= trusted, name
+
+
+def test_services_answer_over_the_bridge(fabric: LocalFabric) -> None:
+    for name in ("dns-1", "dns-2"):
+        assert resolve(ADDRESSES[name], "localhost.") == "127.0.0.1", name
+    assert postgres_answers(ADDRESSES["db-1"])
 
 
 def test_second_preview_shows_no_changes(fabric: LocalFabric) -> None:
@@ -132,9 +164,9 @@ def _bump(fabric: LocalFabric, version: str, old: str, new: str, record: str = "
     assert plan_summary.main(gate) == 1
     assert plan_summary.main([*gate, "--labels", OVERRIDE_LABEL]) == 0
     mark = len(fabric.pve.pve.events)
-    with timeline.record(lambda: dns_up(fabric)) as seen:
+    with timeline.record(lambda: dns_answers(fabric)) as seen:
         up(fabric)
-    # The query loop never found both resolvers down, each went down once, dns-2 after dns-1 was back.
+    # The query loop never found both resolvers silent, each went down once, dns-2 after dns-1 was back.
     assert seen.samples and seen.all_down_at() == [], seen.samples
     assert seen.outages("dns-1") == 1 and seen.outages("dns-2") == 1, seen.samples
     first_back, second_down = seen.last_down("dns-1"), seen.first_down("dns-2")
@@ -142,9 +174,11 @@ def _bump(fabric: LocalFabric, version: str, old: str, new: str, record: str = "
     # The local PVE's event log: one resolver absent at a time.
     events = [(e["event"], e["vmid"]) for e in fabric.pve.pve.events[mark:] if e["vmid"] in (1101, 1102)]
     assert events == [("destroyed", 1101), ("started", 1101), ("destroyed", 1102), ("started", 1102)], events
-    # db-1 was replaced and mounts the same volume, with the data written before.
+    # db-1 was replaced and mounts the same volume: the new container reads the data written
+    # inside the old one, and postgres (its cluster on that volume) answers again.
     assert mp0(fabric).split(",")[0] == VOLUME
-    assert (volume_dir(fabric) / "row").read_text() == ROW
+    assert fabric.attach(1201, "cat", ROW_PATH).stdout == ROW
+    assert postgres_answers(ADDRESSES["db-1"])
     # HA after the replace: PVE refuses to delete an HA resource's container, so the release step
     # removed each entry before its container went; the new containers are under HA again, in the
     # same group and state.
@@ -152,16 +186,17 @@ def _bump(fabric: LocalFabric, version: str, old: str, new: str, record: str = "
 
 
 def test_data_on_the_volume_is_written_before_the_bump(fabric: LocalFabric) -> None:
-    # The local PVE's volume semantics (a directory per volume on this host): the "row" is a file
-    # in db-1's volume, written from the host side, until containers run for real here.
-    (volume_dir(fabric) / "row").write_text(ROW)
+    # Written inside the running container, on the path its data volume is mounted at; the node
+    # keeps it in the volume's directory, not in the container's root.
+    fabric.attach(1201, "sh", "-c", f"echo '{ROW.strip()}' > {ROW_PATH}")
+    assert (volume_dir(fabric) / "row").read_text() == ROW
 
 
 def test_image_bump_replaces_exactly_the_containers_using_it(fabric: LocalFabric) -> None:
     _bump(fabric, "1.1.0", "debian12-base@1.0.0", "debian12-base@1.1.0", record="preview-image-bump")
-    assert image_of_root(fabric, 1101) == "debian12-base@1.1.0"
-    assert image_of_root(fabric, 1102) == "debian12-base@1.1.0"
-    assert image_of_root(fabric, 1201) == "debian12-base@1.1.0"
+    assert fabric.image_of(1101) == "debian12-base@1.1.0"
+    assert fabric.image_of(1102) == "debian12-base@1.1.0"
+    assert fabric.image_of(1201) == "debian12-base@1.1.0"
     # The old template is retained on storage: rollback needs it.
     assert {V1, V2} <= templates(fabric, "pve1")
     fabric.pulumi("preview", "--expect-no-changes")
@@ -169,8 +204,11 @@ def test_image_bump_replaces_exactly_the_containers_using_it(fabric: LocalFabric
 
 def test_rollback_restores_the_previous_image(fabric: LocalFabric) -> None:
     _bump(fabric, "1.0.0", "debian12-base@1.1.0", "debian12-base@1.0.0")
-    assert image_of_root(fabric, 1101) == "debian12-base@1.0.0"
-    assert image_of_root(fabric, 1201) == "debian12-base@1.0.0"
+    assert fabric.image_of(1101) == "debian12-base@1.0.0"
+    assert fabric.image_of(1201) == "debian12-base@1.0.0"
+    assert fabric.attach(1201, "cat", ROW_PATH).stdout == ROW
+    # The replaced resolver was configured again: it answers.
+    assert resolve(ADDRESSES["dns-1"], "localhost.") == "127.0.0.1"
     fabric.pulumi("preview", "--expect-no-changes")
 
 
@@ -187,8 +225,8 @@ def test_removing_a_data_volume_from_code_is_flagged_by_the_gate(fabric: LocalFa
 
 
 def test_configuration_drift_is_detected_and_repaired_from_git(fabric: LocalFabric, capsys) -> None:  # type: ignore[no-untyped-def]
-    sshd = fabric.root(1201) / "etc" / "ssh" / "sshd_config"
-    sshd.write_text(sshd.read_text() + "PasswordAuthentication yes\n")  # an SSH hotfix
+    # An SSH hotfix made by hand inside the container.
+    fabric.attach(1201, "sh", "-c", "echo 'PasswordAuthentication yes' >> /etc/ssh/sshd_config")
     capsys.readouterr()
     assert config_drift_check(fabric.ws, only=["db-1-config"]) == 1
     report = capsys.readouterr().out
@@ -196,7 +234,7 @@ def test_configuration_drift_is_detected_and_repaired_from_git(fabric: LocalFabr
     # Resolution: the documented repair re-applies exactly the drifted policy from Git, nothing else.
     before = command_ids(fabric)
     assert repair_config_drift(fabric.ws, only=["db-1-config", "dns-1-config"]) == 0
-    assert "PasswordAuthentication yes" not in sshd.read_text()
+    assert "PasswordAuthentication yes" not in fabric.attach(1201, "cat", "/etc/ssh/sshd_config").stdout
     after = command_ids(fabric)
     assert after["db-1-config"] != before["db-1-config"]  # re-run
     assert after["dns-1-config"] == before["dns-1-config"]  # clean, so untouched
@@ -210,18 +248,25 @@ def command_ids(f: LocalFabric) -> dict[str, str]:
 
 def test_drift_is_detected_named_and_reconciled(fabric: LocalFabric, capsys) -> None:  # type: ignore[no-untyped-def]
     fabric.api.put("/nodes/pve1/lxc/1101/config", memory=2048)
-    upid = fabric.api.post("/nodes/pve2/lxc/1102/status/stop")
-    fabric.api.wait("pve2", upid)
-    upid = fabric.api.delete("/nodes/pve2/lxc/1102")
-    fabric.api.wait("pve2", upid)
+    # Behind the API's back, on the node: one container stopped, one destroyed, with LXC's tools.
+    fabric.lxc("lxc-stop", "--kill", vmid=1201)
+    fabric.lxc("lxc-stop", "--kill", vmid=1102)
+    fabric.lxc("lxc-destroy", vmid=1102)
+    cts = fabric.api.containers()
+    assert 1102 not in cts and cts[1201]["status"] == "stopped"  # the API reports what is real
     capsys.readouterr()
     assert drift_check(fabric.ws) == 1  # drift, not "could not run" (2)
     report = capsys.readouterr().out
-    assert "dns-1" in report and "dns-2" in report
+    assert "dns-1" in report and "dns-2" in report and "db-1" in report
     up(fabric, "--refresh")
     cts = fabric.api.containers()
     assert int(cts[1101]["config"]["memory"]) == 512
+    assert fabric.cgroup(1101, "memory.limit_in_bytes") == str(512 << 20)
     assert 1102 in cts
+    assert running(fabric) == set(CONTAINERS.values())
+    # The re-created resolver was configured again (new instance, new host key pinned): it answers.
+    assert resolve(ADDRESSES["dns-2"], "localhost.") == "127.0.0.1"
+    assert postgres_answers(ADDRESSES["db-1"])
     assert drift_check(fabric.ws) == 0
 
 
@@ -259,6 +304,7 @@ def test_locked_container_fails_clearly_then_converges(fabric: LocalFabric) -> N
     # ...and a refresh reads the real value back, so `up --refresh` converges.
     up(fabric, "--refresh")
     assert int(fabric.api.containers()[1201]["config"]["memory"]) == 1536
+    assert fabric.cgroup(1201, "memory.limit_in_bytes") == str(1536 << 20)  # hot-plugged into the running container
     fabric.pulumi("preview", "--expect-no-changes", "--refresh")
 
 
@@ -290,6 +336,7 @@ def test_no_credential_in_state_even_decrypted_nor_in_logs(fabric: LocalFabric) 
 def test_destroy_removes_containers_and_keeps_templates(fabric: LocalFabric) -> None:
     fabric.pulumi("destroy", "--yes")
     assert fabric.api.containers() == {}
+    assert running(fabric) == set()
     assert {V1, V2} <= templates(fabric, "pve1")
     assert V1 in templates(fabric, "pve2")
 

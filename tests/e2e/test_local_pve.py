@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 from pathlib import Path
 
 import pytest
+import yaml
 
+from ops.localpve.lxc import LxcNode
 from ops.localpve.server import RunningPve
-from ops.localpve.services import serve_directory
+from ops.localpve.services import ensure_local_images, serve_directory
+from ops.stack.local import local_fabric
 from providers.pve_api import PveApi, PveApiError
 from tests.lane import loopback, port
 
@@ -50,3 +54,58 @@ def test_download_is_fetched_verified_and_persisted(tmp_path: Path) -> None:
             assert [c["volid"] for c in api.get("/nodes/pve1/storage/local/content")] == ["local:vztmpl/good.tar.zst"]
         finally:
             again.stop()
+
+
+def test_a_failed_run_leaves_nothing_running(tmp_path: Path) -> None:
+    """A local fabric whose run fails tears down its containers, bridge and servers."""
+    root = Path(__file__).resolve().parents[2]
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("fabric", "ops", "playbooks", "__main__.py", "Pulumi.yaml", ".venv"):
+        (project / name).symlink_to(root / name)
+    body = yaml.safe_load((root / "Pulumi.local.yaml").read_text().replace("10.77.0.", "10.79.0."))
+    body["config"]["fabric:imageMirror"] = "http://127.0.0.1:8092"
+    body["config"]["fabric:imageCatalog"] = "catalog.cleanup.yaml"
+    (project / "Pulumi.cleanup.yaml").write_text(yaml.safe_dump(body))
+    ensure_local_images(project, "cleanup", project / ".state" / "mirror")
+    artifact = next((project / ".state" / "mirror" / "debian12-base").iterdir())
+    sha = hashlib.sha256(artifact.read_bytes()).hexdigest()
+
+    class Boom(Exception):
+        pass
+
+    fabric = local_fabric(project, "cleanup", pve_host="127.0.0.8", mirror_port=8092, teardown=True)
+    with pytest.raises(Boom), fabric as (ws, pve):
+        api = PveApi(pve.url, str(pve.cafile), username="root@pam", password=ws.env["SAMAKIA_PVE_PASSWORD"])
+        upid = api.post(
+            "/nodes/pve1/storage/local/download-url",
+            url=f"http://127.0.0.1:8092/debian12-base/{artifact.name}",
+            filename=artifact.name,
+            content="vztmpl",
+            checksum=sha,
+            **{"checksum-algorithm": "sha256"},
+        )
+        api.wait("pve1", upid)
+        api.wait(
+            "pve1",
+            api.post(
+                "/nodes/pve1/lxc",
+                vmid=990,
+                ostemplate=f"local:vztmpl/{artifact.name}",
+                hostname="doomed",
+                net0="name=eth0,bridge=vmbr0,ip=10.79.0.90/24,gw=10.79.0.1",
+                rootfs="local-lvm:2",
+            ),
+        )
+        api.wait("pve1", api.post("/nodes/pve1/lxc/990/status/start"))
+        lxc = pve.pve.lxc
+        assert lxc is not None and lxc.states() == {990: "RUNNING"}
+        assert lxc.bridges()
+        raise Boom("the run fails half-way")
+    node = LxcNode(project / ".state" / "pve")
+    assert node.states() == {}
+    assert node.bridges() == []
+    assert not node.lxcpath.exists()
+    for address in (("127.0.0.8", 8006), ("127.0.0.1", 8092)):
+        with pytest.raises(OSError), socket.create_connection(address, timeout=1):
+            pass

@@ -106,7 +106,13 @@ def _policy_triggers(
     rec = run_program(program)
     (cmd,) = rec.of_type(COMMAND)
     request = json.loads(cmd.inputs["stdin"])
-    assert request["target"] == {"type": "ssh", "host": "10.0.0.5", "user": "root", "key_env": "SAMAKIA_SSH_KEY_FILE"}
+    assert request["target"] == {
+        "type": "ssh",
+        "host": "10.0.0.5",
+        "user": "root",
+        "key_env": "SAMAKIA_SSH_KEY_FILE",
+        "instance": "",  # the container's instance (unset here) pins its host key
+    }
     return list(cmd.inputs["triggers"])
 
 

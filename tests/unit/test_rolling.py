@@ -99,13 +99,6 @@ def test_a_password_login_reaches_the_runner_by_name_only(monkeypatch: pytest.Mo
     assert "hunter2-not-a-real-password" not in str([r.inputs for r in rec.registered])
 
 
-def test_without_network_probes_a_member_waits_for_the_previous_ones_configuration() -> None:
-    raw, _ = good_raw()
-    rec = run_fleet(deep_merge(raw, {"connection": {"type": "chroot"}}))
-    assert not [r for r in rec.registered if r.type == COMMAND and r.name.endswith("-health")]
-    assert _command(rec.registered, "dns-1-config").urn in rec.named(CONTAINER, "dns-2").dependencies
-
-
 def test_an_unconfigured_member_is_waited_for_through_its_container() -> None:
     raw, _ = good_raw()
     rec = run_fleet(deep_merge(raw, {"containers": {"dns-1": {"policy": None}}}))

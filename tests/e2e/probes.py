@@ -1,0 +1,61 @@
+"""Ask the containers' services over the bridge, in bounded loops that stop by themselves.
+
+Only the fabric's own addresses are ever contacted (the bridge the test fabric created).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+
+from fabric.runtime.health import postgres_accepts
+
+
+def _dns_query(name: str, txid: int) -> bytes:
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.rstrip(".").split(".") if p) + b"\0"
+    return struct.pack(">HHHHHH", txid, 0x0100, 1, 0, 0, 0) + labels + struct.pack(">HH", 1, 1)
+
+
+def _first_a_record(reply: bytes, txid: int) -> str | None:
+    rid, flags, qd, an = struct.unpack(">HHHH", reply[:8])
+    if rid != txid or flags & 0x000F or an == 0:
+        return None
+    pos = 12
+    for _ in range(qd):  # skip the question
+        while reply[pos]:
+            pos += reply[pos] + 1
+        pos += 5
+    for _ in range(an):
+        pos += 2 if reply[pos] & 0xC0 == 0xC0 else len(reply[pos:].split(b"\0", 1)[0]) + 1
+        rtype, _cls, _ttl, rdlen = struct.unpack(">HHIH", reply[pos : pos + 10])
+        pos += 10
+        if rtype == 1 and rdlen == 4:
+            return socket.inet_ntoa(reply[pos : pos + 4])
+        pos += rdlen
+    return None
+
+
+def resolve(server: str, name: str, attempts: int = 40) -> str | None:
+    """The first A record ``server`` (port 53/udp) answers for ``name``; None after ``attempts`` tries."""
+    for txid in range(1, attempts + 1):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(1.0)
+            try:
+                sock.sendto(_dns_query(name, txid), (server, 53))
+                answer = _first_a_record(sock.recv(512), txid)
+                if answer:
+                    return answer
+            except OSError:
+                pass
+        time.sleep(0.5)
+    return None
+
+
+def postgres_answers(host: str, attempts: int = 40) -> bool:
+    """True once postgres on ``host:5432`` answers an SSLRequest (the health check's own probe)."""
+    for _ in range(attempts):
+        if postgres_accepts(host, "") is None:
+            return True
+        time.sleep(0.5)
+    return False

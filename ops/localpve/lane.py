@@ -3,7 +3,10 @@ side on one machine (tests, benchmarks) never bind the same address.
 
 ``SAMAKIA_TEST_LANE`` (0-9; unset means 0, which is what CI uses) selects the lane. A lane moves
 every loopback host from ``127.0.0.N`` to ``127.LANE.0.N`` (all of 127/8 is loopback on Linux) and
-every port bound on 127.0.0.1 up by ``100 * LANE``. Lane 0 keeps the old addresses.
+every port bound on 127.0.0.1 up by ``100 * LANE``. The same goes for what a test or benchmark
+creates on the host: a container network ``10.X.0.0/24`` becomes ``10.X.LANE.0/24``
+(:func:`subnet`), and the names of its LXC containers, bridges and LXC path carry :func:`lxc_tag`.
+Lane 0 keeps the old addresses.
 """
 
 from __future__ import annotations
@@ -30,3 +33,13 @@ def loopback(last: int, lane: int = LANE) -> str:
 def port(base: int, lane: int = LANE) -> int:
     """The lane's port for a server bound on 127.0.0.1 whose lane-0 port is ``base``."""
     return base + 100 * lane
+
+
+def subnet(second: int, lane: int = LANE) -> str:
+    """The first three octets (with the trailing dot) of the lane's ``10.second.LANE.0/24`` network."""
+    return f"10.{second}.{lane}."
+
+
+def lxc_tag(kind: str, lane: int = LANE) -> str:
+    """The tag a test's local fabric puts in its containers', bridges' and LXC path's names."""
+    return f"{kind}{lane}"

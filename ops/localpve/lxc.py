@@ -64,9 +64,15 @@ def _run(*cmd: str, timeout: float = 120, input: bytes | None = None) -> str:
     return proc.stdout.decode(errors="replace")
 
 
-def instance_prefix(state_dir: Path) -> str:
-    """A short, stable name for one local fabric instance (its state directory)."""
-    return "sf" + hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:6]
+def instance_prefix(state_dir: Path, tag: str = "") -> str:
+    """A short, stable name for one local fabric instance (its state directory).
+
+    ``tag`` (at most two characters, e.g. a test lane's) goes in front of the hash, so an
+    operator listing ``lxc-ls`` or ``ip link`` sees whose instance a container or bridge is.
+    """
+    if len(tag) > 2 or (tag and not tag.isalnum()):
+        raise LxcError(f"instance tag {tag!r} must be at most two letters or digits")
+    return "sf" + tag + hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:6]
 
 
 def split_props(text: str) -> dict[str, str]:
@@ -146,9 +152,9 @@ def cgroup_limits(vmid: int, config: Mapping[str, object]) -> dict[str, str]:
 class LxcNode:
     """The LXC side of one local fabric instance: its containers, templates and bridges."""
 
-    def __init__(self, state_dir: Path, base: Path = LXC_BASE, prefix: str | None = None) -> None:
+    def __init__(self, state_dir: Path, base: Path = LXC_BASE, prefix: str | None = None, tag: str = "") -> None:
         self.state_dir = state_dir
-        self.prefix = prefix or instance_prefix(state_dir)
+        self.prefix = prefix or instance_prefix(state_dir, tag)
         self.base = base
         self.lxcpath = base / self.prefix
         self.templates = base / "templates"

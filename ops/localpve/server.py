@@ -273,10 +273,17 @@ class RunningPve:
     """A LocalPve served from a background thread with its own event loop (tests, the fabric runner)."""
 
     def __init__(
-        self, state_dir: Path, password: str, host: str = "127.0.0.2", port: int = 8006, containers: bool = False
+        self,
+        state_dir: Path,
+        password: str,
+        host: str = "127.0.0.2",
+        port: int = 8006,
+        *,
+        containers: bool = False,
+        lxc_tag: str = "",
     ) -> None:
         self.state_dir = state_dir
-        lxc = LxcNode(state_dir) if containers else None
+        lxc = LxcNode(state_dir, tag=lxc_tag) if containers else None
         self.pve = LocalPve(state_dir / "storage", lxc=lxc, user="root@pam", password=password, host=host, port=port)
         self.pve.time_scale = 0
         self.loop = asyncio.new_event_loop()

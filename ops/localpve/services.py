@@ -134,13 +134,15 @@ def local_services(
     stack: str = "local",
     containers: bool = True,
     teardown: bool = False,
+    lxc_tag: str = "",
 ) -> Iterator[tuple[dict[str, str], Any]]:
     """Start the mirrors, the bridges and the local Proxmox; yield the environment Pulumi gets and the fake.
 
-    With ``containers`` (the default) the local Proxmox runs real LXC containers on bridges made
-    for the stack's networks; without, it keeps containers as API records only (the engine
-    benchmark's thousand-container stacks). With ``teardown`` every container and bridge of this
-    instance is removed on the way out, also when the block fails (the test tiers use it).
+        With ``containers`` (the default) the local Proxmox runs real LXC containers on bridges made
+        for the stack's networks; without, it keeps containers as API records only (the engine
+        benchmark's thousand-container stacks); ``lxc_tag`` marks its containers' and bridges' names
+    (see ``instance_prefix``; the test tiers put their lane in it). With ``teardown`` every container and bridge of this
+        instance is removed on the way out, also when the block fails (the test tiers use it).
     """
     from fabric.paths import cache_root
     from ops.localpve.lxc import LxcNode
@@ -156,7 +158,7 @@ def local_services(
     env.pop("PROXMOX_VE_API_TOKEN", None)  # a token from the caller's shell (or a test) is not this fabric's
     key, _ = ssh_key(state)
     env[SSH_KEY_ENV] = str(key)
-    pve = RunningPve(state / "pve", host=pve_host, password=password, containers=containers)
+    pve = RunningPve(state / "pve", host=pve_host, password=password, containers=containers, lxc_tag=lxc_tag)
     lxc = pve.pve.lxc
     if lxc is not None:
         LxcNode.cleanup_stale()

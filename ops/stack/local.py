@@ -21,15 +21,24 @@ def local_fabric(
     mirror_port: int = 8099,
     containers: bool = True,
     teardown: bool = False,
+    lxc_tag: str = "",
 ) -> Iterator[tuple[Workspace, Any]]:
     """Start the local Proxmox and its services; yield the workspace and the running fake.
 
     The containers are real LXC containers unless ``containers`` is off (see ``local_services``);
-    ``teardown`` removes them and their bridges on the way out, also on failure.
+    ``teardown`` removes them and their bridges on the way out, also on failure; ``lxc_tag``
+    marks their names (the test tiers put their lane in it).
     """
     state = state_dir or project_dir / ".state"
     with local_services(
-        project_dir, state, pve_host, mirror_port, stack=stack, containers=containers, teardown=teardown
+        project_dir,
+        state,
+        pve_host,
+        mirror_port,
+        stack=stack,
+        containers=containers,
+        teardown=teardown,
+        lxc_tag=lxc_tag,
     ) as (env, pve):
         # The generated key's public half joins the containers' keys in the working copy only.
         _, public = ssh_key(state)

@@ -2,8 +2,9 @@
 
 The project is laid out in a temporary directory (links to the code, its own stack file,
 state and catalog), so the tier never touches the checkout's own local fabric: its containers,
-bridge and LXC path carry their own prefix, and its network is 10.78.0.0/24 (``make up`` uses
-10.77.0.0/24), so both can run side by side. The fake runs in this process, so tests can
+bridge and LXC path carry their own prefix (with the test lane in it), and its network is
+10.78.LANE.0/24 (``make up`` uses 10.77.0.0/24), so it runs beside the checkout's own fabric and
+other lanes. The fake runs in this process, so tests can
 inject faults into it while the engine talks to it. The containers are real LXC containers;
 everything is torn down at the end of the session, also when a test fails.
 """
@@ -29,7 +30,7 @@ from ops.localpve.services import ensure_local_images
 from ops.stack.local import local_fabric
 from ops.stack.workspace import Workspace
 from providers.pve_api import PveApi
-from tests.lane import loopback, port
+from tests.lane import loopback, lxc_tag, port, subnet
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = "e2e"
@@ -100,7 +101,7 @@ class LocalFabric:
         return f"{stamp['FAMILY']}@{stamp['VERSION']}"
 
 
-SUBNET = "10.78.0."
+SUBNET = subnet(78)
 
 
 def _stack_file() -> dict[str, Any]:
@@ -133,7 +134,9 @@ def make_project(tmp_path_factory: pytest.TempPathFactory, stack: str, body: dic
 @pytest.fixture(scope="session")
 def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFabric]:
     project = make_project(tmp_path_factory, STACK, _stack_file())
-    with local_fabric(project, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT, teardown=True) as (ws, pve):
+    with local_fabric(
+        project, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT, teardown=True, lxc_tag=lxc_tag("e")
+    ) as (ws, pve):
         api = PveApi(pve.url, str(pve.cafile), username="root@pam", password=ws.env["SAMAKIA_PVE_PASSWORD"])
         yield LocalFabric(ws=ws, pve=pve, api=api, project=project)
 

@@ -14,7 +14,7 @@ from ops.localpve.server import RunningPve
 from ops.localpve.services import ensure_local_images, serve_directory
 from ops.stack.local import local_fabric
 from providers.pve_api import PveApi, PveApiError
-from tests.lane import loopback, port
+from tests.lane import loopback, lxc_tag, port, subnet
 
 
 def test_download_is_fetched_verified_and_persisted(tmp_path: Path) -> None:
@@ -63,8 +63,9 @@ def test_a_failed_run_leaves_nothing_running(tmp_path: Path) -> None:
     project.mkdir()
     for name in ("fabric", "ops", "playbooks", "__main__.py", "Pulumi.yaml", ".venv"):
         (project / name).symlink_to(root / name)
-    body = yaml.safe_load((root / "Pulumi.local.yaml").read_text().replace("10.77.0.", "10.79.0."))
-    body["config"]["fabric:imageMirror"] = "http://127.0.0.1:8092"
+    net, host, mirror_port, tag = subnet(79), loopback(8), port(8092), lxc_tag("c")
+    body = yaml.safe_load((root / "Pulumi.local.yaml").read_text().replace("10.77.0.", net))
+    body["config"]["fabric:imageMirror"] = f"http://127.0.0.1:{mirror_port}"
     body["config"]["fabric:imageCatalog"] = "catalog.cleanup.yaml"
     (project / "Pulumi.cleanup.yaml").write_text(yaml.safe_dump(body))
     ensure_local_images(project, "cleanup", project / ".state" / "mirror")
@@ -74,12 +75,12 @@ def test_a_failed_run_leaves_nothing_running(tmp_path: Path) -> None:
     class Boom(Exception):
         pass
 
-    fabric = local_fabric(project, "cleanup", pve_host="127.0.0.8", mirror_port=8092, teardown=True)
+    fabric = local_fabric(project, "cleanup", pve_host=host, mirror_port=mirror_port, teardown=True, lxc_tag=tag)
     with pytest.raises(Boom), fabric as (ws, pve):
         api = PveApi(pve.url, str(pve.cafile), username="root@pam", password=ws.env["SAMAKIA_PVE_PASSWORD"])
         upid = api.post(
             "/nodes/pve1/storage/local/download-url",
-            url=f"http://127.0.0.1:8092/debian12-base/{artifact.name}",
+            url=f"http://127.0.0.1:{mirror_port}/debian12-base/{artifact.name}",
             filename=artifact.name,
             content="vztmpl",
             checksum=sha,
@@ -93,7 +94,7 @@ def test_a_failed_run_leaves_nothing_running(tmp_path: Path) -> None:
                 vmid=990,
                 ostemplate=f"local:vztmpl/{artifact.name}",
                 hostname="doomed",
-                net0="name=eth0,bridge=vmbr0,ip=10.79.0.90/24,gw=10.79.0.1",
+                net0=f"name=eth0,bridge=vmbr0,ip={net}90/24,gw={net}1",
                 rootfs="local-lvm:2",
             ),
         )
@@ -102,10 +103,10 @@ def test_a_failed_run_leaves_nothing_running(tmp_path: Path) -> None:
         assert lxc is not None and lxc.states() == {990: "RUNNING"}
         assert lxc.bridges()
         raise Boom("the run fails half-way")
-    node = LxcNode(project / ".state" / "pve")
+    node = LxcNode(project / ".state" / "pve", tag=tag)
     assert node.states() == {}
     assert node.bridges() == []
     assert not node.lxcpath.exists()
-    for address in (("127.0.0.8", 8006), ("127.0.0.1", 8092)):
+    for address in ((host, 8006), ("127.0.0.1", mirror_port)):
         with pytest.raises(OSError), socket.create_connection(address, timeout=1):
             pass

@@ -74,6 +74,16 @@ def test_instances_get_distinct_short_names(tmp_path: Path) -> None:
     assert len(a.host_bridge("vmbr0")) <= 15 and len(a.host_bridge("vmbr-with-a-long-name")) <= 15
 
 
+def test_a_tag_marks_an_instance_and_keeps_names_short(tmp_path: Path) -> None:
+    tagged = LxcNode(tmp_path / "a", tag="e1")
+    assert tagged.prefix.startswith("sfe1") and tagged.prefix != LxcNode(tmp_path / "a").prefix
+    assert tagged.host_bridge("vmbr0") == f"{tagged.prefix}vmbr0" and len(tagged.host_bridge("vmbr0")) <= 15
+    assert tagged.vmid_of(tagged.name(1101)) == 1101
+    for bad in ("abc", "e-"):
+        with pytest.raises(LxcError, match="instance tag"):
+            instance_prefix(tmp_path / "a", bad)
+
+
 def test_root_setup_never_writes_through_a_symlink_out_of_the_root(tmp_path: Path) -> None:
     root, outside = tmp_path / "root", tmp_path / "host-etc"
     root.mkdir()

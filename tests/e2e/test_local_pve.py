@@ -63,7 +63,7 @@ def test_a_failed_run_leaves_nothing_running(tmp_path: Path) -> None:
     project.mkdir()
     for name in ("fabric", "ops", "playbooks", "__main__.py", "Pulumi.yaml", ".venv"):
         (project / name).symlink_to(root / name)
-    net, host, mirror_port, tag = subnet(79), loopback(8), port(8092), lxc_tag("c")
+    net, host, mirror_port, tag = subnet(79), loopback(9), port(8091), lxc_tag("c")
     body = yaml.safe_load((root / "Pulumi.local.yaml").read_text().replace("10.77.0.", net))
     body["config"]["fabric:imageMirror"] = f"http://127.0.0.1:{mirror_port}"
     body["config"]["fabric:imageCatalog"] = "catalog.cleanup.yaml"

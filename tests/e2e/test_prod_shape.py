@@ -3,8 +3,9 @@
 The real engine drives the stand-in providers (whose diffs follow bpg's schema, see
 tests/unit/test_conformance.py) against the local Proxmox, which refuses what PVE refuses: a
 protected container, a container under HA, a token without the privilege. Tests run in file order
-on one stack, as an operator's day would. Configuration (Ansible) is off for this stack (see
-tests/e2e/stacks/prod-shape.yaml); the `e2e` stack covers it.
+on one stack, as an operator's day would. Its containers are real LXC containers on a network of
+its own (10.81.LANE.0/24), torn down at the end, also on failure. Configuration (Ansible) is off
+for this stack (see tests/e2e/stacks/prod-shape.yaml); the `e2e` stack covers it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ops.stack.drift import drift_check
 from ops.stack.local import local_fabric
 from ops.stack.plan_summary import main as plan_summary_main
 from providers.pve_api import PveApi
-from tests.lane import loopback, port
+from tests.lane import loopback, lxc_tag, port, subnet
 
 from .conftest import ROOT, LocalFabric, make_project
 
@@ -44,11 +45,15 @@ class ProdShape(LocalFabric):
 
 @pytest.fixture(scope="module")
 def prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProdShape]:
-    body = yaml.safe_load((ROOT / "tests" / "e2e" / "stacks" / "prod-shape.yaml").read_text())
+    text = (ROOT / "tests" / "e2e" / "stacks" / "prod-shape.yaml").read_text()
+    body = yaml.safe_load(text.replace("10.81.0.", subnet(81)))
     body["config"]["fabric:proxmox"]["endpoint"] = f"https://{PVE_HOST}:8006/"
     body["config"]["fabric:imageMirror"] = f"http://127.0.0.1:{MIRROR_PORT}"
     project = make_project(tmp_path_factory, STACK, body)
-    with local_fabric(project, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT) as (ws, pve):
+    fabric_of = local_fabric(
+        project, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT, teardown=True, lxc_tag=lxc_tag("p")
+    )
+    with fabric_of as (ws, pve):
         root = PveApi(pve.url, str(pve.cafile), username="root@pam", password=ws.env["SAMAKIA_PVE_PASSWORD"])
         root.post("/pools", poolid=POOL, comment="the fabric's containers")
         tokens = {PREVIEW: secrets.token_urlsafe(18), APPLY: secrets.token_urlsafe(18)}  # this run's only

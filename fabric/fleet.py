@@ -198,6 +198,9 @@ class Fleet(pulumi.ComponentResource):
         variables: dict[str, Any] = {
             **policy.vars,
             "fabric_hostname": spec.hostname,
+            # Where the services listen, and whom they answer: the container's own address, its network.
+            "fabric_address": spec.nic.address,
+            "fabric_network": self.fabric.intent.networks[spec.nic.network].cidr,
             "fabric_admin_ssh_keys": list(spec.ssh_keys),
             "fabric_runtime_profiles": list(policy.profiles),
         }

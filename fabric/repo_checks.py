@@ -29,6 +29,8 @@ RUNTIME_TEMPLATES = Path("roles/runtime/templates")
 # with the stack field that sets each. A policy setting one would be silently overwritten.
 FABRIC_SET = {
     "fabric_hostname": "containers.<name>.hostname",
+    "fabric_address": "containers.<name>.nic.address",
+    "fabric_network": "networks.<name>.cidr",
     "fabric_admin_ssh_keys": "containers.<name>.sshKeys",
     "fabric_runtime_profiles": "policies.<name>.profiles",
     "fabric_policy_version": "(the digest of the policy's files and variables)",

@@ -104,18 +104,24 @@ class LocalFabric:
 SUBNET = subnet(78)
 
 
-def _stack_file() -> dict[str, Any]:
-    text = (ROOT / "Pulumi.local.yaml").read_text().replace("10.77.0.", SUBNET)
-    body = yaml.safe_load(text)
+def stack_body(net: str, pve_host: str, mirror_port: int, catalog: str) -> dict[str, Any]:
+    """``Pulumi.local.yaml`` moved to the network ``net`` (``10.X.LANE.``), a test's API host and mirror."""
+    body = yaml.safe_load((ROOT / "Pulumi.local.yaml").read_text().replace("10.77.0.", net))
     config = body["config"]
-    config["fabric:proxmox"]["endpoint"] = f"https://{PVE_HOST}:8006/"
-    config["fabric:imageMirror"] = f"http://127.0.0.1:{MIRROR_PORT}"
-    config["fabric:imageCatalog"] = "catalog.e2e.yaml"
+    config["fabric:proxmox"]["endpoint"] = f"https://{pve_host}:8006/"
+    config["fabric:imageMirror"] = f"http://127.0.0.1:{mirror_port}"
+    config["fabric:imageCatalog"] = catalog
+    return dict(body)
+
+
+def _e2e_body() -> dict[str, Any]:
+    body = stack_body(SUBNET, PVE_HOST, MIRROR_PORT, "catalog.e2e.yaml")
+    containers = body["config"]["fabric:containers"]
     # HA on a rolling member and on the database, so the lifecycle proves a replaced container is
     # under HA again (dns-2 stays out: the drift tests delete it behind the API's back, which PVE
     # refuses for an HA resource).
-    config["fabric:containers"]["dns-1"]["ha"] = {"state": "started", "group": "ha-dns"}
-    config["fabric:containers"]["db-1"]["ha"] = {"state": "started", "group": "ha-db", "maxRestart": 2}
+    containers["dns-1"]["ha"] = {"state": "started", "group": "ha-dns"}
+    containers["db-1"]["ha"] = {"state": "started", "group": "ha-db", "maxRestart": 2}
     return body
 
 
@@ -133,7 +139,7 @@ def make_project(tmp_path_factory: pytest.TempPathFactory, stack: str, body: dic
 
 @pytest.fixture(scope="session")
 def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFabric]:
-    project = make_project(tmp_path_factory, STACK, _stack_file())
+    project = make_project(tmp_path_factory, STACK, _e2e_body())
     with local_fabric(
         project, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT, teardown=True, lxc_tag=lxc_tag("e")
     ) as (ws, pve):

@@ -34,6 +34,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -106,15 +107,11 @@ class Nic:
 
 @dataclass(frozen=True)
 class BindMount:
-    """An ``mpN`` whose volume is a host path: an ``lxc.mount.entry`` (data volumes build on this)."""
+    """An ``mpN`` whose volume is a host directory, bound into the root by the start hook."""
 
     source: Path
     target: str
     read_only: bool = False
-
-    def entry(self) -> str:
-        opts = "rbind,create=dir" + (",ro" if self.read_only else "")
-        return f"{self.source} {self.target.lstrip('/')} none {opts} 0 0"
 
 
 def mount_points(config: Mapping[str, object]) -> list[BindMount]:
@@ -349,19 +346,38 @@ class LxcNode:
         ct, spec = self.ct_dir(vmid), self._spec(vmid)
         return f"lowerdir={spec['lower']},upperdir={ct / 'delta0'},workdir={ct / 'work'},redirect_dir=on"
 
-    def _write_hook(self, vmid: int) -> Path:
-        """The LXC hook that mounts the root before start and unmounts it after stop."""
+    def _write_hook(self, vmid: int, mounts: Sequence[BindMount] = ()) -> Path:
+        """The LXC hook that mounts the root (and its mount points) before start, unmounts after stop.
+
+        Mount points are bound by the host, as root, into the mounted root: PVE too mounts a
+        container's mount points itself before the container starts. An ``lxc.mount.entry`` would
+        be mounted from inside the unprivileged container's user namespace, which may not even
+        traverse the directory that holds a volume.
+        """
         ct = self.ct_dir(vmid)
         hook = ct / "rootfs-hook"
         root = ct / "rootfs"
         mount = f"mount -t overlay overlay -o {self._overlay_options(vmid)} {root}"
+        binds = "".join(
+            f"    bind {shlex.quote(str(m.source))} {shlex.quote(str(root / m.target.lstrip('/')))}"
+            + (" ro" if m.read_only else "")
+            + "\n"
+            for m in mounts
+        )
         hook.write_text(
             "#!/bin/sh\n"
-            "# The container's overlay root: mounted before start, unmounted after stop (LXC hooks).\n"
+            "# The container's overlay root and its mount points: mounted before start, unmounted after\n"
+            "# stop (LXC hooks). A mount point is never bound through a symlink (the container's own:\n"
+            "# it could point anywhere on the host).\n"
             "set -e\n"
+            "bind() {\n"
+            '  if [ -L "$2" ]; then echo "mount point $2 is a symlink" >&2; exit 1; fi\n'
+            '  mountpoint -q "$2" || mount --rbind "$1" "$2"\n'
+            '  if [ -n "${3:-}" ]; then mount -o remount,bind,ro "$2"; fi\n'
+            "}\n"
             'case "${LXC_HOOK_TYPE:-$3}" in\n'
-            f"  pre-start) mountpoint -q {root} || {mount} ;;\n"
-            f"  post-stop) if mountpoint -q {root}; then umount {root}; fi ;;\n"
+            f"  pre-start)\n    mountpoint -q {root} || {mount}\n{binds}    ;;\n"
+            f"  post-stop) if mountpoint -q {root}; then umount -R {root}; fi ;;\n"
             "esac\n"
         )
         os.chmod(hook, 0o700)
@@ -413,7 +429,7 @@ class LxcNode:
             "lxc.signal.halt = SIGRTMIN+3",  # systemd's halt: a clean shutdown
             f"lxc.tty.max = {config.get('tty', 2)}",
             f"lxc.rootfs.path = dir:{ct / 'rootfs'}",
-            f"lxc.hook.pre-start = {self._write_hook(vmid)}",
+            f"lxc.hook.pre-start = {self._write_hook(vmid, [*mount_points(config), *volumes])}",
             f"lxc.hook.post-stop = {ct / 'rootfs-hook'}",
         ]
         lines += [f"lxc.cgroup.{key} = {value}" for key, value in cgroup_limits(vmid, config).items()]
@@ -429,7 +445,6 @@ class LxcNode:
             ]
             if nic.hwaddr:
                 lines.append(f"lxc.net.{idx}.hwaddr = {nic.hwaddr}")
-        lines += [f"lxc.mount.entry = {m.entry()}" for m in [*mount_points(config), *volumes]]
         return "\n".join(lines) + "\n"
 
     def set_limits(self, vmid: int, config: Mapping[str, object]) -> None:
@@ -463,7 +478,10 @@ class LxcNode:
         text = self.render_config(vmid, config, bridges, volumes)
         shift = ID_BASE if self._spec(vmid)["unprivileged"] else 0
         with self._merged(vmid) as root:
-            RootSetup(root, shift).apply(config)
+            setup = RootSetup(root, shift)
+            setup.apply(config)
+            for mount in [*mount_points(config), *volumes]:
+                setup.mount_point(mount.target)
         (self.ct_dir(vmid) / "config").write_text(text)
         name = self.name(vmid)
         log = self.ct_dir(vmid) / "lxc.log"
@@ -500,8 +518,8 @@ class LxcNode:
         """Remove the container and its own layer (the shared template stays)."""
         self.stop(vmid)
         ct = self.ct_dir(vmid)
-        if (ct / "rootfs").is_mount():  # never delete through the mounted root
-            _run("umount", str(ct / "rootfs"))
+        if (ct / "rootfs").is_mount():  # never delete through the mounted root (nor its mount points)
+            _run("umount", "-R", str(ct / "rootfs"))
         if (ct / "config").is_file():
             with contextlib.suppress(LxcError):
                 _run("lxc-destroy", "-n", self.name(vmid), "-P", str(self.lxcpath), timeout=60)
@@ -550,6 +568,14 @@ class RootSetup:
         path = self._path(rel)
         path.mkdir(mode=mode, parents=True, exist_ok=True)
         os.chown(path, self.shift, self.shift)
+
+    def mount_point(self, target: str) -> None:
+        """Where a mount point is bound: an existing directory (never a symlink), else a new one."""
+        path = self._path(target.lstrip("/"))
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            raise LxcError(f"mount point {target} is not a directory in the container's root")
+        if not path.exists():
+            self.mkdir(target.lstrip("/"), 0o755)
 
     def write(self, rel: str, text: str | None, mode: int = 0o644, *, symlink: str | None = None) -> None:
         path = self._path(rel)

@@ -41,7 +41,11 @@ def test_config_maps_pve_settings_to_lxc(tmp_path: Path) -> None:
     assert f"lowerdir=/t/rootfs,upperdir={ct / 'delta0'},workdir={ct / 'work'},redirect_dir=on" in hook
     assert "lxc.net.0.link = sfabcdefvmbr0" in text and "lxc.net.0.hwaddr = BC:24:11:AA:BB:CC" in text
     assert f"lxc.cgroup.memory.limit_in_bytes = {1024 << 20}" in text
-    assert "lxc.mount.entry = /srv/volumes/db-1 var/lib/postgresql none rbind,create=dir 0 0" in text
+    # Mount points are bound by the host into the mounted root (never through a symlink), not by
+    # the unprivileged container itself, and unmounted with the root after stop.
+    target = ct / "rootfs" / "var" / "lib" / "postgresql"
+    assert f"bind /srv/volumes/db-1 {target}\n" in hook and 'if [ -L "$2" ]; then' in hook
+    assert f"umount -R {ct / 'rootfs'}" in hook and "lxc.mount.entry" not in text
     privileged = _node(tmp_path / "p", unprivileged=False).render_config(101, CONFIG, {"vmbr0": "b"})
     assert "lxc.idmap" not in privileged
 

@@ -86,13 +86,12 @@ class Fleet(pulumi.ComponentResource):
         return self.images[key]
 
     def _gate(self, previous: str | None) -> list[pulumi.Resource]:
-        """What a member waits for: the previous member's health check, else its configuration, else its container."""
+        """What a member waits for: the previous member's health check (every configured container has
+        one, after its policy), else its container."""
         if previous is None:
             return []
         if previous in self.health:
             return [self.health[previous].command]
-        if previous in self.policies:
-            return [self.policies[previous].command]
         return [self.containers[previous].container]
 
     def _volume(self, cname: str, spec: ContainerSpec, index: int, opts: pulumi.ResourceOptions) -> ContainerMount:
@@ -128,7 +127,6 @@ class Fleet(pulumi.ComponentResource):
             profiles=profiles,
             triggers=triggers,
             depends_on=after,
-            target="ssh",  # every stack's containers run (the local fabric's are real LXC containers)
         )
 
     def _container_args(

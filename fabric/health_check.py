@@ -31,9 +31,6 @@ class HealthCheckArgs:
     """The container and its config policy: a check runs after both."""
     retries: int = 30
     interval_s: float = 2.0
-    target: str = "ssh"
-    """``ssh`` probes the service over the network; ``chroot`` checks a local root (no process runs there)."""
-    root: str | None = None
 
     def problems(self) -> list[Problem]:
         found = []
@@ -41,8 +38,6 @@ class HealthCheckArgs:
             found.append(Problem("retries", "must be 1-600 (bounded: a stuck member must fail the up)", self.retries))
         if not 0.1 <= self.interval_s <= 60:
             found.append(Problem("intervalS", "must be 0.1-60 seconds", self.interval_s))
-        if self.target == "chroot" and not self.root:
-            found.append(Problem("root", "a chroot target needs its root directory"))
         return found
 
 
@@ -60,15 +55,13 @@ class HealthCheck(pulumi.ComponentResource):
             "host": args.host,
             "hostname": args.hostname,
             "profiles": list(args.profiles),
-            "target": args.target,
-            "root": args.root,
             "retries": args.retries,
             "intervalS": args.interval_s,
         }
         self.command = local.Command(
             name,
             create=RUNNER,
-            stdin=json.dumps({k: v for k, v in request.items() if v is not None}, sort_keys=True),
+            stdin=json.dumps(request, sort_keys=True),
             triggers=list(args.triggers),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )

@@ -11,10 +11,7 @@ Each runtime profile has a probe that asks the service itself, from the host run
 Probes retry a bounded number of times and then fail the ``pulumi up`` with what they saw, so
 the next member of the replica group is never replaced while this one is unhealthy.
 
-For the local fabric's chroot roots (no process runs in them) the probe checks instead that
-the profile's service is installed and configured in the root: a weaker check, said plainly.
-The request comes on stdin as JSON: ``{"host", "hostname", "profiles", "target", "root",
-"retries", "intervalS"}``.
+The request comes on stdin as JSON: ``{"host", "hostname", "profiles", "retries", "intervalS"}``.
 """
 
 from __future__ import annotations
@@ -25,7 +22,6 @@ import struct
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 TIMEOUT_S = 2.0
@@ -70,8 +66,6 @@ def ssh_banner(host: str, _name: str) -> str | None:
 
 
 PROBES: dict[str, Callable[[str, str], str | None]] = {"dns": dns_answers, "postgresql": postgres_accepts}
-# What must exist in a chroot root for a profile to count as installed and configured.
-ROOT_EVIDENCE = {"dns": "etc/unbound/unbound.conf", "postgresql": "usr/lib/postgresql"}
 
 
 def probes_for(profiles: list[str]) -> dict[str, Callable[[str, str], str | None]]:
@@ -82,15 +76,6 @@ def probes_for(profiles: list[str]) -> dict[str, Callable[[str, str], str | None
 def check_once(request: dict[str, Any]) -> list[str]:
     """Every failing probe's message; empty when healthy."""
     profiles = list(request.get("profiles") or [])
-    if request.get("target") == "chroot":
-        root = Path(request["root"])
-        if not root.is_dir():
-            return [f"container root {root} does not exist"]
-        return [
-            f"{p}: {ROOT_EVIDENCE[p]} missing in {root}"
-            for p in profiles
-            if p in ROOT_EVIDENCE and not (root / ROOT_EVIDENCE[p]).exists()
-        ]
     host, name = request["host"], request.get("hostname", "localhost")
     return [f"{p}: {why}" for p, probe in probes_for(profiles).items() if (why := probe(host, name))]
 

@@ -6,7 +6,6 @@ import socket
 import struct
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -70,19 +69,12 @@ def test_postgres_probe_needs_the_ssl_request_answered() -> None:
     assert "does not accept" in str(health.postgres_accepts("127.0.0.1", "db-1", port=port))
 
 
-def test_retries_are_bounded_and_report_the_last_failure(tmp_path: Path) -> None:
+def test_retries_are_bounded_and_report_the_last_failure(monkeypatch: pytest.MonkeyPatch) -> None:
     sleeps: list[float] = []
-    request = {"target": "chroot", "root": str(tmp_path / "absent"), "retries": 3, "intervalS": 0.5}
+    monkeypatch.setitem(health.PROBES, "dns", lambda host, name: f"no answer from {host}")
+    request = {"host": "10.0.0.1", "hostname": "dns-1", "profiles": ["dns"], "retries": 3, "intervalS": 0.5}
     failures = health.wait_healthy(request, sleep=sleeps.append)
-    assert sleeps == [0.5, 0.5] and failures == [f"container root {tmp_path / 'absent'} does not exist"]
-
-
-def test_a_chroot_root_is_healthy_once_the_profile_is_installed(tmp_path: Path) -> None:
-    request = {"target": "chroot", "root": str(tmp_path), "profiles": ["dns", "monitoring"], "retries": 1}
-    assert health.check_once(request) == [f"dns: etc/unbound/unbound.conf missing in {tmp_path}"]
-    (tmp_path / "etc" / "unbound").mkdir(parents=True)
-    (tmp_path / "etc" / "unbound" / "unbound.conf").write_text("server:\n")
-    assert health.wait_healthy(request) == []
+    assert sleeps == [0.5, 0.5] and failures == ["dns: no answer from 10.0.0.1"]
 
 
 def test_a_profile_without_its_own_probe_is_checked_through_sshd() -> None:

@@ -91,6 +91,27 @@ def run(
     return run_playbook(target, playbook, variables, check=check)
 
 
+PROFILE_ENV = "SAMAKIA_POLICY_PROFILE"
+"""A file each run appends its per-task seconds to (one JSON line), to see where the time goes."""
+
+
+def record_profile(request: dict[str, Any], recap: Recap) -> None:
+    """With ``$SAMAKIA_POLICY_PROFILE`` set, append this run's task timings to that file.
+
+    Names and seconds only: no variable, output or key reaches the file.
+    """
+    path = os.environ.get(PROFILE_ENV)
+    if not path:
+        return
+    line = {
+        "target": str(request["target"].get("name") or request["target"].get("host")),
+        "seconds": round(recap.duration_s, 2),
+        "tasks": [[name, round(seconds, 2)] for name, seconds in recap.task_seconds],
+    }
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(line) + "\n")
+
+
 def main() -> int:
     request = json.loads(sys.stdin.read())
     try:
@@ -98,6 +119,7 @@ def main() -> int:
     except AnsibleRunError as err:
         print(f"ansible-playbook could not run: {err}", file=sys.stderr)
         return 2
+    record_profile(request, recap)
     print(recap.summary())
     for host in recap.hosts.values():
         for line in host.messages:

@@ -15,6 +15,7 @@ from fabric.repo_checks import SECRET_VAR
 from fabric.tokens import COMMAND, CONTAINER
 from ops.stack import plan_summary
 from ops.stack.blast_radius import OVERRIDE_LABEL, findings, shape_of
+from ops.stack.cli import run_action
 from ops.stack.drift import config_drift_check, drift_check, repair_config_drift
 from ops.stack.plan_summary import summarize
 
@@ -80,7 +81,8 @@ def test_up_from_empty_creates_every_container_as_intended(fabric: LocalFabric) 
     preview = fabric.preview_json()
     creates = {s["urn"].rsplit("::", 1)[-1] for s in preview["steps"] if s["op"] == "create"}
     assert set(CONTAINERS) <= creates
-    up(fabric)
+    # `make up`'s own action (a preview from refreshed state, then an up from refreshed state).
+    assert run_action(fabric.ws, "up") == 0
     cts = fabric.api.containers()
     assert set(cts) == set(CONTAINERS.values())
     for name, vmid in CONTAINERS.items():
@@ -127,10 +129,25 @@ def test_host_keys_are_pinned_from_first_contact(fabric: LocalFabric) -> None:
         assert recorded and recorded <= trusted, name
 
 
+def listening(f: LocalFabric, vmid: int, port: int) -> set[str]:
+    """The local addresses a container's sockets listen on for ``port`` (``ss`` inside it)."""
+    found = set()
+    for line in f.attach(vmid, "ss", "-Hlntu").stdout.splitlines():
+        address, _, bound = line.split()[4].rpartition(":")
+        if bound == str(port):
+            found.add(address.strip("[]").split("%")[0])
+    return found
+
+
 def test_services_answer_over_the_bridge(fabric: LocalFabric) -> None:
     for name in ("dns-1", "dns-2"):
         assert resolve(ADDRESSES[name], "localhost.") == "127.0.0.1", name
+        # Each listens on loopback and its container's own address only, never on every address.
+        bound = listening(fabric, CONTAINERS[name], 53)
+        assert ADDRESSES[name] in bound and bound <= {"127.0.0.1", "::1", ADDRESSES[name]}, (name, bound)
     assert postgres_answers(ADDRESSES["db-1"])
+    bound = listening(fabric, 1201, 5432)
+    assert ADDRESSES["db-1"] in bound and bound <= {"127.0.0.1", "::1", ADDRESSES["db-1"]}, bound
 
 
 def test_second_preview_shows_no_changes(fabric: LocalFabric) -> None:
@@ -246,7 +263,7 @@ def command_ids(f: LocalFabric) -> dict[str, str]:
     return {r["urn"].rsplit("::", 1)[-1]: r["id"] for r in state["deployment"]["resources"] if r["type"] == COMMAND}
 
 
-def test_drift_is_detected_named_and_reconciled(fabric: LocalFabric, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_drift_is_detected_and_named(fabric: LocalFabric, capsys) -> None:  # type: ignore[no-untyped-def]
     fabric.api.put("/nodes/pve1/lxc/1101/config", memory=2048)
     # Behind the API's back, on the node: one container stopped, one destroyed, with LXC's tools.
     fabric.lxc("lxc-stop", "--kill", vmid=1201)
@@ -259,23 +276,11 @@ def test_drift_is_detected_named_and_reconciled(fabric: LocalFabric, capsys) -> 
     assert drift_check(fabric.ws) == 1  # drift, not "could not run" (2)
     report = capsys.readouterr().out
     assert "dns-1" in report and "dns-2" in report and "db-1" in report
-    up(fabric, "--refresh")
-    cts = fabric.api.containers()
-    assert int(cts[1101]["config"]["memory"]) == 512
-    assert fabric.cgroup(1101, "memory.limit_in_bytes") == str(512 << 20)
-    assert 1102 in cts
-    assert running(fabric) == set(CONTAINERS.values())
-    # The re-created resolver was configured again (new instance, new host key pinned): it answers.
-    assert resolve(ADDRESSES["dns-2"], "localhost.") == "127.0.0.1"
-    assert postgres_answers(ADDRESSES["db-1"])
-    assert drift_check(fabric.ws) == 0
 
 
 def test_failed_create_task_leaves_no_phantom_and_next_up_converges(fabric: LocalFabric) -> None:
-    upid = fabric.api.post("/nodes/pve2/lxc/1102/status/stop")
-    fabric.api.wait("pve2", upid)
-    fabric.api.wait("pve2", fabric.api.delete("/nodes/pve2/lxc/1102"))
-    # A create whose worker task ends in TASK ERROR (fakepve's catalogue of real PVE errors).
+    # The drift above is reconciled through a failed create first: re-creating dns-2 (destroyed
+    # behind the API's back) ends in TASK ERROR (fakepve's catalogue of real PVE errors).
     fail = fabric.pve.pve.fail
     fabric.pve.call(lambda: fail("POST", "/nodes/pve2/lxc", error="found_lock_trying_remove_lock", times=1))
     failed = fabric.pulumi("up", "--yes", "--skip-preview", "--refresh", check=False)
@@ -286,8 +291,17 @@ def test_failed_create_task_leaves_no_phantom_and_next_up_converges(fabric: Loca
     dns2 = [r for r in resources if r["urn"].endswith("::dns-2") and r["type"] == CONTAINER]
     assert dns2 == [], "a failed create leaves no container in the state"
     assert 1102 not in fabric.api.containers()
+    # The next up converges: every drift reconciled.
     up(fabric, "--refresh")
-    assert 1102 in fabric.api.containers()
+    cts = fabric.api.containers()
+    assert int(cts[1101]["config"]["memory"]) == 512
+    assert fabric.cgroup(1101, "memory.limit_in_bytes") == str(512 << 20)
+    assert 1102 in cts
+    assert running(fabric) == set(CONTAINERS.values())
+    # The re-created resolver was configured again (new instance, new host key pinned): it answers.
+    assert resolve(ADDRESSES["dns-2"], "localhost.") == "127.0.0.1"
+    assert postgres_answers(ADDRESSES["db-1"])
+    assert drift_check(fabric.ws) == 0
     fabric.pulumi("preview", "--expect-no-changes", "--refresh")
 
 

@@ -1,8 +1,8 @@
 """A query loop from the host, recording when each member of a replica group is up, during an ``up``.
 
-What "up" means is the probe's: the lifecycle asks each resolver a real query over the bridge
-the test fabric created, as a monitoring system would. The loop is bounded (it stops with the
-block, or after ``limit_s``) and only talks to the test fabric's own addresses.
+What "up" means is the probe's: the lifecycle asks the local Proxmox over its API whether each
+resolver's container exists and runs (LXC's own state), as a monitoring system would. The loop
+is bounded (it stops with the block, or after ``limit_s``) and only talks to loopback.
 """
 
 from __future__ import annotations

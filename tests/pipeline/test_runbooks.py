@@ -19,7 +19,7 @@ EXERCISED = {
         "tests/unit/test_stack_cli.py",
         "test_up_and_preview_work_from_refreshed_state_through_the_policy_pack",
     ),
-    "drift": ("tests/e2e/test_lifecycle.py", "test_drift_is_detected_named_and_reconciled"),
+    "drift": ("tests/e2e/test_lifecycle.py", "test_drift_is_detected_and_named"),
     "repair": ("tests/e2e/test_lifecycle.py", "test_configuration_drift_is_detected_and_repaired_from_git"),
     "image": ("tests/images/test_build.py", "test_sha256_matches_packer_manifest_and_catalog"),
     "catalog-check": ("tests/images/test_catalog_immutability.py", "test_"),

@@ -72,6 +72,7 @@ def baseline_tree(dest: Path) -> Path:
     archive = subprocess.run(
         ["git", "-C", str(REPO), "archive", BASELINE_REF, "playbooks"], capture_output=True, check=True
     ).stdout
+    dest.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     return dest / "playbooks" / "site.yml"
 

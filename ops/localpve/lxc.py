@@ -65,6 +65,20 @@ def _run(*cmd: str, timeout: float = 120, input: bytes | None = None) -> str:
     return proc.stdout.decode(errors="replace")
 
 
+def bridge_mac(dev: str) -> str:
+    """A fixed, locally administered MAC for a fabric bridge, stable per bridge name.
+
+    A Linux bridge without one takes the lowest MAC among its ports and changes it when that port
+    leaves (linux net/bridge/br_stp_if.c, br_stp_recalculate_bridge_id; an address set by the
+    user is kept). A bridge of veths only would then change the gateway's MAC whenever the
+    container holding the lowest port is destroyed, and the other containers' replies to the host
+    would go to the old MAC until their neighbour entries expire: a replica replaced one at a time
+    looked silent together with its peer. A PVE node's vmbr0 keeps its physical port's MAC.
+    """
+    digest = hashlib.sha256(dev.encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
+
+
 def instance_prefix(state_dir: Path, tag: str = "") -> str:
     """A short, stable name for one local fabric instance (its state directory).
 
@@ -233,7 +247,7 @@ class LxcNode:
                     " (or a host network) already uses it; run its `make down` or pick another subnet"
                 )
         if not Path("/sys/class/net", dev).exists():
-            _run("ip", "link", "add", "name", dev, "type", "bridge")
+            _run("ip", "link", "add", "name", dev, "address", bridge_mac(dev), "type", "bridge")
         Path(f"/proc/sys/net/ipv4/conf/{dev}/forwarding").write_text("0\n")
         Path(f"/proc/sys/net/ipv6/conf/{dev}/disable_ipv6").write_text("1\n")
         have = json.loads(_run("ip", "-j", "addr", "show", "dev", dev) or "[]")

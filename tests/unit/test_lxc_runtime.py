@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from fabric.runtime import ssh_hosts
-from ops.localpve.lxc import LxcError, LxcNode, RootSetup, cgroup_limits, instance_prefix, mount_points
+from ops.localpve.lxc import (
+    LxcError,
+    LxcNode,
+    RootSetup,
+    bridge_mac,
+    cgroup_limits,
+    instance_prefix,
+    mount_points,
+)
 
 
 def _node(tmp_path: Path, vmid: int = 101, unprivileged: bool = True) -> LxcNode:
@@ -142,3 +150,11 @@ def test_ssh_options_pin_and_never_skip_checking(tmp_path: Path) -> None:
 def test_waiting_for_sshd_is_bounded() -> None:
     with pytest.raises(ssh_hosts.HostKeyError, match=r"did not answer within 1s"):
         ssh_hosts.wait_for_sshd("127.0.0.1", 9, timeout=1, name="nobody")
+
+
+def test_a_fabric_bridge_has_its_own_fixed_locally_administered_mac() -> None:
+    mac = bridge_mac("sfabcdefvmbr0")
+    first = int(mac.split(":")[0], 16)
+    assert first & 0x02 and not first & 0x01, "locally administered, unicast"
+    assert mac == bridge_mac("sfabcdefvmbr0") != bridge_mac("sf12345vmbr0")
+    assert len(mac.split(":")) == 6

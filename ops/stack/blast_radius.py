@@ -99,6 +99,12 @@ def _type(urn: str) -> str:
     return urn.split("::")[-2].rsplit("$", 1)[-1]
 
 
+def is_protected(state: dict[str, Any] | None) -> bool:
+    """Under Pulumi's ``protect`` or Proxmox's ``protection`` (a step's old state)."""
+    state = state or {}
+    return bool(state.get("protect") or (state.get("inputs") or {}).get("protection") is True)
+
+
 def changed_inputs(step: dict[str, Any], op: str) -> list[str]:
     """The inputs that differ between old and new state: ``pulumi preview --json`` gives no
     replace or diff reasons of its own, so these are the reason a reviewer reads."""
@@ -181,7 +187,7 @@ def findings(preview: dict[str, Any], shape: StackShape) -> list[Finding]:
     for step in steps:
         op, old = step.get("op"), step.get("oldState") or {}
         inputs = old.get("inputs") or {}
-        guarded = bool(old.get("protect") or inputs.get("protection") is True)
+        guarded = is_protected(old)
         if guarded and op == "replace" and _type(step["urn"]) == CONTAINER:
             why = set(step.get("replaceReasons") or changed_inputs(step, op)) - IMAGE_INPUTS
             if why:

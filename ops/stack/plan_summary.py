@@ -38,6 +38,7 @@ from ops.stack.blast_radius import (
     StackShape,
     changed_inputs,
     findings,
+    is_protected,
     rollout_order,
     shape_of,
 )
@@ -184,7 +185,7 @@ def summarize(preview: dict[str, Any], groups: dict[str, str], shape: StackShape
             reasons.append("ssh keys (the provider replaces the container on a key change)")
         change.reasons = sorted(set(change.reasons) | set(reasons))
         old_state = step.get("oldState") or {}
-        if op == "delete" and (old_state.get("protect") or (old_state.get("inputs") or {}).get("protection") is True):
+        if op == "delete" and is_protected(old_state):
             change.protected = True
         if op == "delete" and (step.get("oldState") or {}).get("retainOnDelete"):
             change.op = "forget"  # removed from the stack, kept on Proxmox (retain_on_delete)

@@ -1,10 +1,9 @@
 """The embedded local fabric's Proxmox: ``fakepve`` on loopback, made faithful where we rely on it.
 
 fakepve answers the PVE 9 API but its ``download-url`` only records a file. Ours fetches the
-URL and verifies the checksum as a real node does, so the local fabric proves that the sha256
-in the catalog is the one the build produced, and keeps the template under a storage directory
-where the local container roots are unpacked from. Its state is saved on exit and loaded on
-start, so ``make up`` then ``make preview`` see the same fabric.
+URL and verifies the checksum as a real node does, and keeps each node's templates apart
+(``ops.localpve.node_templates``); the local container roots are unpacked from those files. Its
+state is saved on exit and loaded on start, so ``make up`` then ``make preview`` see the same fabric.
 
 With an :class:`~ops.localpve.lxc.LxcNode` attached (the local fabric always attaches one), its
 containers are real LXC containers: every container task is followed by the matching LXC
@@ -20,14 +19,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import os
 import signal
 import threading
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,18 +36,20 @@ from fakepve.model import PveError, TaskError
 
 from ops.localpve.fidelity import PveFidelity
 from ops.localpve.lxc import BindMount, LxcError, LxcNode
+from ops.localpve.node_templates import NodeTemplates
 from ops.localpve.volumes import VolumeSemantics
 
 NODES = ("pve1", "pve2")
 
 
-class LocalPve(PveFidelity, VolumeSemantics, FakePve):  # type: ignore[misc]
-    """fakepve whose template downloads are real: fetched, checksum-verified, kept on disk; volumes
-    as on PVE; HA, roles and tokens as ``ops.localpve.fidelity`` describes."""
+class LocalPve(NodeTemplates, PveFidelity, VolumeSemantics, FakePve):  # type: ignore[misc]
+    """fakepve whose template downloads are real and kept per node (``ops.localpve.node_templates``);
+    volumes as on PVE; HA, roles and tokens as ``ops.localpve.fidelity`` describes."""
 
     def __init__(self, storage_dir: Path, lxc: LxcNode | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._init_fidelity()
+        self._init_node_templates()
         self.storage_dir = storage_dir
         self.lxc = lxc
         self.bridges: dict[str, str] = {}
@@ -60,40 +59,6 @@ class LocalPve(PveFidelity, VolumeSemantics, FakePve):  # type: ignore[misc]
         for node in NODES:
             self.add_node(node)
         self._init_volumes()
-
-    def template_path(self, name: str) -> Path:
-        return self.storage_dir / "template" / "cache" / name
-
-    async def _download_url(self, request: Any) -> Any:
-        from fakepve.server import USER, ok, params
-
-        form = dict(await params(request))
-        url, filename = form.get("url", ""), form.get("filename", "")
-        checksum, algorithm = form.get("checksum"), form.get("checksum-algorithm")
-        if form.get("content") != "vztmpl" or not url.startswith(("http://127.", "http://localhost")):
-            return await super()._download_url(request)
-        name = request.match_info["storage"]
-        self._active_store(name, request.match_info["node"])
-        user = request[USER]
-        self.require(user, "/storage/" + name, "Datastore.AllocateTemplate")
-        target = self.template_path(filename)
-
-        async def body() -> None:
-            data = await asyncio.to_thread(_fetch, url)
-            if checksum and algorithm:
-                got = hashlib.new(algorithm, data).hexdigest()
-                if got != checksum.lower():
-                    raise TaskError(f"checksum mismatch: got '{got}' != expect '{checksum}'")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(".part")
-            tmp.write_bytes(data)
-            tmp.replace(target)
-            self.store_file(name, filename, len(data), "vztmpl")
-
-        upid = await self.task(
-            request.match_info["node"], "download", name, user, body, log=[f"downloading {url} to {filename}"]
-        )
-        return ok(upid)
 
     # ------------------------------------------------------------------ real containers
 
@@ -160,9 +125,9 @@ class LocalPve(PveFidelity, VolumeSemantics, FakePve):  # type: ignore[misc]
     def _provision(self, ct: Any, params: dict[str, Any]) -> None:
         assert self.lxc is not None
         volid = str(params.get("ostemplate", ""))
-        template = self.template_path(volid.rsplit("/", 1)[-1])
-        if not template.is_file():
-            raise LxcError(f"volume '{volid}' does not exist")
+        if not self.has_template(ct.node, volid):
+            raise LxcError(f"volume '{volid}' does not exist on node '{ct.node}'")
+        template = self.template_path(ct.node, volid.rsplit("/", 1)[-1])
         self.lxc.create(
             ct.vmid,
             template,
@@ -238,6 +203,7 @@ class LocalPve(PveFidelity, VolumeSemantics, FakePve):  # type: ignore[misc]
             "storages": storages,
             "pools": {k: sorted(v) for k, v in self.pools.items()},
             "ha": self.ha_resources,
+            "nodeTemplates": self.node_templates_state(),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -254,12 +220,7 @@ class LocalPve(PveFidelity, VolumeSemantics, FakePve):  # type: ignore[misc]
         for name, store in state.get("storages", {}).items():
             if name in self.storages:
                 self.storages[name].setdefault("volumes", {}).update(store.get("volumes", {}))
-
-
-def _fetch(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310 (loopback mirror only)
-        data: bytes = response.read()
-        return data
+        self.restore_node_templates(state.get("nodeTemplates", {}))
 
 
 def configure_credentials(pve: LocalPve, env: dict[str, str]) -> None:

@@ -1,4 +1,5 @@
-"""The local Proxmox verifies template downloads as a node does, and keeps its state across runs."""
+"""The local Proxmox verifies template downloads as a node does, keeps each node's templates apart,
+and keeps its state across runs."""
 
 from __future__ import annotations
 
@@ -28,30 +29,41 @@ def test_download_is_fetched_verified_and_persisted(tmp_path: Path) -> None:
         try:
             api = PveApi(pve.url, str(pve.cafile), username="root@pam", password="pw-test")
 
-            def download(name: str, checksum: str) -> None:
+            def download(name: str, checksum: str, node: str = "pve1") -> None:
                 upid = api.post(
-                    "/nodes/pve1/storage/local/download-url",
+                    f"/nodes/{node}/storage/local/download-url",
                     url=f"{url}/fam/t_1.0.0_amd64.tar.zst",
                     filename=name,
                     content="vztmpl",
                     checksum=checksum,
                     **{"checksum-algorithm": "sha256"},
                 )
-                api.wait("pve1", upid)
+                api.wait(node, upid)
+
+            def listed(node: str) -> dict[str, int]:
+                return {c["volid"]: c["size"] for c in api.get(f"/nodes/{node}/storage/local/content")}
 
             with pytest.raises(PveApiError, match="checksum mismatch"):
                 download("bad.tar.zst", "0" * 64)
             download("good.tar.zst", good)
-            volumes = {c["volid"]: c["size"] for c in api.get("/nodes/pve1/storage/local/content")}
-            assert volumes == {"local:vztmpl/good.tar.zst": len(payload)}
-            assert pve.pve.template_path("good.tar.zst").read_bytes() == payload
-            assert not pve.pve.template_path("bad.tar.zst").exists()
+            assert listed("pve1") == {"local:vztmpl/good.tar.zst": len(payload)}
+            assert pve.pve.template_path("pve1", "good.tar.zst").read_bytes() == payload
+            assert not pve.pve.template_path("pve1", "bad.tar.zst").exists()
+            # `local` is a directory on each node: pve2 has nothing until it downloads its own copy,
+            # and deleting pve2's copy leaves pve1's in place.
+            assert listed("pve2") == {}
+            download("good.tar.zst", good, node="pve2")
+            api.wait("pve2", api.delete("/nodes/pve2/storage/local/content/local:vztmpl/good.tar.zst"))
+            assert listed("pve2") == {} and not pve.pve.template_path("pve2", "good.tar.zst").exists()
+            assert listed("pve1") == {"local:vztmpl/good.tar.zst": len(payload)}
+            assert pve.pve.template_path("pve1", "good.tar.zst").read_bytes() == payload
         finally:
             pve.stop()
         again = RunningPve(tmp_path / "pve", "pw-test", host=loopback(5)).start()
         try:
             api = PveApi(again.url, str(again.cafile), username="root@pam", password="pw-test")
             assert [c["volid"] for c in api.get("/nodes/pve1/storage/local/content")] == ["local:vztmpl/good.tar.zst"]
+            assert api.get("/nodes/pve2/storage/local/content") == []
         finally:
             again.stop()
 

@@ -9,7 +9,7 @@ import socket
 import struct
 import time
 
-from fabric.runtime.health import postgres_accepts
+from fabric.runtime.health import dns_answers, postgres_accepts
 
 
 def _dns_query(name: str, txid: int) -> bytes:
@@ -50,6 +50,12 @@ def resolve(server: str, name: str, attempts: int = 40) -> str | None:
                 pass
         time.sleep(0.5)
     return None
+
+
+def resolver_serving(server: str, timeout_s: float = 0.3) -> bool:
+    """One sample of a query loop: does unbound on ``server`` answer a query now? A lost datagram is
+    asked once more before the resolver counts as down, so a sample costs at most 2 * ``timeout_s``."""
+    return any(dns_answers(server, "localhost.", timeout_s=timeout_s) is None for _ in range(2))
 
 
 def postgres_answers(host: str, attempts: int = 40) -> bool:

@@ -21,7 +21,7 @@ from ops.stack.plan_summary import summarize
 
 from . import timeline
 from .conftest import STACK, SUBNET, LocalFabric, read_secret_values, record_preview
-from .probes import postgres_answers, resolve
+from .probes import postgres_answers, resolve, resolver_serving
 
 CONTAINERS = {"dns-1": 1101, "dns-2": 1102, "db-1": 1201}
 NODES = {"dns-1": "pve1", "dns-2": "pve2", "db-1": "pve1"}
@@ -50,13 +50,9 @@ def ha_entries(f: LocalFabric) -> dict[str, tuple[str, str, int]]:
     return {e["sid"]: (e.get("group"), e["state"], int(e.get("max_restart", 1))) for e in entries}
 
 
-def dns_up(f: LocalFabric) -> dict[str, bool]:
-    """The query loop's probe: is each resolver's container there and running (LXC's own state, as
-    the local PVE reports it)? Whether unbound answers is asked after the up, in bounded retries."""
-    running = {
-        int(r["vmid"]): r.get("status") == "running" for r in f.api.get("/cluster/resources", type="vm") if "vmid" in r
-    }
-    return {"dns-1": running.get(1101, False), "dns-2": running.get(1102, False)}
+def dns_up() -> dict[str, bool]:
+    """The query loop's probe: does each resolver answer a DNS query from the host right now?"""
+    return {name: resolver_serving(ADDRESSES[name]) for name in ("dns-1", "dns-2")}
 
 
 def templates(f: LocalFabric, node: str) -> set[str]:
@@ -181,9 +177,10 @@ def _bump(fabric: LocalFabric, version: str, old: str, new: str, record: str = "
     assert plan_summary.main(gate) == 1
     assert plan_summary.main([*gate, "--labels", OVERRIDE_LABEL]) == 0
     mark = len(fabric.pve.pve.events)
-    with timeline.record(lambda: dns_up(fabric)) as seen:
+    with timeline.record(dns_up) as seen:
         up(fabric)
-    # The query loop never found both resolvers down, each went down once, dns-2 after dns-1 was back.
+    # The query loop (DNS queries from the host) never found both resolvers silent; each was silent
+    # once, and dns-2 only after dns-1 answered again.
     assert seen.samples and seen.all_down_at() == [], seen.samples
     assert seen.outages("dns-1") == 1 and seen.outages("dns-2") == 1, seen.samples
     first_back, second_down = seen.last_down("dns-1"), seen.first_down("dns-2")

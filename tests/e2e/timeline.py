@@ -1,8 +1,8 @@
 """A query loop from the host, recording when each member of a replica group is up, during an ``up``.
 
-What "up" means is the probe's: the lifecycle asks the local Proxmox over its API whether each
-resolver's container exists and runs (LXC's own state), as a monitoring system would. The loop
-is bounded (it stops with the block, or after ``limit_s``) and only talks to loopback.
+What "up" means is the probe's: the lifecycle asks each resolver a DNS query over the bridge, as
+a client would (``probes.resolver_serving``). The loop is bounded (it stops with the block, or
+after ``limit_s``) and only talks to the fabric's own addresses.
 """
 
 from __future__ import annotations

@@ -21,6 +21,12 @@ if [ -n "$SNAPSHOT" ]; then
 fi
 echo "deb $MIRROR $SUITE main" >"$ROOTFS/etc/apt/sources.list"
 
+# The configuration the baseline owns (sshd drop-in and friends), root-owned, 0644. Before the
+# packages: postgresql-common reads its createcluster.d at install time (no cluster in the image).
+(cd "$FILES_DIR" && find . -type f | sort) | while read -r f; do
+  install -D -m 0644 -o root -g root "$FILES_DIR/$f" "$ROOTFS/$f"
+done
+
 packages=$(grep -v -e '^#' -e '^[[:space:]]*$' "$PACKAGES_FILE" | tr '\n' ' ')
 echo "20-baseline: installing $packages"
 export DEBIAN_FRONTEND=noninteractive DEBCONF_NONINTERACTIVE_SEEN=true
@@ -29,16 +35,19 @@ in_root apt-get "${apt_opts[@]}" -qq update >"$WORK_DIR/apt.log" 2>&1 || { cat "
 in_root apt-get "${apt_opts[@]}" -y -qq --no-install-recommends install $packages \
   >>"$WORK_DIR/apt.log" 2>&1 || { tail -n 40 "$WORK_DIR/apt.log" >&2; exit 1; }
 
+# Services the packages enabled stay off until the configuration policy enables a profile's
+# own: a database container runs no resolver, and no daemon runs with its packaged defaults.
+for unit in unbound.service postgresql.service; do
+  if [ -e "$ROOTFS/lib/systemd/system/$unit" ]; then
+    in_root systemctl disable --quiet "$unit"
+  fi
+done
+
 # Record exactly which archive state the base came from (for the catalog's sources).
 for rel in "$ROOTFS"/var/lib/apt/lists/*_InRelease; do
   printf '%s %s %s\n' "$MIRROR/dists/$SUITE/InRelease" "$(sha256sum "$rel" | cut -d' ' -f1)" \
     "$(sed -n 's/^Date: //p' "$rel" | head -n1 | tr ' ' '_')"
 done >"$WORK_DIR/base-release.txt"
-
-# The configuration the baseline owns (sshd drop-in and friends), root-owned, 0644.
-(cd "$FILES_DIR" && find . -type f | sort) | while read -r f; do
-  install -D -m 0644 -o root -g root "$FILES_DIR/$f" "$ROOTFS/$f"
-done
 
 # Containers use the ordinary Debian mirrors, not the build's (possibly snapshot) mirror.
 cat >"$ROOTFS/etc/apt/sources.list" <<SOURCES

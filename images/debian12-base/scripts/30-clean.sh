@@ -12,6 +12,14 @@ rm -f etc/ssh/ssh_host_*
 : >etc/machine-id
 rm -f var/lib/dbus/machine-id var/lib/systemd/random-seed var/lib/systemd/credential.secret
 
+# Keys package scripts generated at build time (ssl-cert's snakeoil pair, pulled in by
+# postgresql-common): every container would share them. The policy generates its own.
+rm -f etc/ssl/private/ssl-cert-snakeoil.key etc/ssl/certs/ssl-cert-snakeoil.pem
+if found=$(grep -rlI -e 'PRIVATE KEY-----' etc 2>/dev/null) && [ -n "$found" ]; then
+  echo "30-clean: private keys left in the image: $found" >&2
+  exit 1
+fi
+
 # Environment-specific files debootstrap copies from the build host.
 rm -f etc/hostname etc/resolv.conf
 echo localhost >etc/hostname

@@ -3,7 +3,7 @@
     python bench/bench_config_ssh.py [--no-write]   # prints the tables, updates docs/benchmarks.md
 
 The local stack's two container shapes (a resolver with the ``dns`` profile, a database with
-``postgresql``) are created from the local ``debian12-base`` template as unprivileged LXC
+``postgresql``) are created from a local ``debian12-base`` build as unprivileged LXC
 containers on a bridge of their own, with the local package mirror on the bridge's gateway
 (nothing is forwarded). Each is configured as ConfigPolicy configures it: over SSH with its
 host key pinned at first contact, the first run as root by key, the converged run as the admin
@@ -11,8 +11,10 @@ user with sudo, both at once (``run_playbook`` bounds them to one per CPU).
 
 Measured in the same run, each on fresh containers:
 
-* **baseline**: ``playbooks/`` at ``BASELINE_REF`` (before the speed work);
-* **current**: this checkout's ``playbooks/``;
+* **baseline**: ``playbooks/`` and the image code at ``SSH_BASELINE_REF`` (before the first
+  run's speed work: the image carried no policy package, so every first run installed them);
+* **current**: this checkout's ``playbooks/`` on the image the local stack runs (``CURRENT_IMAGE``,
+  built from this checkout's image code);
 * what SSH pipelining and connection multiplexing buy: the current converged run again with
   both off (``ANSIBLE_PIPELINING=False``, ``ControlMaster=no``).
 
@@ -37,7 +39,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO)]
 
-from bench.bench_playbooks import BASELINE_REF, baseline_tree  # noqa: E402
+from bench.bench_playbooks import baseline_tree  # noqa: E402
 from bench.report import write_section  # noqa: E402
 from fabric.paths import cache_root  # noqa: E402
 from fabric.runtime.ansible_run import Recap, SshTarget, run_playbook  # noqa: E402
@@ -45,6 +47,7 @@ from fabric.runtime.ssh_hosts import pin_host_key, ssh_options, wait_for_sshd  #
 from ops.localpve.lane import LANE  # noqa: E402
 from ops.localpve.lxc import LxcNode  # noqa: E402
 from ops.localpve.package_mirror import serve_package_mirror  # noqa: E402
+from ops.localpve.services import local_build  # noqa: E402
 
 # The benchmark's own subnet, moved by the test lane like every address a checkout binds.
 NET = f"10.78.{LANE}"
@@ -52,6 +55,10 @@ GATEWAY = f"{NET}.1"
 # The local stack's two shapes (its second resolver is the first one again).
 CONTAINERS = {"dns-1": (9111, ["dns"]), "db-1": (9121, ["postgresql"])}
 ADMIN = "samakia"
+FAMILY = "debian12-base"
+# Before this round's first-run work (policy and image as they were); the label its image had.
+SSH_BASELINE_REF, BASELINE_IMAGE = "52ced35", "1.1.0"
+CURRENT_IMAGE = "1.2.0"  # Pulumi.local.yaml's
 
 
 @dataclass(frozen=True)
@@ -73,11 +80,9 @@ class Batch:
     wall_s: float
 
 
-def template() -> Path:
-    found = sorted((cache_root() / "images-local" / "debian12-base").glob("*/debian12-base_1.0.0_amd64.tar.zst"))
-    if not found:
-        raise SystemExit("no local debian12-base 1.0.0 build: run `make up` or the e2e tier first")
-    return found[-1]
+def template(version: str, scratch: Path, images_dir: Path | None = None) -> Path:
+    """A local build of the image (cached by its code's digest: built once per machine)."""
+    return local_build(FAMILY, version, scratch / f"catalog-{version}.yaml", images_dir)
 
 
 def pve_config(name: str, address: str) -> dict[str, object]:
@@ -100,7 +105,7 @@ class Fabric:
     key: Path
     mirror: str
 
-    def start_boxes(self, known_dir: Path) -> list[Box]:
+    def start_boxes(self, known_dir: Path, image: Path) -> list[Box]:
         """Create and start every container, wait for sshd, pin its host key, point apt at the mirror."""
         boxes = []
         pub = self.key.with_suffix(".pub").read_text()
@@ -108,7 +113,7 @@ class Fabric:
         for name, (vmid, profiles) in CONTAINERS.items():
             address = f"{NET}.{vmid % 100 + 10}"
             config = pve_config(name, address)
-            self.node.create(vmid, template(), unprivileged=True, ssh_keys=pub, config=config, bridges=bridges)
+            self.node.create(vmid, image, unprivileged=True, ssh_keys=pub, config=config, bridges=bridges)
             self.node.start(vmid, config, bridges)
             boxes.append(Box(name, vmid, address, profiles, known_dir / name))
         for box in boxes:
@@ -160,9 +165,11 @@ class Fabric:
                 raise SystemExit(f"{playbook} on {name} as {user} failed:\n{recap.summary()}\n{recap.stderr_tail}")
         return Batch(recaps, wall)
 
-    def variant(self, scratch: Path, playbook: Path, extra: Callable[[list[Box]], None]) -> tuple[Batch, Batch]:
+    def variant(
+        self, scratch: Path, playbook: Path, image: Path, extra: Callable[[list[Box]], None]
+    ) -> tuple[Batch, Batch]:
         """Fresh containers; the first run (root by key), then the converged run (admin, sudo)."""
-        boxes = self.start_boxes(scratch / "known_hosts")
+        boxes = self.start_boxes(scratch / "known_hosts", image)
         try:
             first = self.run_all(boxes, playbook, "root")
             converged = self.run_all(boxes, playbook, ADMIN)
@@ -193,8 +200,10 @@ def measure() -> str:
         scratch = Path(tmp)
         key = scratch / "id_ed25519"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bench", "-f", str(key)], check=True)
-        old_site = baseline_tree(scratch / "baseline")
+        old_site = baseline_tree(scratch / "baseline", SSH_BASELINE_REF, "images")
         new_site = REPO / "playbooks" / "site.yml"
+        old_image = template(BASELINE_IMAGE, scratch, scratch / "baseline" / "images")
+        new_image = template(CURRENT_IMAGE, scratch)
         node = LxcNode(scratch / "state")
         node.claim(ephemeral=True)
         try:
@@ -206,8 +215,8 @@ def measure() -> str:
                     off = {"ANSIBLE_PIPELINING": "False", "ANSIBLE_SSH_ARGS": "-o ControlMaster=no"}
                     plain["off"] = fabric.run_all(boxes, new_site, ADMIN, env=off)
 
-                before = fabric.variant(scratch / "b", old_site, lambda _boxes: None)
-                after = fabric.variant(scratch / "a", new_site, without_pipelining)
+                before = fabric.variant(scratch / "b", old_site, old_image, lambda _boxes: None)
+                after = fabric.variant(scratch / "a", new_site, new_image, without_pipelining)
         finally:
             node.teardown()
             node.release()
@@ -224,13 +233,14 @@ def measure() -> str:
     )
     off = plain["off"]
     return f"""Run: `python bench/bench_config_ssh.py` (part of `make bench`), {os.cpu_count()} CPUs shared with
-other work (load average {os.getloadavg()[0]:.1f} at the end). Two unprivileged LXC containers from
-the local `debian12-base` 1.0.0 template (1 core, 1 GiB each), the local stack's shapes, configured over
+other work (load average {os.getloadavg()[0]:.1f} at the end). Two unprivileged LXC containers
+(1 core, 1 GiB each), the local stack's shapes, configured over
 SSH with pinned host keys, both at once (at most one `ansible-playbook` per CPU); packages through
-the local mirror. **Baseline** = `playbooks/` at `{BASELINE_REF}`, **current** = this checkout, each on
-fresh containers in this same run. First run: root by key; converged run: the admin user with sudo
-(must report changed=0). Seconds per container exclude the wait for a run slot; the wall time of the
-two includes it.
+the local mirror. **Baseline** = `playbooks/` and the image code at `{SSH_BASELINE_REF}` (image
+{BASELINE_IMAGE}: no policy package preinstalled), **current** = this checkout's policy on its
+{FAMILY} {CURRENT_IMAGE}, each on fresh containers in this same run. First run: root by key; converged
+run: the admin user with sudo (must report changed=0). Seconds per container exclude the wait for a
+run slot; the wall time of the two includes it.
 
 | container | policy | first run s | first changed | converged s | tasks visited |
 | --- | --- | ---: | ---: | ---: | ---: |

@@ -67,10 +67,10 @@ def _tamper(root: Path) -> None:
     rootfs.chroot(root, "dpkg", "-i", *debs)
 
 
-def baseline_tree(dest: Path) -> Path:
-    """``playbooks/`` at BASELINE_REF, unpacked under ``dest``; returns its site.yml."""
+def baseline_tree(dest: Path, ref: str = BASELINE_REF, *paths: str) -> Path:
+    """``playbooks/`` (and any other ``paths``) at ``ref``, unpacked under ``dest``; returns its site.yml."""
     archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", BASELINE_REF, "playbooks"], capture_output=True, check=True
+        ["git", "-C", str(REPO), "archive", ref, "playbooks", *paths], capture_output=True, check=True
     ).stdout
     dest.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
@@ -111,7 +111,7 @@ def measure(quick: bool) -> str:
     with tempfile.TemporaryDirectory(prefix="samakia-bench-") as tmp:
         old_site = baseline_tree(Path(tmp))
         for shape, profiles in shapes.items():
-            variables = dict(VARS, fabric_runtime_profiles=profiles)
+            variables: dict[str, object] = dict(VARS, fabric_runtime_profiles=profiles)
             before, _ = converge(base, Path(tmp) / f"old-{len(rows)}", old_site, variables)
             after, root = converge(base, Path(tmp) / f"new-{len(rows)}", current_site, variables)
             for label, pair in (("baseline", before), ("current", after)):

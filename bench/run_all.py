@@ -14,6 +14,7 @@ BENCHMARKS = (
     "bench_images.py",
     "bench_engine.py",
     "bench_lxc.py",
+    "bench_config_ssh.py",
 )
 
 

@@ -77,23 +77,31 @@ def ensure_local_images(
     local catalog is derived data (ignored by Git), written afresh from those builds each time;
     its entries are dev-only, built from whatever image code the checkout holds.
     """
-    from fabric.paths import cache_root
-    from ops.images.build import build_image
-    from ops.images.inputs import build_inputs
-
     raw, _ = read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
     catalog = project_dir / str(raw.get("imageCatalog", "images/catalog.local.yaml"))
     catalog.unlink(missing_ok=True)
     wanted = set(local_images(project_dir, stack) + (extra or []))
     for family, version in sorted(wanted, key=lambda fv: (fv[0], version_key(fv[1]))):
-        digest = build_inputs(family, version).digest.removeprefix("sha256:")[:16]
-        cache = cache_root() / "images-local" / family / digest
-        entry = build_image(family, version, catalog, cache_dir=cache, dev=True)
-        link = mirror / family / entry.file_name
+        artifact = local_build(family, version, catalog)
+        link = mirror / family / artifact.name
         link.parent.mkdir(parents=True, exist_ok=True)
         link.unlink(missing_ok=True)
-        link.symlink_to(cache / entry.file_name)
+        link.symlink_to(artifact)
     return catalog
+
+
+def local_build(family: str, version: str, catalog: Path, images_dir: Path | None = None) -> Path:
+    """A dev build of ``family`` ``version`` from the image code in ``images_dir`` (default: this
+    checkout's), cached by that code's digest; appended to ``catalog``. Returns the template file."""
+    from fabric.paths import cache_root
+    from ops.images.build import build_image
+    from ops.images.inputs import IMAGES_DIR, build_inputs
+
+    images = images_dir or IMAGES_DIR
+    digest = build_inputs(family, version, images_dir=images).digest.removeprefix("sha256:")[:16]
+    cache = cache_root() / "images-local" / family / digest
+    entry = build_image(family, version, catalog, cache_dir=cache, dev=True, images_dir=images)
+    return cache / entry.file_name
 
 
 def base_env(project_dir: Path, state_dir: Path) -> dict[str, str]:

@@ -25,6 +25,7 @@ batch's wall time includes it (what ``make up`` waits for). Never a test: no tim
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -39,11 +40,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO)]
 
-from bench.bench_playbooks import baseline_tree  # noqa: E402
 from bench.report import write_section  # noqa: E402
 from fabric.paths import cache_root  # noqa: E402
 from fabric.runtime.ansible_run import Recap, SshTarget, run_playbook  # noqa: E402
 from fabric.runtime.ssh_hosts import pin_host_key, ssh_options, wait_for_sshd  # noqa: E402
+from ops.images.provenance import worktree_at  # noqa: E402
 from ops.localpve.lane import LANE  # noqa: E402
 from ops.localpve.lxc import LxcNode  # noqa: E402
 from ops.localpve.package_mirror import serve_package_mirror  # noqa: E402
@@ -196,13 +197,15 @@ def rows(label: str, first: Batch, converged: Batch) -> list[str]:
 
 def measure() -> str:
     plain: dict[str, Batch] = {}
-    with tempfile.TemporaryDirectory(prefix="samakia-bench-ssh-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="samakia-bench-ssh-") as tmp, contextlib.ExitStack() as stack:
         scratch = Path(tmp)
         key = scratch / "id_ed25519"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bench", "-f", str(key)], check=True)
-        old_site = baseline_tree(scratch / "baseline", SSH_BASELINE_REF, "images")
+        # The baseline's policy and image code, from Git (a worktree: the build reads its history).
+        baseline = stack.enter_context(worktree_at(REPO, SSH_BASELINE_REF, scratch / "baseline"))
+        old_site = baseline / "playbooks" / "site.yml"
         new_site = REPO / "playbooks" / "site.yml"
-        old_image = template(BASELINE_IMAGE, scratch, scratch / "baseline" / "images")
+        old_image = template(BASELINE_IMAGE, scratch, baseline / "images")
         new_image = template(CURRENT_IMAGE, scratch)
         node = LxcNode(scratch / "state")
         node.claim(ephemeral=True)

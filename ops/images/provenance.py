@@ -10,9 +10,11 @@ entries, so such a build never reaches the catalog of a branch.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,3 +91,16 @@ def template_digest_at(repo: Path, commit: str, family: str) -> str | None:
             return template_digest(family, Path(tmp) / "tree" / "images")
         except InputError:
             return None
+
+
+@contextlib.contextmanager
+def worktree_at(repo: Path, commit: str, dest: Path) -> Iterator[Path]:
+    """A detached ``git worktree`` of ``commit`` at ``dest`` (image code an older build came from,
+    with its Git history, which provenance reads); removed afterwards, also on error."""
+    add = ["git", "-C", str(repo), "worktree", "add", "--detach", str(dest), commit]
+    subprocess.run(add, check=True, capture_output=True)
+    try:
+        yield dest
+    finally:
+        remove = ["git", "-C", str(repo), "worktree", "remove", "--force", str(dest)]
+        subprocess.run(remove, check=False, capture_output=True)  # cleanup must not hide the caller's error

@@ -26,7 +26,7 @@ from fabric.paths import PROJECT_ROOT
 from ops.images.build import BuildError, build_image
 from ops.images.compare import compare
 from ops.images.inputs import DEFAULT_CATALOG, InputError, commit_time
-from ops.images.provenance import template_digest_at
+from ops.images.provenance import template_digest_at, worktree_at
 
 
 @dataclass(frozen=True)
@@ -62,29 +62,22 @@ def reproduce(
             f"{entry.template_digest}: the entry does not name the commit its inputs came from"
         )
     stamp = stamp_commit or entry.git_commit
-    with tempfile.TemporaryDirectory(prefix="samakia-reproduce-") as tmp:
-        tree = Path(tmp) / "tree"
-        subprocess.run(
-            ["git", "-C", str(PROJECT_ROOT), "worktree", "add", "--detach", str(tree), entry.git_commit],
-            check=True,
-            capture_output=True,
+    with (
+        tempfile.TemporaryDirectory(prefix="samakia-reproduce-") as tmp,
+        worktree_at(PROJECT_ROOT, entry.git_commit, Path(tmp) / "tree") as tree,
+    ):
+        start = time.monotonic()
+        rebuilt = build_image(
+            family,
+            version,
+            Path(tmp) / "catalog.yaml",
+            cache_dir=cache_dir or Path(tmp) / "cache",
+            images_dir=tree / "images",
+            stamp_commit=stamp,
+            build_epoch=commit_time(stamp),
+            reuse=False,
         )
-        try:
-            start = time.monotonic()
-            rebuilt = build_image(
-                family,
-                version,
-                Path(tmp) / "catalog.yaml",
-                cache_dir=cache_dir or Path(tmp) / "cache",
-                images_dir=tree / "images",
-                stamp_commit=stamp,
-                build_epoch=commit_time(stamp),
-                reuse=False,
-            )
-            seconds = time.monotonic() - start
-        finally:
-            remove = ["git", "-C", str(PROJECT_ROOT), "worktree", "remove", "--force", str(tree)]
-            subprocess.run(remove, check=False, capture_output=True)  # cleanup must not hide the build's error
+        seconds = time.monotonic() - start
     if rebuilt.git_commit != entry.git_commit:
         raise BuildError(f"the worktree's image code came from {rebuilt.git_commit}, not {entry.git_commit}")
     return Reproduction(entry, rebuilt, stamp, seconds)

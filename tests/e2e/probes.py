@@ -52,10 +52,11 @@ def resolve(server: str, name: str, attempts: int = 40) -> str | None:
     return None
 
 
-def resolver_serving(server: str, timeout_s: float = 0.3) -> bool:
-    """One sample of a query loop: does unbound on ``server`` answer a query now? A lost datagram is
-    asked once more before the resolver counts as down, so a sample costs at most 2 * ``timeout_s``."""
-    return any(dns_answers(server, "localhost.", timeout_s=timeout_s) is None for _ in range(2))
+def resolver_serving(server: str, timeout_s: float = 0.5, tries: int = 3) -> bool:
+    """One sample of a query loop: does unbound on ``server`` answer a query now? A lost or late
+    datagram (a loaded 2-core host) is asked again before the resolver counts as silent, so a
+    sample costs at most ``tries * timeout_s``; a replace keeps a resolver silent for tens of seconds."""
+    return any(dns_answers(server, "localhost.", timeout_s=timeout_s) is None for _ in range(tries))
 
 
 def postgres_answers(host: str, attempts: int = 40) -> bool:

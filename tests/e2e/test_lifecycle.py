@@ -181,10 +181,10 @@ def _bump(fabric: LocalFabric, version: str, old: str, new: str, record: str = "
         up(fabric)
     # The query loop (DNS queries from the host) never found both resolvers silent; each was silent
     # once, and dns-2 only after dns-1 answered again.
-    assert seen.samples and seen.all_down_at() == [], seen.samples
-    assert seen.outages("dns-1") == 1 and seen.outages("dns-2") == 1, seen.samples
+    assert seen.samples and seen.all_down_at() == [], seen.transitions()
+    assert seen.outages("dns-1") == 1 and seen.outages("dns-2") == 1, seen.transitions()
     first_back, second_down = seen.last_down("dns-1"), seen.first_down("dns-2")
-    assert first_back is not None and second_down is not None and first_back < second_down
+    assert first_back is not None and second_down is not None and first_back < second_down, seen.transitions()
     # The local PVE's event log: one resolver absent at a time.
     events = [(e["event"], e["vmid"]) for e in fabric.pve.pve.events[mark:] if e["vmid"] in (1101, 1102)]
     assert events == [("destroyed", 1101), ("started", 1101), ("destroyed", 1102), ("started", 1102)], events

@@ -33,6 +33,15 @@ class Timeline:
             was_up = ups[member]
         return downs
 
+    def transitions(self) -> list[tuple[float, str, bool]]:
+        """(time, member, up?) at each change of a member's state: the timeline, readable."""
+        out: list[tuple[float, str, bool]] = []
+        last: dict[str, bool] = {}
+        for t, ups in self.samples:
+            out += [(round(t, 2), m, up) for m, up in ups.items() if last.get(m) != up]
+            last = dict(ups)
+        return out
+
     def first_down(self, member: str) -> float | None:
         return next((t for t, ups in self.samples if not ups[member]), None)
 

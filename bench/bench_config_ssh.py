@@ -15,8 +15,9 @@ Measured in the same run, each on fresh containers:
   run's speed work: the image carried no policy package, so every first run installed them);
 * **current**: this checkout's ``playbooks/`` on the image the local stack runs (``CURRENT_IMAGE``,
   built from this checkout's image code);
-* what SSH pipelining and connection multiplexing buy: the current converged run again with
-  both off (``ANSIBLE_PIPELINING=False``, ``ControlMaster=no``).
+* what the connection layer buys: the current converged run again on Ansible's own SSH
+  strategy (``SAMAKIA_ANSIBLE_STRATEGY=linear``: pipelining and ControlPersist on), and with
+  those two off as well (``ANSIBLE_PIPELINING=False``, ``ControlMaster=no``).
 
 Per container, a run's seconds exclude the wait for a run slot (``Recap.duration_s``); the
 batch's wall time includes it (what ``make up`` waits for). Never a test: no timed assertion.
@@ -215,7 +216,9 @@ def measure() -> str:
                 fabric = Fabric(node, bridge, key, mirror)
 
                 def without_pipelining(boxes: list[Box]) -> None:
-                    off = {"ANSIBLE_PIPELINING": "False", "ANSIBLE_SSH_ARGS": "-o ControlMaster=no"}
+                    linear = {"SAMAKIA_ANSIBLE_STRATEGY": "linear"}
+                    plain["linear"] = fabric.run_all(boxes, new_site, ADMIN, env=linear)
+                    off = {**linear, "ANSIBLE_PIPELINING": "False", "ANSIBLE_SSH_ARGS": "-o ControlMaster=no"}
                     plain["off"] = fabric.run_all(boxes, new_site, ADMIN, env=off)
 
                 before = fabric.variant(scratch / "b", old_site, old_image, lambda _boxes: None)
@@ -234,7 +237,7 @@ def measure() -> str:
         f"| slowest container, **current / baseline** | | **{worst(after[0]) / worst(before[0]):.2f}** | | "
         f"**{worst(after[1]) / worst(before[1]):.2f}** | |"
     )
-    off = plain["off"]
+    off, linear = plain["off"], plain["linear"]
     return f"""Run: `python bench/bench_config_ssh.py` (part of `make bench`), {os.cpu_count()} CPUs shared with
 other work (load average {os.getloadavg()[0]:.1f} at the end). Two unprivileged LXC containers
 (1 core, 1 GiB each), the local stack's shapes, configured over
@@ -249,13 +252,14 @@ run slot; the wall time of the two includes it.
 | --- | --- | ---: | ---: | ---: | ---: |
 {chr(10).join(table)}
 
-SSH pipelining and ControlPersist (current policy, converged run, both at once):
+The connection layer (current policy, converged run, both at once):
 
-| setting | slowest container s | wall time s |
+| connection | slowest container s | wall time s |
 | --- | ---: | ---: |
-| both on (`playbooks/ansible.cfg`) | {worst(after[1]):.1f} | {after[1].wall_s:.1f} |
-| both off | {worst(off):.1f} | {off.wall_s:.1f} |
-| **on / off** | **{worst(after[1]) / worst(off):.2f}** | **{after[1].wall_s / off.wall_s:.2f}** |
+| Mitogen (`mitogen_linear`, the default for SSH targets) | {worst(after[1]):.1f} | {after[1].wall_s:.1f} |
+| Ansible's SSH, pipelining and ControlPersist on | {worst(linear):.1f} | {linear.wall_s:.1f} |
+| Ansible's SSH: both off | {worst(off):.1f} | {off.wall_s:.1f} |
+| **Mitogen / Ansible's SSH** | **{worst(after[1]) / worst(linear):.2f}** | **{after[1].wall_s / linear.wall_s:.2f}** |
 
 Slowest tasks on db-1 (current), first run:
 

@@ -12,15 +12,20 @@ through :func:`run_playbook`, which:
   file in a world-writable working directory) and selects the ``ansible.posix.json`` stdout
   callback (ansible-core 2.19 ships no JSON callback of its own);
 * parses the JSON into a typed :class:`Recap`: per-host ok/changed/failed/unreachable/skipped
-  counts (the real recap, not the exit code) and the names of the tasks that changed.
+  counts (the real recap, not the exit code) and the names of the tasks that changed;
+* runs SSH targets with Mitogen's ``mitogen_linear`` strategy (:func:`mitogen_env`): one
+  persistent interpreter per host instead of a Python start and module upload per task, which
+  halves a policy run (docs/benchmarks.md, "Configuration over SSH on real containers").
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -225,6 +230,49 @@ def ansible_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def mitogen_env(targets: Sequence[Target], env: Mapping[str, str]) -> dict[str, str]:
+    """Mitogen's strategy for a run whose targets are all SSH hosts, else nothing.
+
+    Mitogen keeps one Python interpreter per host over one SSH connection for the whole run and
+    reuses it for every task (``ansible_mitogen``, ``plugins/strategy/mitogen_linear.py`` and
+    ``connection.py``); the connection honours the inventory's ``ansible_ssh_common_args``, so
+    the pinned known_hosts file still decides. ansible-core 2.19 warns that third-party strategy
+    plugins are deprecated: the pins in requirements-dev.txt move together, and
+    ``SAMAKIA_ANSIBLE_STRATEGY=linear`` runs without it. Chroot targets (the playbook tier) keep
+    Ansible's own strategy: Mitogen has no chroot connection.
+    """
+    if env.get("SAMAKIA_ANSIBLE_STRATEGY", "mitogen") == "linear":
+        return {}
+    if not targets or not all(isinstance(t, SshTarget) for t in targets):
+        return {}
+    import ansible_mitogen  # type: ignore[import-untyped]
+
+    plugins = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
+    return {"ANSIBLE_STRATEGY_PLUGINS": str(plugins), "ANSIBLE_STRATEGY": "mitogen_linear"}
+
+
+def _run_bounded(cmd: list[str], env: Mapping[str, str], timeout: float | None) -> subprocess.CompletedProcess[str]:
+    """``ansible-playbook`` in a session of its own: a timeout stops it and every process it
+    started (Mitogen's connection multiplexer, SSH clients), not only the parent."""
+    with subprocess.Popen(
+        cmd,
+        cwd=PLAYBOOKS_DIR,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise AnsibleRunError(f"ansible-playbook timed out after {timeout}s") from exc
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+
+
 def _inventory(targets: Sequence[Target]) -> dict[str, Any]:
     hosts: dict[str, Any] = {}
     for t in targets:
@@ -418,22 +466,12 @@ def run_playbook(
         if skip_tags := list(skip_tags):
             cmd += ["--skip-tags", ",".join(skip_tags)]
         run_env = ansible_env(env)
+        run_env.update(mitogen_env(targets, run_env))
         run_env["ANSIBLE_LOCAL_TEMP"] = str(tmpdir / "local")
         # Bounded: concurrent policies (Pulumi starts them all at once) share the machine's cores.
         with run_slot():
             started = time.monotonic()
-            try:
-                proc = subprocess.run(
-                    cmd,
-                    cwd=PLAYBOOKS_DIR,
-                    env=run_env,
-                    capture_output=True,
-                    text=True,
-                    timeout=timeout,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired as exc:
-                raise AnsibleRunError(f"ansible-playbook timed out after {timeout}s") from exc
+            proc = _run_bounded(cmd, run_env, timeout)
             duration = time.monotonic() - started
 
     stderr_tail = "\n".join(proc.stderr.strip().splitlines()[-20:])

@@ -6,6 +6,7 @@ import json
 import os
 import stat
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -80,16 +81,16 @@ def test_parse_recap_times_each_task() -> None:
 def test_run_playbook_passes_vars_in_a_private_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     seen: dict[str, Any] = {}
 
-    def fake_run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    def fake_run(cmd: list[str], env: dict[str, str], timeout: float | None) -> subprocess.CompletedProcess[str]:
         vars_arg = cmd[cmd.index("-e") + 1]
         vars_path = Path(vars_arg[1:])
         seen["mode"] = stat.S_IMODE(vars_path.stat().st_mode)
         seen["vars"] = json.loads(vars_path.read_text())
         seen["inventory"] = json.loads(Path(cmd[cmd.index("-i") + 1]).read_text())
-        seen["cmd"], seen["env"] = cmd, kwargs["env"]
+        seen["cmd"], seen["env"] = cmd, env
         return subprocess.CompletedProcess(cmd, 0, stdout="warning noise\n" + json.dumps(REPORT), stderr="")
 
-    monkeypatch.setattr(ar.subprocess, "run", fake_run)
+    monkeypatch.setattr(ar, "_run_bounded", fake_run)
     secret = "s3cr3t-value"
     recap = ar.run_playbook(ar.ChrootTarget(tmp_path, name="h1"), "playbooks/site.yml", {"token": secret}, check=True)
     assert seen["mode"] == 0o600
@@ -100,18 +101,40 @@ def test_run_playbook_passes_vars_in_a_private_file(monkeypatch: pytest.MonkeyPa
     assert seen["env"]["ANSIBLE_CONFIG"].endswith("playbooks/ansible.cfg")
     host = seen["inventory"]["all"]["hosts"]["h1"]
     assert host["ansible_connection"] == "community.general.chroot"
+    assert "ANSIBLE_STRATEGY" not in seen["env"]  # Mitogen has no chroot connection
     assert recap.changed == 2 and recap.check
     assert not Path(seen["cmd"][seen["cmd"].index("-e") + 1][1:]).exists()  # removed afterwards
 
 
 def test_run_playbook_without_recap_raises(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(
-        ar.subprocess,
-        "run",
-        lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1, stdout="", stderr="ERROR! boom"),
-    )
+    def no_recap(cmd: list[str], env: dict[str, str], timeout: float | None) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(cmd, 1, stdout="", stderr="ERROR! boom")
+
+    monkeypatch.setattr(ar, "_run_bounded", no_recap)
     with pytest.raises(ar.AnsibleRunError, match="boom"):
         ar.run_playbook(ar.ChrootTarget(tmp_path), "playbooks/site.yml", {})
+
+
+def test_ssh_runs_use_mitogen_unless_opted_out(tmp_path: Path) -> None:
+    ssh = [ar.SshTarget("10.0.0.5", name="dns-1"), ar.SshTarget("10.0.0.6", name="dns-2")]
+    env = ar.mitogen_env(ssh, {})
+    assert env["ANSIBLE_STRATEGY"] == "mitogen_linear"
+    assert (Path(env["ANSIBLE_STRATEGY_PLUGINS"]) / "mitogen_linear.py").is_file()
+    assert ar.mitogen_env(ssh, {"SAMAKIA_ANSIBLE_STRATEGY": "linear"}) == {}
+    assert ar.mitogen_env([*ssh, ar.ChrootTarget(tmp_path)], {}) == {}
+
+
+def test_a_timeout_stops_every_process_the_run_started(tmp_path: Path) -> None:
+    pidfile = tmp_path / "grandchild.pid"
+    # A grandchild that outlives its parent unless the whole session is stopped.
+    cmd = ["sh", "-c", f"sleep 60 & echo $! > {pidfile}; wait"]
+    with pytest.raises(ar.AnsibleRunError, match="timed out"):
+        ar._run_bounded(cmd, dict(os.environ), timeout=1)
+    grandchild = int(pidfile.read_text())
+    with pytest.raises(ProcessLookupError):
+        for _ in range(50):  # reaped by init shortly after the kill
+            os.kill(grandchild, 0)
+            time.sleep(0.1)
 
 
 def _fake_recap(changed: int, failed: int = 0) -> ar.Recap:

@@ -122,6 +122,9 @@ def _e2e_body() -> dict[str, Any]:
     # refuses for an HA resource).
     containers["dns-1"]["ha"] = {"state": "started", "group": "ha-dns"}
     containers["db-1"]["ha"] = {"state": "started", "group": "ha-db", "maxRestart": 2}
+    # The lifecycle bumps 1.0.0 to 1.1.0 and rolls back; both are local builds of this checkout's
+    # image code (ops.localpve.services.local_build), whatever version Pulumi.local.yaml runs.
+    body["config"]["fabric:images"] = {"base": "debian12-base@1.0.0", "db": "debian12-base@1.0.0"}
     return body
 
 

@@ -61,6 +61,7 @@ FAMILY = "debian12-base"
 # Before this round's first-run work (policy and image as they were); the label its image had.
 SSH_BASELINE_REF, BASELINE_IMAGE = "52ced35", "1.1.0"
 CURRENT_IMAGE = "1.2.0"  # Pulumi.local.yaml's
+LINEAR = {"SAMAKIA_ANSIBLE_STRATEGY": "linear"}  # Ansible's own SSH connection, without Mitogen
 
 
 @dataclass(frozen=True)
@@ -168,13 +169,18 @@ class Fabric:
         return Batch(recaps, wall)
 
     def variant(
-        self, scratch: Path, playbook: Path, image: Path, extra: Callable[[list[Box]], None]
+        self,
+        scratch: Path,
+        playbook: Path,
+        image: Path,
+        extra: Callable[[list[Box]], None],
+        env: dict[str, str] | None = None,
     ) -> tuple[Batch, Batch]:
         """Fresh containers; the first run (root by key), then the converged run (admin, sudo)."""
         boxes = self.start_boxes(scratch / "known_hosts", image)
         try:
-            first = self.run_all(boxes, playbook, "root")
-            converged = self.run_all(boxes, playbook, ADMIN)
+            first = self.run_all(boxes, playbook, "root", env=env)
+            converged = self.run_all(boxes, playbook, ADMIN, env=env)
             if any(r.changed for r in converged.recaps.values()):
                 changed = [t.describe() for r in converged.recaps.values() for t in r.changed_tasks]
                 raise SystemExit(f"{playbook}: the converged run changed something: {changed}")
@@ -216,12 +222,12 @@ def measure() -> str:
                 fabric = Fabric(node, bridge, key, mirror)
 
                 def without_pipelining(boxes: list[Box]) -> None:
-                    linear = {"SAMAKIA_ANSIBLE_STRATEGY": "linear"}
-                    plain["linear"] = fabric.run_all(boxes, new_site, ADMIN, env=linear)
-                    off = {**linear, "ANSIBLE_PIPELINING": "False", "ANSIBLE_SSH_ARGS": "-o ControlMaster=no"}
+                    plain["linear"] = fabric.run_all(boxes, new_site, ADMIN, env=LINEAR)
+                    off = {**LINEAR, "ANSIBLE_PIPELINING": "False", "ANSIBLE_SSH_ARGS": "-o ControlMaster=no"}
                     plain["off"] = fabric.run_all(boxes, new_site, ADMIN, env=off)
 
-                before = fabric.variant(scratch / "b", old_site, old_image, lambda _boxes: None)
+                # The baseline ran on Ansible's own SSH connection (Mitogen came with this round).
+                before = fabric.variant(scratch / "b", old_site, old_image, lambda _boxes: None, env=LINEAR)
                 after = fabric.variant(scratch / "a", new_site, new_image, without_pipelining)
         finally:
             node.teardown()
@@ -243,8 +249,9 @@ other work (load average {os.getloadavg()[0]:.1f} at the end). Two unprivileged 
 (1 core, 1 GiB each), the local stack's shapes, configured over
 SSH with pinned host keys, both at once (at most one `ansible-playbook` per CPU); packages through
 the local mirror. **Baseline** = `playbooks/` and the image code at `{SSH_BASELINE_REF}` (image
-{BASELINE_IMAGE}: no policy package preinstalled), **current** = this checkout's policy on its
-{FAMILY} {CURRENT_IMAGE}, each on fresh containers in this same run. First run: root by key; converged
+{BASELINE_IMAGE}: no policy package preinstalled; Ansible's own SSH with pipelining and
+ControlPersist), **current** = this checkout's policy (Mitogen) on its {FAMILY} {CURRENT_IMAGE},
+each on fresh containers in this same run. First run: root by key; converged
 run: the admin user with sudo (must report changed=0). Seconds per container exclude the wait for a
 run slot; the wall time of the two includes it.
 

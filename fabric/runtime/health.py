@@ -2,8 +2,12 @@
 
 Each runtime profile has a probe that asks the service itself, from the host running Pulumi:
 
-- ``dns``: unbound answers a DNS query (UDP 53) for the container's own hostname with a
-  well-formed response, whatever its rcode (an answer proves the resolver is serving);
+- ``dns``: unbound answers a DNS query (UDP 53) with a well-formed response, whatever its
+  rcode (an answer proves the resolver is serving). The name asked is ``localhost.``, which
+  every unbound answers from its own default local zone (RFC 6761; unbound.conf(5),
+  ``local-zone``): the probe measures the resolver, not whether the upstream network is up. A
+  container's own hostname would be recursed, and on a network without a way out (the local
+  fabric's) that waits for unbound's upstream timeouts before any answer;
 - ``postgresql``: the server accepts a TCP connection on 5432 and answers the protocol's
   SSLRequest with ``S`` or ``N`` (what ``pg_isready`` checks, without a client library);
 - anything else: sshd accepts a connection on 22 and sends its ``SSH-`` banner.
@@ -65,7 +69,12 @@ def ssh_banner(host: str, _name: str) -> str | None:
     return None if banner.startswith(b"SSH-") else f"sshd on {host}:22 sent {banner[:20]!r}"
 
 
-PROBES: dict[str, Callable[[str, str], str | None]] = {"dns": dns_answers, "postgresql": postgres_accepts}
+def unbound_serves(host: str, _name: str) -> str | None:
+    """The ``dns`` profile's probe: ``dns_answers`` for a name unbound answers locally."""
+    return dns_answers(host, "localhost.")
+
+
+PROBES: dict[str, Callable[[str, str], str | None]] = {"dns": unbound_serves, "postgresql": postgres_accepts}
 
 
 def probes_for(profiles: list[str]) -> dict[str, Callable[[str, str], str | None]]:

@@ -47,6 +47,14 @@ def test_dns_probe_needs_a_real_response(resolver: int) -> None:
     assert why is not None and "no DNS answer" in why
 
 
+def test_the_dns_profile_asks_a_name_unbound_answers_locally(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[tuple[str, str]] = []
+    monkeypatch.setattr(health, "dns_answers", lambda host, name: asked.append((host, name)))
+    assert health.PROBES["dns"]("10.0.0.11", "dns-1") is None
+    # Not the hostname: recursing it waits for upstream timeouts on a network without a way out.
+    assert asked == [("10.0.0.11", "localhost.")]
+
+
 def test_postgres_probe_needs_the_ssl_request_answered() -> None:
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]

@@ -73,13 +73,14 @@ class NodeTemplates:
         node = v["node"]
         if vtype != "vztmpl" or not self._node_local(sid):
             return await super()._content_delete(v, user)  # type: ignore[misc]
+        # PVE's permission for a template delete, checked before anything goes.
+        self.require(user, "/storage/" + sid, "Datastore.Allocate")  # type: ignore[attr-defined]
         elsewhere = any(volname in self._on_node(n, sid) for n in self.node_templates if n != node)
         self._on_node(node, sid).discard(volname)
         self.template_path(node, volname[len(VZTMPL) :]).unlink(missing_ok=True)
         if not elsewhere:
             return await super()._content_delete(v, user)  # type: ignore[misc]
-        # Other nodes keep their copies: only this node's file goes (the same permission as PVE's).
-        self.require(user, "/storage/" + sid, "Datastore.Allocate")  # type: ignore[attr-defined]
+        # Other nodes keep their copies: only this node's file goes.
 
         async def body() -> str:
             return f"Removed volume '{sid}:{volname}'"

@@ -11,7 +11,7 @@ from tests.pipeline.conftest import ROOT
 RUNBOOKS = [ROOT / "docs" / "runbooks.md"]
 # make target -> (test file, test function) that exercises the code the target runs.
 EXERCISED = {
-    # The engine-tier proof of both (tests/e2e/test_reviewed_plan.py) waits in wip/pipeline.patch.
+    # The engine-tier proof of both against the local PVE: tests/e2e/test_reviewed_plan.py.
     "plan": ("tests/unit/test_stack_cli.py", "test_plans_are_keyed_by_tree_and_refuse_uncommitted_changes"),
     "apply-plan": ("tests/unit/test_stack_cli.py", "test_apply_plan_without_a_plan_refuses_before_the_engine"),
     "up": ("tests/unit/test_stack_cli.py", "test_up_and_preview_work_from_refreshed_state_through_the_policy_pack"),

@@ -25,18 +25,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.report import write_section  # noqa: E402
-from fabric.paths import cache_root  # noqa: E402
 from fabric.runtime.ssh_hosts import wait_for_sshd  # noqa: E402
 from ops.localpve.lxc import LxcNode  # noqa: E402
+from ops.localpve.services import local_build  # noqa: E402
 
 N = 3
 
 
-def template() -> Path:
-    found = sorted((cache_root() / "images-local" / "debian12-base").glob("*/debian12-base_1.0.0_amd64.tar.zst"))
-    if not found:
-        raise SystemExit("no local debian12-base 1.0.0 build: run `make up` or the e2e tier first")
-    return found[-1]
+def template(scratch: Path) -> Path:
+    """The local debian12-base 1.0.0 build of this checkout's image code (built once, then cached)."""
+    return local_build("debian12-base", "1.0.0", scratch / "catalog.yaml")
 
 
 def timed(fn, *args, **kwargs) -> float:  # type: ignore[no-untyped-def]
@@ -58,10 +56,10 @@ def directory_rootfs(artifact: Path, scratch: Path) -> tuple[float, float]:
 
 
 def measure() -> dict[str, float]:
-    artifact = template()
     out: dict[str, list[float]] = {k: [] for k in ("create", "start", "sshd", "shutdown", "destroy")}
     with tempfile.TemporaryDirectory(prefix="samakia-bench-lxc-") as tmp:
         scratch = Path(tmp)
+        artifact = template(scratch)
         base_unpack, base_delete = directory_rootfs(artifact, scratch)
         node = LxcNode(scratch / "state")
         node.claim(ephemeral=True)

@@ -67,12 +67,11 @@ def _tamper(root: Path) -> None:
     rootfs.chroot(root, "dpkg", "-i", *debs)
 
 
-def baseline_tree(dest: Path, ref: str = BASELINE_REF, *paths: str) -> Path:
-    """``playbooks/`` (and any other ``paths``) at ``ref``, unpacked under ``dest``; returns its site.yml."""
+def baseline_tree(dest: Path) -> Path:
+    """``playbooks/`` at BASELINE_REF, unpacked under ``dest``; returns its site.yml."""
     archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", ref, "playbooks", *paths], capture_output=True, check=True
+        ["git", "-C", str(REPO), "archive", BASELINE_REF, "playbooks"], capture_output=True, check=True
     ).stdout
-    dest.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     return dest / "playbooks" / "site.yml"
 

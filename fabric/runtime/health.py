@@ -31,15 +31,19 @@ from typing import Any
 TIMEOUT_S = 2.0
 
 
+def dns_query(name: str, query_id: int) -> bytes:
+    """A recursive query for ``name``'s A record (RFC 1035 section 4.1), as a UDP payload."""
+    qname = b"".join(bytes([len(p)]) + p.encode() for p in name.strip(".").split(".") if p) + b"\0"
+    return struct.pack(">HHHHHH", query_id, 0x0100, 1, 0, 0, 0) + qname + struct.pack(">HH", 1, 1)
+
+
 def dns_answers(host: str, name: str, port: int = 53, timeout_s: float = TIMEOUT_S) -> str | None:
     """None when the resolver answered; else what went wrong."""
     query_id = 0x5AF1
-    header = struct.pack(">HHHHHH", query_id, 0x0100, 1, 0, 0, 0)
-    qname = b"".join(bytes([len(p)]) + p.encode() for p in name.strip(".").split(".")) + b"\0"
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout_s)
         try:
-            s.sendto(header + qname + struct.pack(">HH", 1, 1), (host, port))
+            s.sendto(dns_query(name, query_id), (host, port))
             reply, _ = s.recvfrom(4096)
         except OSError as err:
             return f"no DNS answer from {host}: {err}"

@@ -9,12 +9,7 @@ import socket
 import struct
 import time
 
-from fabric.runtime.health import dns_answers, postgres_accepts
-
-
-def _dns_query(name: str, txid: int) -> bytes:
-    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.rstrip(".").split(".") if p) + b"\0"
-    return struct.pack(">HHHHHH", txid, 0x0100, 1, 0, 0, 0) + labels + struct.pack(">HH", 1, 1)
+from fabric.runtime.health import dns_answers, dns_query, postgres_accepts
 
 
 def _first_a_record(reply: bytes, txid: int) -> str | None:
@@ -42,7 +37,7 @@ def resolve(server: str, name: str, attempts: int = 40) -> str | None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.settimeout(1.0)
             try:
-                sock.sendto(_dns_query(name, txid), (server, 53))
+                sock.sendto(dns_query(name, txid), (server, 53))
                 answer = _first_a_record(sock.recv(512), txid)
                 if answer:
                     return answer

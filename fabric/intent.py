@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from fabric.paths import KNOWN_HOSTS_DIR
+
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _TAG = re.compile(r"^[a-z0-9][a-z0-9_.+-]{0,62}$")
 _KEY_TYPES = (
@@ -327,7 +329,7 @@ class ConfigConnection(Model):
     user: str = Field(default="root", pattern=UNIX_USER, description="SSH user for the bootstrap run.")
     private_key: SecretRef | None = Field(default=None, description="Path of the SSH key, as a reference.")
     known_hosts: str = Field(
-        default=".state/known_hosts",
+        default=KNOWN_HOSTS_DIR,
         pattern=REPO_PATH,
         description="Directory (relative to the project) of the pinned host keys, one file per container;"
         " keep it across runs (CI: a cache or artifact) so that a changed key is caught.",

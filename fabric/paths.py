@@ -15,6 +15,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PLAYBOOKS_DIR = PROJECT_ROOT / "playbooks"
 """The configuration policy (``site.yml``, roles, ``ansible.cfg``)."""
 
+KNOWN_HOSTS_DIR = ".state/known_hosts"
+"""Default directory of the containers' pinned SSH host keys, relative to the Pulumi project:
+the stack's ``connection.knownHosts`` and the policy runner's fallback for a request without one."""
+
 
 def cache_root() -> Path:
     """``$SAMAKIA_CACHE`` or ``~/.cache/samakia-fabric``: builds, roots and the engine, outside the repository."""

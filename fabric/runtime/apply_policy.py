@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from fabric.paths import PLAYBOOKS_DIR
+from fabric.paths import KNOWN_HOSTS_DIR, PLAYBOOKS_DIR
 from fabric.runtime.ansible_run import AnsibleRunError, Recap, SshTarget, run_playbook
 from fabric.runtime.ssh_hosts import HostKeyError, login_user, pin_host_key, ssh_options, wait_for_sshd
 
@@ -52,7 +52,7 @@ def ssh_target(spec: dict[str, Any], admin_user: str, *, base: Path, env: Mappin
     key = Path(env[key_env]) if key_env and env.get(key_env) else None
     host, port = spec["host"], int(spec.get("port", 22))
     name = str(spec.get("name") or host)
-    known_dir = base / str(spec.get("known_hosts") or ".state/known_hosts")
+    known_dir = base / str(spec.get("known_hosts") or KNOWN_HOSTS_DIR)
     try:
         wait_for_sshd(host, port, float(spec.get("wait_s", SSH_WAIT_S)), name=name)
         pinned = pin_host_key(known_dir, name, str(spec.get("instance", "")), host, port)

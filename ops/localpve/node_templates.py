@@ -55,9 +55,11 @@ class NodeTemplates:
     def _on_node(self, node: str, sid: str) -> set[str]:
         return self.node_templates.setdefault(node, {}).setdefault(sid, set())
 
-    def has_template(self, node: str, volid: str) -> bool:
+    def node_template(self, node: str, volid: str) -> Path | None:
+        """The file of template ``volid`` on ``node``'s copy of its storage, or None when not there."""
         sid, _, volname = volid.partition(":")
-        return volname in self._on_node(node, sid) and self.template_path(node, volname[len(VZTMPL) :]).is_file()
+        path = self.template_path(node, volname[len(VZTMPL) :])
+        return path if volname in self._on_node(node, sid) and path.is_file() else None
 
     async def _content_list(self, v: Any, user: Any) -> Any:
         items = await super()._content_list(v, user)  # type: ignore[misc]

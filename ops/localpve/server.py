@@ -125,9 +125,9 @@ class LocalPve(NodeTemplates, PveFidelity, VolumeSemantics, FakePve):  # type: i
     def _provision(self, ct: Any, params: dict[str, Any]) -> None:
         assert self.lxc is not None
         volid = str(params.get("ostemplate", ""))
-        if not self.has_template(ct.node, volid):
+        template = self.node_template(ct.node, volid)
+        if template is None:
             raise LxcError(f"volume '{volid}' does not exist on node '{ct.node}'")
-        template = self.template_path(ct.node, volid.rsplit("/", 1)[-1])
         self.lxc.create(
             ct.vmid,
             template,

@@ -146,11 +146,12 @@ def local_services(
 ) -> Iterator[tuple[dict[str, str], Any]]:
     """Start the mirrors, the bridges and the local Proxmox; yield the environment Pulumi gets and the fake.
 
-        With ``containers`` (the default) the local Proxmox runs real LXC containers on bridges made
-        for the stack's networks; without, it keeps containers as API records only (the engine
-        benchmark's thousand-container stacks); ``lxc_tag`` marks its containers' and bridges' names
-    (see ``instance_prefix``; the test tiers put their lane in it). With ``teardown`` every container and bridge of this
-        instance is removed on the way out, also when the block fails (the test tiers use it).
+    With ``containers`` (the default) the local Proxmox runs real LXC containers on bridges made
+    for the stack's networks; without, it keeps containers as API records only (the engine
+    benchmark's thousand-container stacks); ``lxc_tag`` marks its containers' and bridges' names
+    (see ``instance_prefix``; the test tiers put their lane in it). With ``teardown`` every
+    container and bridge of this instance is removed on the way out, also when the block fails
+    (the test tiers use it).
     """
     from fabric.paths import cache_root
     from ops.localpve.lxc import LxcNode

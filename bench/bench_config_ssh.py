@@ -125,8 +125,8 @@ class Fabric:
             # The template's sources name Debian's archive, unreachable from the bridge: both
             # policies start from a root that uses the mirror (what the stack's mirror setting does).
             subprocess.run(
-                ["lxc-attach", "-n", self.node.name(box.vmid), "-P", str(self.node.lxcpath), "--", "sh", "-c",
-                 f"echo 'deb {self.mirror}/debian bookworm main' > /etc/apt/sources.list"],
+                self.node.command("lxc-attach", box.vmid, "--", "sh", "-c",
+                                  f"echo 'deb {self.mirror}/debian bookworm main' > /etc/apt/sources.list"),
                 check=True,
                 timeout=60,
             )  # fmt: skip

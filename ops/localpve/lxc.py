@@ -216,6 +216,10 @@ class LxcNode:
     def name(self, vmid: int) -> str:
         return f"{self.prefix}-{vmid}"
 
+    def command(self, tool: str, vmid: int, *args: str) -> list[str]:
+        """``tool`` (an ``lxc-*`` command) addressed to container ``vmid`` of this instance."""
+        return [tool, "-n", self.name(vmid), "-P", str(self.lxcpath), *args]
+
     def vmid_of(self, name: str) -> int | None:
         head, _, tail = name.partition("-")
         return int(tail) if head == self.prefix and tail.isdigit() else None
@@ -472,10 +476,10 @@ class LxcNode:
                 key=lambda k: (k != "memory.memsw.limit_in_bytes") if growing else (k == "memory.memsw.limit_in_bytes")
             )
         for key in keys:
-            _run("lxc-cgroup", "-n", self.name(vmid), "-P", str(self.lxcpath), key, limits[key], timeout=30)
+            _run(*self.command("lxc-cgroup", vmid, key, limits[key]), timeout=30)
 
     def _cgroup(self, vmid: int, key: str) -> int:
-        out = _run("lxc-cgroup", "-n", self.name(vmid), "-P", str(self.lxcpath), key, timeout=30).strip()
+        out = _run(*self.command("lxc-cgroup", vmid, key), timeout=30).strip()
         return int(out) if out.isdigit() else 0
 
     def start(
@@ -497,30 +501,18 @@ class LxcNode:
             for mount in [*mount_points(config), *volumes]:
                 setup.mount_point(mount.target)
         (self.ct_dir(vmid) / "config").write_text(text)
-        name = self.name(vmid)
         log = self.ct_dir(vmid) / "lxc.log"
         log.unlink(missing_ok=True)
         try:
-            _run("lxc-start", "-n", name, "-P", str(self.lxcpath), "-d", "-o", str(log), "-l", "INFO", timeout=timeout)
+            _run(*self.command("lxc-start", vmid, "-d", "-o", str(log), "-l", "INFO"), timeout=timeout)
         except LxcError as err:
             errors = [ln.split(" - ", 1)[-1] for ln in log.read_text().splitlines() if " ERROR " in ln][:3]
             raise LxcError(f"startup for container '{vmid}' failed: {' / '.join(errors) or err}") from err
-        _run(
-            "lxc-wait",
-            "-n",
-            name,
-            "-P",
-            str(self.lxcpath),
-            "-s",
-            "RUNNING",
-            "-t",
-            str(int(timeout)),
-            timeout=timeout + 5,
-        )
+        _run(*self.command("lxc-wait", vmid, "-s", "RUNNING", "-t", str(int(timeout))), timeout=timeout + 5)
 
     def stop(self, vmid: int, *, clean_timeout: float | None = None) -> None:
         """``lxc-stop``: a clean shutdown within ``clean_timeout`` (raises if it did not stop), or a kill."""
-        cmd = ["lxc-stop", "-n", self.name(vmid), "-P", str(self.lxcpath)]
+        cmd = self.command("lxc-stop", vmid)
         if self.states().get(vmid) != "RUNNING":
             return
         if clean_timeout is None:
@@ -536,7 +528,7 @@ class LxcNode:
             _run("umount", "-R", str(ct / "rootfs"))
         if (ct / "config").is_file():
             with contextlib.suppress(LxcError):
-                _run("lxc-destroy", "-n", self.name(vmid), "-P", str(self.lxcpath), timeout=60)
+                _run(*self.command("lxc-destroy", vmid), timeout=60)
         shutil.rmtree(ct, ignore_errors=True)
 
     def teardown(self) -> None:

@@ -71,7 +71,7 @@ class LocalFabric:
         lxc = self.pve.pve.lxc
         assert lxc is not None
         return subprocess.run(
-            ["lxc-attach", "-n", lxc.name(vmid), "-P", str(lxc.lxcpath), "--", *cmd],
+            lxc.command("lxc-attach", vmid, "--", *cmd),
             capture_output=True,
             text=True,
             timeout=60,
@@ -82,13 +82,13 @@ class LocalFabric:
         """An ``lxc-*`` command on a container, as an operator on the node would run it."""
         lxc = self.pve.pve.lxc
         assert lxc is not None
-        subprocess.run([cmd[0], "-n", lxc.name(vmid), "-P", str(lxc.lxcpath), *cmd[1:]], check=True, timeout=120)
+        subprocess.run(lxc.command(cmd[0], vmid, *cmd[1:]), check=True, timeout=120)
 
     def cgroup(self, vmid: int, key: str) -> str:
         """A cgroup setting of a running container, read on the host (``lxc-cgroup``)."""
         lxc = self.pve.pve.lxc
         assert lxc is not None
-        cmd = ["lxc-cgroup", "-n", lxc.name(vmid), "-P", str(lxc.lxcpath), key]
+        cmd = lxc.command("lxc-cgroup", vmid, key)
         return subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=True).stdout.strip()
 
     def image_of(self, vmid: int) -> str:

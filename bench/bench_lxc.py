@@ -67,6 +67,9 @@ def measure() -> dict[str, float]:
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
         try:
             bridges = {"vmbr0": node.ensure_bridge("vmbr0", "10.76.0.1", "10.76.0.0/24")}
+            # Unpacked once per machine, template and id map (LXC_BASE/templates), then shared: an
+            # earlier run or test leaves it unpacked, and then this is the lookup, not the unpack.
+            was_unpacked = node.unpacked_root(artifact, True).is_dir()
             first_unpack = timed(node.template_root, artifact, True)
             for i in range(N):
                 vmid, address = 900 + i, f"10.76.0.{10 + i}"
@@ -89,7 +92,7 @@ def measure() -> dict[str, float]:
             teardown = timed(node.teardown)
             node.release()
     figures = {k: statistics.median(v) for k, v in out.items()}
-    figures |= {"first_unpack": first_unpack, "teardown": teardown}
+    figures |= {"first_unpack": first_unpack, "teardown": teardown, "was_unpacked": float(was_unpacked)}
     figures |= {"baseline_unpack": base_unpack, "baseline_delete": base_delete}
     return figures
 
@@ -98,7 +101,11 @@ def report(f: dict[str, float]) -> str:
     ours = f["create"] + f["destroy"]
     baseline = f["baseline_unpack"] + f["baseline_delete"]
     rows = [
-        ("template unpack, first container of a template (then shared)", f["first_unpack"]),
+        (
+            "template root for the first container: "
+            + ("already unpacked by an earlier run (a lookup)" if f["was_unpacked"] else "unpacked (then shared)"),
+            f["first_unpack"],
+        ),
         ("create (overlay layer, authorized_keys, host keys)", f["create"]),
         ("start (`lxc-start` until RUNNING)", f["start"]),
         ("sshd answering, from `lxc-start`", f["sshd"]),

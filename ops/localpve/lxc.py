@@ -266,14 +266,18 @@ class LxcNode:
 
     # ------------------------------------------------------------------ templates
 
-    def template_root(self, artifact: Path, unprivileged: bool) -> Path:
-        """The template unpacked once (per content and id map), read-only lower layer of overlays."""
+    def unpacked_root(self, artifact: Path, unprivileged: bool) -> Path:
+        """Where ``template_root`` keeps ``artifact`` unpacked (per content and id map), made or not."""
         digest = hashlib.sha256()
         with artifact.open("rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
-        key = f"{digest.hexdigest()[:16]}-{'u' if unprivileged else 'p'}"
-        root = self.templates / key / "rootfs"
+        return self.templates / f"{digest.hexdigest()[:16]}-{'u' if unprivileged else 'p'}" / "rootfs"
+
+    def template_root(self, artifact: Path, unprivileged: bool) -> Path:
+        """The template unpacked once (per content and id map), read-only lower layer of overlays."""
+        root = self.unpacked_root(artifact, unprivileged)
+        key = root.parent.name
         if root.is_dir():
             return root
         self.templates.mkdir(parents=True, exist_ok=True)

@@ -314,10 +314,11 @@ def test_runtime_users_and_directories(root: Path) -> None:
     # The configuration fragments are valid for the real daemons.
     # unbound's own trust anchor (root.key) only appears at first start; check our fragment with
     # a scratch config in the root's /tmp that includes it.
-    scratch = root / "tmp/samakia-unbound-check.conf"
+    scratch = root / "tmp" / "samakia-unbound-check.conf"
     scratch.write_text('include: "/etc/unbound/unbound.conf.d/samakia.conf"\n')
     try:
-        rootfs.chroot(root, "unbound-checkconf", "/tmp/samakia-unbound-check.conf")
+        # The same file as the chroot sees it: its path relative to the root.
+        rootfs.chroot(root, "unbound-checkconf", "/" + scratch.relative_to(root).as_posix())
     finally:
         scratch.unlink()
     rootfs.chroot(root, "nginx", "-t")

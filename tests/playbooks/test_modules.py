@@ -6,6 +6,7 @@ runner would, so check mode, diff mode and failures are the module's own behavio
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import stat
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fabric.paths import PLAYBOOKS_DIR
+from fabric.runtime.ansible_run import ansible_env, ansible_playbook_bin
 
 MODULES = PLAYBOOKS_DIR / "collections/ansible_collections/samakia/fabric/plugins/modules"
 
@@ -106,3 +108,87 @@ def test_target_facts_reads_dpkg_and_the_release(tmp_path: Path) -> None:
     assert facts["distribution_release"] == "bookworm"
     assert {"dpkg", "openssh-client"} <= set(facts["packages"])
     assert isinstance(facts["chroot"], bool) and isinstance(facts["booted"], bool)
+    assert facts["ssh_moduli_sizes"] == sorted(set(facts["ssh_moduli_sizes"]))
+    assert all(set(account) == {"name", "uid"} for account in facts["password_accounts"])
+
+
+def target_facts_functions() -> Any:
+    """The module's file as a Python module (its parsing functions, called on scratch files)."""
+    spec = importlib.util.spec_from_file_location("target_facts", MODULES / "target_facts.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_target_facts_lists_accounts_with_a_hash_or_an_empty_password(tmp_path: Path) -> None:
+    passwd, shadow = tmp_path / "passwd", tmp_path / "shadow"
+    passwd.write_text(
+        "root:x:0:0::/root:/bin/bash\ndaemon:x:1:1::/:/usr/sbin/nologin\n"
+        "games:x:5:60::/:/usr/sbin/nologin\nold:x:7:7::/:/bin/sh\nadmin:x:1000:1000::/home/admin:/bin/bash\n"
+    )
+    shadow.write_text(
+        "root:!$y$j9T$abc:19000::::::\ndaemon:*:19000::::::\ngames::19000::::::\n"
+        "old:$6$salt$hash:19000::::::\nadmin:!:19000::::::\nghost:$6$x$y:19000::::::\n"
+    )
+    accounts = target_facts_functions().password_accounts(str(passwd), str(shadow))
+    # Locked (! or *) accounts are left out, and so is a shadow line without a passwd entry.
+    assert accounts == [{"name": "games", "uid": 5}, {"name": "old", "uid": 7}]
+
+
+def test_target_facts_reads_the_moduli_sizes(tmp_path: Path) -> None:
+    moduli = tmp_path / "moduli"
+    moduli.write_text(
+        "# Time Type Tests Tries Size Generator Modulus\n"
+        "20230101 2 6 100 2047 5 C0FF\n20230101 2 6 100 2047 2 C0FE\n20230101 2 6 100 3071 2 D0FF\n"
+    )
+    assert target_facts_functions().moduli_sizes(str(moduli)) == [2047, 3071]
+    assert target_facts_functions().moduli_sizes(str(tmp_path / "absent")) == []
+
+
+def test_target_facts_refuses_an_unknown_sysctl_scope(tmp_path: Path) -> None:
+    result = run_module("target_facts", tmp_path, {"sysctl_scope": "kernel"})
+    assert result.get("failed") is True
+    assert "sysctl_scope" in result["msg"] and "kernel" in result["msg"]
+
+
+def test_template_lookup_renders_as_the_builtin_one(tmp_path: Path) -> None:
+    """samakia.fabric.template (no deep copy of the variables) renders what ansible.builtin.template renders."""
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates/app.conf.j2").write_text(
+        "name = {{ app_name }}\n{% for port in app_ports %}port = {{ port }}\n{% endfor %}"
+        "file = {{ template_path | basename }}\nextra = {{ extra | default('none') }}\n"
+    )
+    play = tmp_path / "play.yml"
+    play.write_text(
+        """- name: Render both ways
+  hosts: localhost
+  gather_facts: false
+  vars:
+    app_name: "{{ 'fab' ~ 'ric' }}"
+    app_ports: [53, 853]
+  tasks:
+    - name: Compare
+      ansible.builtin.assert:
+        that:
+          - ours == theirs
+          - ours_with_vars == theirs_with_vars
+          - "'extra = given' in ours_with_vars"
+          - "'port = 853' in ours"
+      vars:
+        ours: "{{ lookup('samakia.fabric.template', 'app.conf.j2') }}"
+        theirs: "{{ lookup('ansible.builtin.template', 'app.conf.j2') }}"
+        ours_with_vars: "{{ lookup('samakia.fabric.template', 'app.conf.j2', template_vars={'extra': 'given'}) }}"
+        theirs_with_vars: "{{ lookup('ansible.builtin.template', 'app.conf.j2', template_vars={'extra': 'given'}) }}"
+"""
+    )
+    proc = subprocess.run(
+        [ansible_playbook_bin(), "-i", "localhost,", "-c", "local", str(play)],
+        env=ansible_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert '"failed": true' not in proc.stdout

@@ -13,8 +13,22 @@ description:
   - Returns what the roles decide on (chroot or not, container type, whether a service manager
     is running, whether a policy-rc.d guard exists, the Debian release, the installed packages)
     without the cost of the C(setup) module, which runs many collectors the roles never read.
+  - Also returns the accounts that carry a password hash or an empty password (for locking) and
+    the group sizes of the SSH Diffie-Hellman moduli, so no role needs a remote call of its own
+    just to read them.
+  - Fails when the target is a chroot without a C(policy-rc.d) guard (package maintainer
+    scripts would start daemons on the build host).
   - Reads only local files; changes nothing, so it runs in check mode too.
-options: {}
+options:
+  chroot_connection:
+    description: The run's connection plugin is a chroot one (the controller knows, the target may not).
+    type: bool
+    default: false
+  sysctl_scope:
+    description: Where sysctl hardening may be written; refused unless one of the choices.
+    type: str
+    choices: [auto, full, namespaced, none]
+    default: auto
 author:
   - Samakia Fabric
 """
@@ -31,8 +45,10 @@ ansible_facts:
   type: dict
   contains:
     samakia_target:
-      description: chroot (bool), container (str, empty when none), booted (bool),
-        policy_rc_d (bool), distribution_release (str), packages (list of installed package names).
+      description: chroot (bool, detected or a chroot connection), container (str,
+        empty when none), booted (bool), policy_rc_d (bool), distribution_release (str),
+        packages (list of installed package names), password_accounts (list of name and uid of
+        the accounts whose shadow field is a hash or empty), ssh_moduli_sizes (list of int).
       type: dict
 """
 
@@ -44,6 +60,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.facts.system.chroot import is_chroot
 
 DPKG_STATUS = "/var/lib/dpkg/status"
+SSH_MODULI = "/etc/ssh/moduli"
+ACCOUNT_DB = "/etc/passwd"
+SHADOW_DB = "/etc/shadow"
 
 
 def installed_packages(status_path: str = DPKG_STATUS) -> list[str]:
@@ -97,17 +116,74 @@ def os_release_codename() -> str:
     return ""
 
 
+def password_accounts(account_db: str = ACCOUNT_DB, shadow_db: str = SHADOW_DB) -> list[dict[str, object]]:
+    """Accounts whose shadow password field is a crypt hash or empty, with their uid.
+
+    A locked (``!``/``*``) account is left out. Reads the files the container's NSS uses (a
+    Debian container has no other account source); the shadow file needs root, as every policy
+    run has.
+    """
+    uids: dict[str, int] = {}
+    with open(account_db, encoding="utf-8") as fh:
+        for line in fh:
+            fields = line.rstrip("\n").split(":")
+            if len(fields) >= 3 and fields[2].isdigit():
+                uids[fields[0]] = int(fields[2])
+    accounts: list[dict[str, object]] = []
+    with open(shadow_db, encoding="utf-8") as fh:
+        for line in fh:
+            fields = line.rstrip("\n").split(":")
+            if len(fields) >= 2 and fields[0] in uids and (fields[1] == "" or fields[1].startswith("$")):
+                accounts.append({"name": fields[0], "uid": uids[fields[0]]})
+    return accounts
+
+
+def moduli_sizes(path: str = SSH_MODULI) -> list[int]:
+    """The distinct group sizes (the fifth field) of the DH group-exchange moduli file."""
+    sizes: set[int] = set()
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                fields = line.split()
+                if len(fields) >= 7 and not fields[0].startswith("#") and fields[4].isdigit():
+                    sizes.add(int(fields[4]))
+    except OSError:
+        pass
+    return sorted(sizes)
+
+
 def main() -> None:
     """Collect and return the facts."""
-    module = AnsibleModule(argument_spec={}, supports_check_mode=True)
+    # sysctl_scope is only validated here (a bad value fails before any role runs); the roles
+    # derive the effective scope from the facts (roles/fabric_facts/vars/main.yml).
+    module = AnsibleModule(
+        argument_spec={
+            "chroot_connection": {"type": "bool", "default": False},
+            "sysctl_scope": {"type": "str", "default": "auto", "choices": ["auto", "full", "namespaced", "none"]},
+        },
+        supports_check_mode=True,
+    )
+    chroot = bool(module.params["chroot_connection"] or is_chroot(module))
+    policy_rc_d = os.path.exists("/usr/sbin/policy-rc.d")
+    if chroot and not policy_rc_d:
+        module.fail_json(
+            msg="target_facts: the target is a chroot without /usr/sbin/policy-rc.d (package maintainer "
+            "scripts would start daemons on the build host: install one that exits 101)"
+        )
+    try:
+        accounts = password_accounts()
+    except OSError as exc:
+        module.fail_json(msg=f"target_facts: cannot read the account databases: {exc}")
     facts = {
-        "chroot": bool(is_chroot(module)),
+        "chroot": chroot,
         "container": container_type(),
         # sd_booted(3): a running systemd has this directory.
         "booted": os.path.isdir("/run/systemd/system"),
-        "policy_rc_d": os.path.exists("/usr/sbin/policy-rc.d"),
+        "policy_rc_d": policy_rc_d,
         "distribution_release": os_release_codename(),
         "packages": installed_packages(),
+        "password_accounts": accounts,
+        "ssh_moduli_sizes": moduli_sizes(),
     }
     module.exit_json(changed=False, ansible_facts={"samakia_target": facts})
 

@@ -15,9 +15,13 @@ Measured in the same run, each on fresh containers:
   run's speed work: the image carried no policy package, so every first run installed them);
 * **current**: this checkout's ``playbooks/`` on the image the local stack runs (``CURRENT_IMAGE``,
   built from this checkout's image code);
+* **current, one at a time**: the same on fresh containers, each container's run alone (what
+  a stack with one container per CPU slot sees);
 * what the connection layer buys: the current converged run again on Ansible's own SSH
   strategy (``SAMAKIA_ANSIBLE_STRATEGY=linear``: pipelining and ControlPersist on), and with
-  those two off as well (``ANSIBLE_PIPELINING=False``, ``ControlMaster=no``).
+  those two off as well (``ANSIBLE_PIPELINING=False``, ``ControlMaster=no``);
+* the floor: a playbook of one ``ping`` task over the same connection (Mitogen, the admin user
+  with sudo), one at a time and both at once: what any policy run costs before its first task.
 
 Per container, a run's seconds exclude the wait for a run slot (``Recap.duration_s``); the
 batch's wall time includes it (what ``make up`` waits for). Never a test: no timed assertion.
@@ -143,8 +147,11 @@ class Fabric:
             "baseline_apt_security_mirror": f"{self.mirror}/debian-security",
         }
 
-    def run_all(self, boxes: list[Box], playbook: Path, user: str, env: dict[str, str] | None = None) -> Batch:
-        """The policy on every container at once (bounded by the run slots); fails loudly."""
+    def run_all(
+        self, boxes: list[Box], playbook: Path, user: str, env: dict[str, str] | None = None, *, alone: bool = False
+    ) -> Batch:
+        """The policy on every container at once (bounded by the run slots), or one after the
+        other when ``alone``; fails loudly."""
         # Multiplexed connections of this set of containers only: a later set reuses the addresses.
         control = str(boxes[0].known_hosts.parent / "cp")
         run_env = {**os.environ, **(env or {}), "ANSIBLE_SSH_CONTROL_PATH_DIR": control}
@@ -160,7 +167,7 @@ class Fabric:
             return run_playbook(target, playbook, self.policy_vars(box), timeout=1800, env=run_env)
 
         started = time.monotonic()
-        with ThreadPoolExecutor(len(boxes)) as pool:
+        with ThreadPoolExecutor(1 if alone else len(boxes)) as pool:
             recaps = dict(zip([b.name for b in boxes], pool.map(one, boxes), strict=True))
         wall = time.monotonic() - started
         for name, recap in recaps.items():
@@ -175,12 +182,14 @@ class Fabric:
         image: Path,
         extra: Callable[[list[Box]], None],
         env: dict[str, str] | None = None,
+        *,
+        alone: bool = False,
     ) -> tuple[Batch, Batch]:
         """Fresh containers; the first run (root by key), then the converged run (admin, sudo)."""
         boxes = self.start_boxes(scratch / "known_hosts", image)
         try:
-            first = self.run_all(boxes, playbook, "root", env=env)
-            converged = self.run_all(boxes, playbook, ADMIN, env=env)
+            first = self.run_all(boxes, playbook, "root", env=env, alone=alone)
+            converged = self.run_all(boxes, playbook, ADMIN, env=env, alone=alone)
             if any(r.changed for r in converged.recaps.values()):
                 changed = [t.describe() for r in converged.recaps.values() for t in r.changed_tasks]
                 raise SystemExit(f"{playbook}: the converged run changed something: {changed}")
@@ -202,6 +211,16 @@ def rows(label: str, first: Batch, converged: Batch) -> list[str]:
     return out
 
 
+FLOOR_PLAY = """- name: One task, to measure what a run costs before its first task
+  hosts: all
+  gather_facts: false
+  become: true
+  tasks:
+    - name: Ping
+      ansible.builtin.ping:
+"""
+
+
 def measure() -> str:
     plain: dict[str, Batch] = {}
     with tempfile.TemporaryDirectory(prefix="samakia-bench-ssh-") as tmp, contextlib.ExitStack() as stack:
@@ -212,6 +231,8 @@ def measure() -> str:
         baseline = stack.enter_context(worktree_at(REPO, SSH_BASELINE_REF, scratch / "baseline"))
         old_site = baseline / "playbooks" / "site.yml"
         new_site = REPO / "playbooks" / "site.yml"
+        floor_site = scratch / "floor.yml"
+        floor_site.write_text(FLOOR_PLAY)
         old_image = template(BASELINE_IMAGE, scratch, baseline / "images")
         new_image = template(CURRENT_IMAGE, scratch)
         node = LxcNode(scratch / "state")
@@ -225,10 +246,15 @@ def measure() -> str:
                     plain["linear"] = fabric.run_all(boxes, new_site, ADMIN, env=LINEAR)
                     off = {**LINEAR, "ANSIBLE_PIPELINING": "False", "ANSIBLE_SSH_ARGS": "-o ControlMaster=no"}
                     plain["off"] = fabric.run_all(boxes, new_site, ADMIN, env=off)
+                    plain["floor"] = fabric.run_all(boxes, floor_site, ADMIN)
+
+                def floor_alone(boxes: list[Box]) -> None:
+                    plain["floor alone"] = fabric.run_all(boxes, floor_site, ADMIN, alone=True)
 
                 # The baseline ran on Ansible's own SSH connection (Mitogen came with this round).
                 before = fabric.variant(scratch / "b", old_site, old_image, lambda _boxes: None, env=LINEAR)
                 after = fabric.variant(scratch / "a", new_site, new_image, without_pipelining)
+                alone = fabric.variant(scratch / "s", new_site, new_image, floor_alone, alone=True)
         finally:
             node.teardown()
             node.release()
@@ -239,11 +265,12 @@ def measure() -> str:
     slowest = after[1].recaps["db-1"].slowest_tasks(8)
     slowest_first = after[0].recaps["db-1"].slowest_tasks(8)
     table = [*rows("baseline", *before), *rows("current", *after)]
+    table += rows("current, one at a time", *alone)[:-1]  # no "both" row: they did not overlap
     table.append(
         f"| slowest container, **current / baseline** | | **{worst(after[0]) / worst(before[0]):.2f}** | | "
         f"**{worst(after[1]) / worst(before[1]):.2f}** | |"
     )
-    off, linear = plain["off"], plain["linear"]
+    off, linear, floor, floor_alone_batch = plain["off"], plain["linear"], plain["floor"], plain["floor alone"]
     return f"""Run: `python bench/bench_config_ssh.py` (part of `make bench`), {os.cpu_count()} CPUs shared with
 other work (load average {os.getloadavg()[0]:.1f} at the end). Two unprivileged LXC containers
 (1 core, 1 GiB each), the local stack's shapes, configured over
@@ -253,7 +280,8 @@ the local mirror. **Baseline** = `playbooks/` and the image code at `{SSH_BASELI
 ControlPersist), **current** = this checkout's policy (Mitogen) on its {FAMILY} {CURRENT_IMAGE},
 each on fresh containers in this same run. First run: root by key; converged
 run: the admin user with sudo (must report changed=0). Seconds per container exclude the wait for a
-run slot; the wall time of the two includes it.
+run slot; the wall time of the two includes it. "One at a time": fresh containers again, each
+run alone on the machine.
 
 | container | policy | first run s | first changed | converged s | tasks visited |
 | --- | --- | ---: | ---: | ---: | ---: |
@@ -267,6 +295,14 @@ The connection layer (current policy, converged run, both at once):
 | Ansible's SSH, pipelining and ControlPersist on | {worst(linear):.1f} | {linear.wall_s:.1f} |
 | Ansible's SSH: both off | {worst(off):.1f} | {off.wall_s:.1f} |
 | **Mitogen / Ansible's SSH** | **{worst(after[1]) / worst(linear):.2f}** | **{after[1].wall_s / linear.wall_s:.2f}** |
+
+The floor: one `ping` task over the same connection (Mitogen, the admin user, sudo), i.e. the
+`ansible-playbook` start, the SSH connection, the remote interpreter and sudo's, and one module:
+
+| runs | slowest container s | wall time s |
+| --- | ---: | ---: |
+| one at a time | {worst(floor_alone_batch):.1f} | {floor_alone_batch.wall_s:.1f} |
+| both at once | {worst(floor):.1f} | {floor.wall_s:.1f} |
 
 Slowest tasks on db-1 (current), first run:
 

@@ -13,7 +13,8 @@ description:
   - Asks C(systemctl is-enabled) about every unit at once and runs one C(systemctl enable) for
     those that are not, instead of one M(ansible.builtin.systemd_service) run per unit.
   - Works on a booted system and in a chroot (systemctl then edits the unit links offline).
-    Starts and stops nothing; restarts are the roles' handlers' job.
+    Starts and stops nothing and does not reload the service manager (the links are read at
+    boot); restarts and reloads are the roles' handlers' job.
   - Honours check mode.
 options:
   enabled:
@@ -63,7 +64,10 @@ def main() -> None:
         module.fail_json(msg="systemctl is-enabled: unexpected answer", stdout=out, stderr=err, units=units)
     todo = [u for u, s in zip(units, states, strict=True) if s.strip() not in NOTHING_TO_DO]
     if todo and not module.check_mode:
-        rc, out, err = module.run_command([systemctl, "enable", "--", *todo])
+        # --no-reload: enabling at boot only writes the unit links, which the manager reads at
+        # boot; its reload (a second on a busy container) is what a changed unit file needs, and
+        # the roles' handlers ask for it then.
+        rc, out, err = module.run_command([systemctl, "enable", "--no-reload", "--", *todo])
         if rc != 0:
             module.fail_json(msg="systemctl enable failed", stdout=out, stderr=err, units=todo)
     module.exit_json(changed=bool(todo), changed_paths=todo, states=dict(zip(units, states, strict=True)))

@@ -22,7 +22,7 @@ import functools
 import json
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 from fabric.catalog import Catalog, load_catalog
 from fabric.stack_file import read_stack_file
@@ -174,14 +175,32 @@ def _templates(args: ResourceValidationArgs, report: Report) -> None:
         report(f"template {name} (sha256 {str(checksum)[:12]}...) is not an entry of the stack's image catalog")
 
 
+def _known(container: Any, key: Any) -> tuple[bool, Any]:
+    """``container[key]``, or (False, None) for a value only the apply will know.
+
+    The analyzer hands inputs wrapped so that reading an unknown raises
+    (``pulumi_policy/proxy.py``, ``unknown_checking_proxy``); one unknown must not stop the walk
+    over every known value. The apply runs the policy again with those values known.
+    """
+    try:
+        return True, container[key]
+    except UnknownValueError:
+        return False, None
+
+
 def _strings(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
     """Every (path, leaf) of an input; JSON carried in a string (a command's stdin) is walked too."""
     if isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from _strings(item, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _strings(item, f"{path}[{i}]")
+        for key in list(value):
+            known, item = _known(value, key)
+            if known:
+                yield from _strings(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, Sequence) and not isinstance(value, str):
+        # The analyzer's lists are Sequences (a proxy), not lists.
+        for i in range(len(value)):
+            known, item = _known(value, i)
+            if known:
+                yield from _strings(item, f"{path}[{i}]")
     elif isinstance(value, str) and value[:1] in "{[":
         try:
             yield from _strings(json.loads(value), path)
@@ -194,12 +213,12 @@ def _strings(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 def _plaintext_secrets(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type.startswith("pulumi:providers:"):
         for key in ("password", "apiToken"):
-            if args.props.get(key):
+            if key in args.props and _known(args.props, key)[1]:
                 report(
                     f"provider {args.name} holds '{key}' as an input, so it enters state: let the provider "
                     "read it from its environment instead (PROXMOX_VE_API_TOKEN / PROXMOX_VE_PASSWORD)"
                 )
-    for path, leaf in _strings(dict(args.props)):
+    for path, leaf in _strings(args.props):
         if not isinstance(leaf, str):
             continue
         for what, shape in _SECRET_SHAPES.items():

@@ -15,6 +15,7 @@ from pulumi_policy import (
     ResourceValidationArgs,
     StackValidationArgs,
 )
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from fabric.tokens import CONTAINER, FILE
 from policy import rules
@@ -131,6 +132,21 @@ def test_no_plaintext_secret_in_any_input() -> None:
     provider = violations(rules.NO_PLAINTEXT_SECRETS, "pulumi:providers:proxmoxve", "proxmox", {"apiToken": "x"})
     assert provider and "enters state" in provider[0]
     assert violations(rules.NO_PLAINTEXT_SECRETS, "pulumi:providers:proxmoxve", "proxmox", {"endpoint": "x"}) == []
+
+
+def test_no_plaintext_secret_walks_what_preview_knows() -> None:
+    """During a preview the analyzer wraps inputs so that reading an unknown raises: the rule
+    still checks every known value (lists included) and reports no failure to run."""
+    key = "-----BEGIN OPENSSH " + "PRIVATE KEY-----\nabc\n"
+    props = ct(
+        operatingSystem={"templateFileId": UNKNOWN_STRING_VALUE},
+        initialization={"userAccount": {"keys": ["ssh-ed25519 AAAA ok", key]}},
+        stdin=UNKNOWN_STRING_VALUE,
+    )
+    found = violations(rules.NO_PLAINTEXT_SECRETS, CONTAINER, "db-1", unknown_checking_proxy(props))
+    assert len(found) == 1 and "input 'initialization.userAccount.keys[1]' holds a private key" in found[0]
+    clean = ct(stdin=UNKNOWN_STRING_VALUE, tags=["prod", UNKNOWN_STRING_VALUE])
+    assert violations(rules.NO_PLAINTEXT_SECRETS, CONTAINER, "db-1", unknown_checking_proxy(clean)) == []
 
 
 def test_required_tags_environment_and_group() -> None:

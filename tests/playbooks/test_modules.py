@@ -146,6 +146,13 @@ def test_target_facts_reads_the_moduli_sizes(tmp_path: Path) -> None:
     assert target_facts_functions().moduli_sizes(str(tmp_path / "absent")) == []
 
 
+def test_target_facts_refuses_a_chroot_that_could_start_daemons() -> None:
+    refusal = target_facts_functions().chroot_refusal
+    assert "policy-rc.d" in refusal(chroot=True, policy_rc_d=False)
+    assert refusal(chroot=True, policy_rc_d=True) == ""
+    assert refusal(chroot=False, policy_rc_d=False) == ""
+
+
 def test_target_facts_refuses_an_unknown_sysctl_scope(tmp_path: Path) -> None:
     result = run_module("target_facts", tmp_path, {"sysctl_scope": "kernel"})
     assert result.get("failed") is True

@@ -152,6 +152,16 @@ def moduli_sizes(path: str = SSH_MODULI) -> list[int]:
     return sorted(sizes)
 
 
+def chroot_refusal(chroot: bool, policy_rc_d: bool) -> str:
+    """Why the run must stop (a chroot that could start daemons on the build host), or ""."""
+    if chroot and not policy_rc_d:
+        return (
+            "target_facts: the target is a chroot without /usr/sbin/policy-rc.d (package maintainer "
+            "scripts would start daemons on the build host: install one that exits 101)"
+        )
+    return ""
+
+
 def main() -> None:
     """Collect and return the facts."""
     # sysctl_scope is only validated here (a bad value fails before any role runs); the roles
@@ -165,11 +175,9 @@ def main() -> None:
     )
     chroot = bool(module.params["chroot_connection"] or is_chroot(module))
     policy_rc_d = os.path.exists("/usr/sbin/policy-rc.d")
-    if chroot and not policy_rc_d:
-        module.fail_json(
-            msg="target_facts: the target is a chroot without /usr/sbin/policy-rc.d (package maintainer "
-            "scripts would start daemons on the build host: install one that exits 101)"
-        )
+    refusal = chroot_refusal(chroot, policy_rc_d)
+    if refusal:
+        module.fail_json(msg=refusal)
     try:
         accounts = password_accounts()
     except OSError as exc:

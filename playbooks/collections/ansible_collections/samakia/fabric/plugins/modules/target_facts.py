@@ -116,6 +116,12 @@ def os_release_codename() -> str:
     return ""
 
 
+def colon_records(path: str) -> list[list[str]]:
+    """The colon-separated fields of each line of an account database (passwd, shadow)."""
+    with open(path, encoding="utf-8") as fh:
+        return [line.rstrip("\n").split(":") for line in fh]
+
+
 def password_accounts(account_db: str = ACCOUNT_DB, shadow_db: str = SHADOW_DB) -> list[dict[str, object]]:
     """Accounts whose shadow password field is a crypt hash or empty, with their uid.
 
@@ -123,19 +129,12 @@ def password_accounts(account_db: str = ACCOUNT_DB, shadow_db: str = SHADOW_DB) 
     Debian container has no other account source); the shadow file needs root, as every policy
     run has.
     """
-    uids: dict[str, int] = {}
-    with open(account_db, encoding="utf-8") as fh:
-        for line in fh:
-            fields = line.rstrip("\n").split(":")
-            if len(fields) >= 3 and fields[2].isdigit():
-                uids[fields[0]] = int(fields[2])
-    accounts: list[dict[str, object]] = []
-    with open(shadow_db, encoding="utf-8") as fh:
-        for line in fh:
-            fields = line.rstrip("\n").split(":")
-            if len(fields) >= 2 and fields[0] in uids and (fields[1] == "" or fields[1].startswith("$")):
-                accounts.append({"name": fields[0], "uid": uids[fields[0]]})
-    return accounts
+    uids = {f[0]: int(f[2]) for f in colon_records(account_db) if len(f) >= 3 and f[2].isdigit()}
+    return [
+        {"name": f[0], "uid": uids[f[0]]}
+        for f in colon_records(shadow_db)
+        if len(f) >= 2 and f[0] in uids and (f[1] == "" or f[1].startswith("$"))
+    ]
 
 
 def moduli_sizes(path: str = SSH_MODULI) -> list[int]:

@@ -10,20 +10,22 @@ the next create of its fixed VMID fails with "already exists".
 The stack runner resolves each pending create the way ``pulumi refresh`` offers interactively,
 non-interactively and with evidence (docs/engine.md, "Interrupted applies"):
 
-- a **container** whose VMID exists in PVE is *imported* (``--import-pending-creates URN VMID``)
-  only when it is provably the one this stack was creating: same VMID, node, hostname, tags and
-  address as the pending create's inputs. A container with that VMID that differs in any of
+- a **container** whose VMID exists in PVE is *adopted* (its create completed in the checkpoint
+  with the VMID as its id, then read back by the refresh; see ``complete_creates``) only when
+  it is provably the one this stack was creating: same VMID, node, hostname, tags and address
+  as the pending create's inputs. A container with that VMID that differs in any of
   them is not ours: the run stops naming it, and nothing is deleted;
 - a container whose VMID does not exist, and every other pending create (configuration runs,
   data-volume allocations, health checks: commands that are safe to run again), is *cleared*
   (``--clear-pending-creates``) and created again by the apply;
-- an HA resource or template file PVE already holds is imported by its id, so its create does not
-  fail on "already exists".
+- an HA resource or template file PVE already holds is adopted by its id the same way, so its
+  create does not fail on "already exists".
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,14 +54,9 @@ class Resolution:
         return bool(self.imports or self.cleared or self.others)
 
     def refresh_args(self) -> list[str]:
+        """The refresh that reads the adopted resources back and drops the other pending creates."""
         args = ["refresh", "--yes", "--skip-preview"]
-        for urn, rid in self.imports:
-            # One flag per value: the CLI reads the list as alternating URN and ID
-            # (cmd/pulumi/operations/refresh.go, pendingCreatesToImports).
-            args += ["--import-pending-creates", urn, "--import-pending-creates", rid]
-        if self.cleared:
-            args.append("--clear-pending-creates")
-        return args
+        return [*args, "--clear-pending-creates"] if self.cleared else args
 
     def lines(self) -> list[str]:
         out = [
@@ -171,6 +168,8 @@ def recover(ws: Workspace, api: Callable[[], PveApi], log: Callable[[str], None]
         return res
     for line in res.lines():
         log(line)
+    if res.imports:
+        complete_creates(ws, state, res.imports)
     ws.pulumi(*res.refresh_args())
     left = pending_operations(json.loads(ws.pulumi("stack", "export", capture=True).stdout or "{}"))
     if left:
@@ -179,6 +178,40 @@ def recover(ws: Workspace, api: Callable[[], PveApi], log: Callable[[str], None]
         )
         raise InputError(f"pending operations left after recovery: {names} (docs/runbooks/interrupted-apply.md)")
     return res
+
+
+def complete_creates(ws: Workspace, state: dict[str, Any], imports: list[tuple[str, str]]) -> None:
+    """Record each adopted create in the checkpoint with its provider id, as a finished create.
+
+    ``pulumi refresh --import-pending-creates URN ID`` is meant to do this, but in the engine this
+    project runs it only retypes the pending operation as "importing" (cmd/pulumi/operations/
+    refresh.go, ``pendingCreatesToImports``), and the refresh then drops every non-create pending
+    operation without adding the resource (backend/snapshot.go, ``snap``): the fault tier saw the
+    next create fail on "already exists". So the runner does what the flag describes, through
+    ``pulumi stack import`` (the engine checks the checkpoint's integrity on import): the pending
+    create's own resource, with its id and its inputs as provisional outputs, placed after the
+    resources it depends on. The refresh that follows reads its real outputs from the provider.
+    """
+    deployment = dict(state["deployment"])
+    resources = list(deployment.get("resources") or [])
+    ops = list(deployment.get("pending_operations") or [])
+    for urn, rid in imports:
+        op = next(o for o in ops if o.get("type") == "creating" and (o.get("resource") or {}).get("urn") == urn)
+        ops.remove(op)
+        resource = {**op["resource"], "id": rid, "outputs": dict(op["resource"].get("inputs") or {})}
+        needs = {resource.get("parent"), *(resource.get("dependencies") or [])}
+        provider = str(resource.get("provider", ""))
+        after = [
+            i
+            for i, r in enumerate(resources)
+            if r.get("urn") in needs or (provider and provider == f"{r.get('urn')}::{r.get('id')}")
+        ]
+        resources.insert(max(after, default=-1) + 1, resource)
+    deployment["resources"], deployment["pending_operations"] = resources, ops
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "checkpoint.json"
+        path.write_text(json.dumps({**state, "deployment": deployment}))
+        ws.pulumi("stack", "import", "--file", str(path))
 
 
 def stack_file_of(ws: Workspace) -> Path:

@@ -16,7 +16,7 @@ import pytest
 from fabric.errors import InputError
 from fabric.tokens import COMMAND, CONTAINER, DATA_VOLUME, HA
 from ops.stack import locks
-from ops.stack.recovery import resolve
+from ops.stack.recovery import complete_creates, resolve
 from ops.stack.volume_check import check_volumes, state_volumes
 from providers.pve_api import PveApiError
 
@@ -72,16 +72,8 @@ def pve_with(vmid: int | None, cfg: dict[str, Any] | None = None) -> FakePve:
 def test_a_container_the_killed_run_created_and_provably_ours_is_adopted() -> None:
     res = resolve(state(("creating", CT_URN, CONTAINER, CT_INPUTS)), lambda: pve_with(3201))  # type: ignore[arg-type,return-value]
     assert res.imports == [(CT_URN, "3201")] and not res.cleared
-    # One flag per value: URN, then ID (the CLI reads them as alternating pairs).
-    assert res.refresh_args() == [
-        "refresh",
-        "--yes",
-        "--skip-preview",
-        "--import-pending-creates",
-        CT_URN,
-        "--import-pending-creates",
-        "3201",
-    ]
+    # Completed in the checkpoint (complete_creates), then read back: no pending create is dropped.
+    assert res.refresh_args() == ["refresh", "--yes", "--skip-preview"]
 
 
 def test_a_create_that_never_happened_and_every_command_are_cleared() -> None:
@@ -203,3 +195,37 @@ def test_a_lost_volume_stops_the_apply_naming_it_unless_the_stack_file_accepts_i
     assert check_volumes(volume_state(), lambda: gone, lambda: {("db-1", "pgdata")}) == [vol.urn]  # type: ignore[arg-type,return-value]
     # A node that does not answer holds no volume either.
     assert check_volumes(volume_state(), lambda: FakePve({}), lambda: {("db-1", "pgdata")}) == [vol.urn]  # type: ignore[arg-type,return-value]
+
+
+def test_an_adopted_create_is_completed_in_the_checkpoint_after_what_it_depends_on(tmp_path: Path) -> None:
+    provider = "urn:pulumi:prod::samakia-fabric::pulumi:providers:proxmoxve::pve"
+    parent = "urn:pulumi:prod::samakia-fabric::samakia:fabric:Fleet$samakia:fabric:LxcContainer::db-1"
+    template = "urn:pulumi:prod::samakia-fabric::proxmoxve:download/file:File::base-pve1"
+    other = "urn:pulumi:prod::samakia-fabric::command:local:Command::unrelated"
+    pending = {"urn": CT_URN, "type": CONTAINER, "inputs": CT_INPUTS, "parent": parent, "provider": f"{provider}::p1"}
+    pending["dependencies"] = [template]
+    checkpoint = {
+        "version": 3,
+        "deployment": {
+            "resources": [{"urn": provider, "id": "p1"}, {"urn": parent}, {"urn": template}, {"urn": other}],
+            "pending_operations": [
+                {"type": "creating", "resource": pending},
+                {"type": "creating", "resource": {"urn": CFG_URN}},
+            ],
+        },
+    }
+    imported: list[dict[str, Any]] = []
+
+    class Recorder:
+        def pulumi(self, *args: str, **_: Any) -> None:
+            assert args[:3] == ("stack", "import", "--file")
+            imported.append(json.loads(Path(args[3]).read_text()))
+
+    complete_creates(Recorder(), checkpoint, [(CT_URN, "3201")])  # type: ignore[arg-type]
+    (written,) = imported
+    urns = [r["urn"] for r in written["deployment"]["resources"]]
+    assert urns == [provider, parent, template, CT_URN, other]
+    adopted = written["deployment"]["resources"][3]
+    assert adopted["id"] == "3201" and adopted["outputs"] == CT_INPUTS
+    # Only the adopted create leaves the pending list; the cleared ones go with the refresh after.
+    assert [o["resource"]["urn"] for o in written["deployment"]["pending_operations"]] == [CFG_URN]

@@ -126,8 +126,10 @@ def test_a_lost_data_volume_stops_the_apply_until_the_stack_file_accepts_it(faul
     vmid = CONTAINERS["db-1"]
     faults.lxc("lxc-stop", "--kill", vmid=vmid)
     faults.lxc("lxc-destroy", vmid=vmid)
+    assert vmid not in faults.containers() and faults.row() == ROW
     # pve1's storage lost with it: the data volume is gone too.
-    faults.api.delete(f"/nodes/pve1/storage/local-data/content/{VOLUME}")
+    faults.api.wait("pve1", faults.api.delete(f"/nodes/pve1/storage/local-data/content/{VOLUME}"))
+    assert faults.api.get("/nodes/pve1/storage/local-data/content", vmid=9000) == []
     assert faults.row() is None
     with pytest.raises(InputError) as stopped:
         run_action(faults.ws, "up")

@@ -14,8 +14,9 @@ from pulumi.runtime import config as runtime_config
 NAMESPACE = "fabric"
 
 
-def _decode(value: Any) -> Any:
-    # Pulumi hands structured values over as JSON text and plain ones as text.
+def decode(value: Any) -> Any:
+    """A config value as the program sees it: Pulumi hands structured values over as JSON text and
+    plain ones as text (a config file Pulumi rewrote holds ``"false"``, ``"9000"`` the same way)."""
     if isinstance(value, str):
         try:
             return json.loads(value)
@@ -28,6 +29,6 @@ def read_namespace(namespace: str = NAMESPACE) -> tuple[dict[str, Any], set[str]
     """Return (keys without the namespace -> decoded values, secret keys with the namespace)."""
     merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     prefix = f"{namespace}:"
-    raw = {k.removeprefix(prefix): _decode(v) for k, v in merged.items() if k.startswith(prefix)}
+    raw = {k.removeprefix(prefix): decode(v) for k, v in merged.items() if k.startswith(prefix)}
     secret_keys = set(runtime_config.get_config_secret_keys_env()) | set(runtime_config._SECRET_KEYS.get())
     return raw, {k for k in secret_keys if k.startswith(prefix)}

@@ -59,7 +59,7 @@ def prepare_apply(ws: Workspace, log: Callable[[str], None] = print) -> list[str
     api: Callable[[], PveApi] = functools.cache(lambda: stack_api(stack_file_of(ws), ws.env))
     recover(ws, api, log)
     state = json.loads(ws.pulumi("stack", "export", capture=True).stdout or "{}")
-    urns = check_volumes(state, api, lambda: accepted_empty(stack_file_of(ws), ws.project_dir, ws.stack))
+    urns = check_volumes(state, api, lambda: accepted_empty(stack_file_of(ws), ws.project_dir, ws.stack), log)
     for urn in urns:
         log(f"recovery: {urn.rsplit('::', 1)[-1]} is gone and accepted empty (acceptEmpty): allocating it again")
     return [arg for urn in urns for arg in ("--replace", urn)]

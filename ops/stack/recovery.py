@@ -199,6 +199,10 @@ def complete_creates(ws: Workspace, state: dict[str, Any], imports: list[tuple[s
         op = next(o for o in ops if o.get("type") == "creating" and (o.get("resource") or {}).get("urn") == urn)
         ops.remove(op)
         resource = {**op["resource"], "id": rid, "outputs": dict(op["resource"].get("inputs") or {})}
+        # A delete-before-replace keeps the deleted old resource, marked pendingReplacement, until
+        # its replacement is created (resource/deploy/step.go, DeleteStep): the adopted replacement
+        # takes its place, as the finished create would have.
+        resources = [r for r in resources if not (r.get("urn") == urn and r.get("pendingReplacement"))]
         needs = {resource.get("parent"), *(resource.get("dependencies") or [])}
         provider = str(resource.get("provider", ""))
         after = [
@@ -211,7 +215,7 @@ def complete_creates(ws: Workspace, state: dict[str, Any], imports: list[tuple[s
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "checkpoint.json"
         path.write_text(json.dumps({**state, "deployment": deployment}))
-        ws.pulumi("stack", "import", "--file", str(path))
+        ws.pulumi("stack", "import", "--file", str(path), capture=True)
 
 
 def stack_file_of(ws: Workspace) -> Path:

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fabric.errors import InputError
+from fabric.stack_config import decode
 from fabric.stack_file import read_stack_file
 from fabric.tokens import COMMAND, DATA_VOLUME
 from fabric.validation import validate
@@ -81,18 +82,24 @@ def missing_volumes(volumes: list[StateVolume], pve: PveApi) -> list[StateVolume
 def accepted_empty(stack_file: Path, project_dir: Path, stack: str) -> set[tuple[str, str]]:
     """(container, mount point) pairs the stack file lets be re-created empty (``acceptEmpty: true``)."""
     raw, secret_keys = read_stack_file(stack_file)
+    # The working copy is a file Pulumi rewrites (``config set``): its values are text, as the program gets them.
+    raw = {key: decode(value) for key, value in raw.items()}
     intent = validate(raw, project_dir=project_dir, secret_keys=secret_keys, stack=stack).intent
     return {(c, m.name) for c, spec in intent.containers.items() for m in spec.mount_points if m.accept_empty}
 
 
 def check_volumes(
-    state: dict[str, Any], api: Callable[[], PveApi], accepted: Callable[[], set[tuple[str, str]]]
+    state: dict[str, Any],
+    api: Callable[[], PveApi],
+    accepted: Callable[[], set[tuple[str, str]]],
+    log: Callable[[str], None] = lambda _: None,
 ) -> list[str]:
     """URNs of the volume commands to allocate again (gone, and accepted empty); raise naming the rest."""
     volumes = state_volumes(state)
     if not volumes:
         return []
     missing = missing_volumes(volumes, api())
+    log(f"recovery: {len(volumes) - len(missing)} of {len(volumes)} data volume(s) present in Proxmox")
     if not missing:
         return []
     ok = accepted()

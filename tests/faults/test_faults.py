@@ -113,21 +113,23 @@ def test_a_container_deleted_through_the_api_is_rebuilt_with_its_volume(faults: 
     record(faults, "container deleted outside Pulumi", "PVE API (stop, DELETE)", seconds)
 
 
-def test_a_wiped_node_is_rebuilt(faults: FaultFabric) -> None:
-    vmid = CONTAINERS["dns-1"]
+def test_a_wiped_node_is_rebuilt_and_its_volume_mounted_again(faults: FaultFabric) -> None:
+    vmid = CONTAINERS["db-1"]
     faults.lxc("lxc-stop", "--kill", vmid=vmid)
-    faults.lxc("lxc-destroy", vmid=vmid)  # pve2's LXC state gone behind the API's back
-    assert vmid not in faults.containers()
+    faults.lxc("lxc-destroy", vmid=vmid)  # pve1's LXC state gone behind the API's back; its storage kept
+    assert vmid not in faults.containers() and faults.row() == ROW
     seconds = faults.recover_up()
-    record(faults, "node's LXC state wiped", "pve2 (dns-1)", seconds)
+    record(faults, "node's LXC state wiped", "pve1 (db-1; its storage kept)", seconds)
 
 
 def test_a_lost_data_volume_stops_the_apply_until_the_stack_file_accepts_it(faults: FaultFabric) -> None:
     vmid = CONTAINERS["db-1"]
     faults.lxc("lxc-stop", "--kill", vmid=vmid)
     faults.lxc("lxc-destroy", vmid=vmid)
+    assert vmid not in faults.containers() and faults.row() == ROW
     # pve1's storage lost with it: the data volume is gone too.
-    faults.api.delete(f"/nodes/pve1/storage/local-data/content/{VOLUME}")
+    faults.api.wait("pve1", faults.api.delete(f"/nodes/pve1/storage/local-data/content/{VOLUME}"))
+    assert faults.api.get("/nodes/pve1/storage/local-data/content", vmid=9000) == []
     assert faults.row() is None
     with pytest.raises(InputError) as stopped:
         run_action(faults.ws, "up")

@@ -9,7 +9,8 @@ import subprocess
 from tests.pipeline.conftest import ROOT
 
 RUNBOOKS = [ROOT / "docs" / "runbooks.md"] + [
-    ROOT / "docs" / "runbooks" / name for name in ("interrupted-apply.md", "locks.md", "deleted-outside-pulumi.md")
+    ROOT / "docs" / "runbooks" / name
+    for name in ("interrupted-apply.md", "locks.md", "deleted-outside-pulumi.md", "lost-node.md")
 ]
 # make target -> (test file, test function) that exercises the code the target runs.
 EXERCISED = {

@@ -229,3 +229,25 @@ def test_an_adopted_create_is_completed_in_the_checkpoint_after_what_it_depends_
     assert adopted["id"] == "3201" and adopted["outputs"] == CT_INPUTS
     # Only the adopted create leaves the pending list; the cleared ones go with the refresh after.
     assert [o["resource"]["urn"] for o in written["deployment"]["pending_operations"]] == [CFG_URN]
+
+
+def test_an_adopted_replacement_takes_the_place_of_the_deleted_resource_it_replaces() -> None:
+    # Delete-before-replace: the old container was deleted and stays in the checkpoint marked
+    # pendingReplacement until its replacement is created; the adopted replacement takes its place.
+    old = {"urn": CT_URN, "id": "3201", "pendingReplacement": True}
+    checkpoint = {
+        "deployment": {
+            "resources": [old],
+            "pending_operations": [{"type": "creating", "resource": {"urn": CT_URN, "inputs": CT_INPUTS}}],
+        }
+    }
+    imported: list[dict[str, Any]] = []
+
+    class Recorder:
+        def pulumi(self, *args: str, **_: Any) -> None:
+            imported.append(json.loads(Path(args[3]).read_text()))
+
+    complete_creates(Recorder(), checkpoint, [(CT_URN, "3201")])  # type: ignore[arg-type]
+    (resource,) = imported[0]["deployment"]["resources"]
+    assert resource["id"] == "3201" and "pendingReplacement" not in resource
+    assert imported[0]["deployment"]["pending_operations"] == []

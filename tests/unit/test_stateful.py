@@ -66,3 +66,15 @@ def test_mount_points_default_to_backed_up_on_the_node_storage() -> None:
         True,
     )
     assert wal.datastore is None and wal.backup is False
+
+
+def test_accepting_an_empty_volume_is_off_unless_the_stack_file_says_true() -> None:
+    raw = good_raw()[0]
+    assert not any(m.accept_empty for m in fabric_from(raw).intent.containers["db-1"].mount_points)
+    mounts = [dict(m) for m in raw["containers"]["db-1"]["mountPoints"]]
+    mounts[0]["acceptEmpty"] = True
+    fabric = fabric_from(deep_merge(raw, {"containers": {"db-1": {"mountPoints": mounts}}}))
+    assert [m.accept_empty for m in fabric.intent.containers["db-1"].mount_points] == [True, False]
+    mounts[0]["acceptEmpty"] = "yes"  # no coercion: only a YAML boolean accepts the loss
+    with pytest.raises(FabricConfigError, match=r"containers\.db-1\.mountPoints\.0\.acceptEmpty"):
+        fabric_from(deep_merge(raw, {"containers": {"db-1": {"mountPoints": mounts}}}))

@@ -1,0 +1,114 @@
+"""What a provider leaves in the local Proxmox, in a form two providers' runs can be compared in.
+
+``view`` reads the container's config and status (from the API and from LXC), its HA entry, its
+pool membership and the volumes on the storages; ``writes`` turns fakepve's request log
+(``FakePve.requests``: method, path, body with secrets redacted) into the sequence of changing
+calls (every method but GET, the login left out) with their parameter names. Values that differ
+by nature between two runs are normalised away: UPIDs, the generated MAC address, the config
+digest.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import urllib.parse
+from typing import Any
+
+from ops.localpve.server import RunningPve
+from tests.wire.scenario import POOL, VMID
+
+_UPID = re.compile(r"UPID:[^/]+")
+_HWADDR = re.compile(r"hwaddr=[0-9A-Fa-f:]+")
+
+
+def view(running: RunningPve) -> dict[str, Any]:
+    """The container, HA, pool and volumes as the local Proxmox holds them now."""
+
+    def read() -> dict[str, Any]:
+        pve = running.pve
+        pve.observe()
+        ct = pve.ct(VMID)
+        config = None
+        if ct is not None:
+            config = {k: str(v) for k, v in ct.config.items() if k != "digest"}
+        lxc_state = pve.lxc.states().get(VMID) if pve.lxc is not None else None
+        volumes = {
+            sid: sorted(store.get("volumes", {}))
+            for sid, store in sorted(pve.storages.items())
+            if store.get("volumes")
+        }
+        return {
+            "config": config,
+            "status": None if ct is None else ct.status,
+            "lxc": lxc_state,
+            "ha": {k: dict(v) for k, v in sorted(pve.ha_resources.items())},
+            "pool": sorted(pve.pools.get(POOL, set())),
+            "volumes": volumes,
+            "templates": pve.node_templates_state(),
+        }
+
+    out = dict(running.call(read))
+    out["inside"] = _inside(running) if out["lxc"] == "RUNNING" else None
+    return out
+
+
+def _inside(running: RunningPve) -> dict[str, str]:
+    """What the running container shows: its image stamp, root's keys, the data mount, its memory limit."""
+    lxc = running.pve.lxc
+    assert lxc is not None
+
+    def sh(*cmd: str) -> str:
+        argv = lxc.command(cmd[0], VMID, *cmd[1:])
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
+        return done.stdout.strip()
+
+    return {
+        "image": sh("lxc-attach", "--", "cat", "/etc/samakia-image"),
+        "authorized_keys": sh("lxc-attach", "--", "cat", "/root/.ssh/authorized_keys"),
+        "mounts": sh("lxc-attach", "--", "cat", "/proc/mounts"),
+        "memory_limit": sh("lxc-cgroup", "memory.limit_in_bytes"),
+        "uid_map": sh("lxc-attach", "--", "cat", "/proc/self/uid_map"),
+    }
+
+
+def normalised(config: dict[str, str] | None) -> dict[str, str] | None:
+    """A container config with the values that differ by nature between two creates masked."""
+    if config is None:
+        return None
+    return {k: _HWADDR.sub("hwaddr=<mac>", v) for k, v in config.items()}
+
+
+def mac(config: dict[str, str] | None) -> str | None:
+    """The generated MAC address of net0: it changes exactly when PVE creates the container anew."""
+    found = _HWADDR.search((config or {}).get("net0", ""))
+    return found[0] if found else None
+
+
+def mark(running: RunningPve) -> int:
+    """The position in the request log from which ``writes`` reads."""
+    return int(running.call(lambda: len(running.pve.requests)))
+
+
+def writes(running: RunningPve, since: int) -> list[str]:
+    """The changing calls since ``since``: ``METHOD path [param, ...]``, UPIDs normalised."""
+    requests = running.call(lambda: list(running.pve.requests[since:]))
+    out = []
+    for method, path, body in requests:
+        if method == "GET" or path.endswith("/access/ticket"):
+            continue
+        path = _UPID.sub("<upid>", urllib.parse.unquote(path)).removeprefix("/api2/json")
+        out.append(f"{method} {path} {_param_names(body)}".rstrip())
+    return out
+
+
+def _param_names(body: Any) -> str:
+    if not body:
+        return ""
+    text = body.decode(errors="replace") if isinstance(body, bytes) else str(body)
+    try:
+        names = sorted(json.loads(text))
+    except (ValueError, TypeError):
+        names = sorted({k for k, _ in urllib.parse.parse_qsl(text, keep_blank_values=True)})
+    return "[" + ",".join(names) + "]"

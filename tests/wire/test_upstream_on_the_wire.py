@@ -1,0 +1,85 @@
+"""Upstream's own provider code against the local Proxmox, on real LXC, through OpenTofu.
+
+bpg/terraform-provider-proxmox (its own ``main``, built from the served module by
+``scripts/wire.sh``) runs the scenario of ``tests/wire/drive.py``; each test reads what one step
+left in the local Proxmox and inside the running container. A failure here is a fidelity gap of
+the local Proxmox (``ops/localpve/``): upstream is used against real PVE every day.
+"""
+
+from __future__ import annotations
+
+from tests.wire.drive import DRIFT_MEMORY, Run
+from tests.wire.pve_view import mac
+from tests.wire.scenario import MOUNT_PATH, NODE, POOL, VMID, VOLUME_OWNER
+
+SID = f"ct:{VMID}"
+MIB = 1024 * 1024
+
+
+def test_create_downloads_verified_templates_and_builds_the_container(upstream: Run) -> None:
+    step = upstream.steps["create"]
+    downloads = [w for w in step.writes if w.startswith(f"POST /nodes/{NODE}/storage/local/download-url")]
+    assert len(downloads) == 2 and all("checksum,checksum-algorithm" in w for w in downloads), step.writes
+    assert step.view["templates"][NODE]["local"] == sorted(
+        f"vztmpl/{n}" for n in ("debian12-base_1.0.0_amd64.tar.zst", "debian12-base_1.1.0_amd64.tar.zst")
+    ) or len(step.view["templates"][NODE]["local"]) == 2
+    config = step.view["config"]
+    assert config is not None, step.output[-3000:]
+    assert config["unprivileged"] == "1" and config["protection"] == "1"
+    assert {"nesting=1", "keyctl=1"} <= set(config["features"].split(","))
+    assert config["mp0"].startswith(f"local-data:subvol-{VOLUME_OWNER}-wire-data,") and f"mp={MOUNT_PATH}" in config["mp0"]
+    assert config["tags"] == "fabric;wire" and config["memory"] == "256"
+    assert step.view["status"] == "running" and step.view["lxc"] == "RUNNING"
+    inside = step.view["inside"]
+    assert inside["image"].splitlines()[0:3] and "VERSION=1.0.0" in inside["image"]
+    assert "samakia-local-fabric" in inside["authorized_keys"], "the SSH key reached root's authorized_keys"
+    assert f" {MOUNT_PATH} " in inside["mounts"], "the data volume is mounted"
+    assert inside["uid_map"].split() == ["0", "100000", "65536"], "an unprivileged root"
+    assert int(inside["memory_limit"]) == 256 * MIB
+
+
+def test_ha_resource_is_read_back_after_create_and_pool_holds_the_container(upstream: Run) -> None:
+    step = upstream.steps["create"]
+    assert f"POST /cluster/ha/resources" in " ".join(step.writes)
+    assert step.view["ha"][SID]["state"] == "started" and str(step.view["ha"][SID]["max_restart"]) == "2"
+    assert step.view["pool"] == [VMID]
+
+
+def test_update_changes_memory_and_tags_and_grows_the_disk_in_place(upstream: Run) -> None:
+    before, step = upstream.steps["create"], upstream.steps["update"]
+    config = step.view["config"]
+    assert config["memory"] == "384" and config["tags"] == "fabric;grown"
+    assert "size=5G" in config["rootfs"]
+    assert mac(config) == mac(before.view["config"]), "an update keeps the container (same MAC)"
+    assert int(step.view["inside"]["memory_limit"]) == 384 * MIB, "hot-plugged into the running cgroup"
+    assert any("/resize" in w for w in step.writes), step.writes
+
+
+def test_refresh_sees_an_out_of_band_change_and_the_apply_repairs_it(upstream: Run) -> None:
+    step = upstream.steps["refresh"]
+    assert f"{DRIFT_MEMORY}" in step.output and "384" in step.output, step.output[-3000:]
+    assert step.view["config"]["memory"] == "384"
+
+
+def test_a_protected_container_is_not_deleted_by_a_template_change(upstream: Run) -> None:
+    step = upstream.steps["refused"]
+    assert "protection" in step.output, step.output[-3000:]
+    assert step.view["config"] is not None and step.view["config"]["protection"] == "1", "nothing is lost"
+
+
+def test_after_the_release_a_template_change_replaces_it_with_ha_and_pool_restored(upstream: Run) -> None:
+    before, step = upstream.steps["update"], upstream.steps["replace"]
+    config = step.view["config"]
+    assert config is not None and mac(config) != mac(before.view["config"]), "a new container"
+    assert "VERSION=1.1.0" in step.view["inside"]["image"]
+    assert config["protection"] == "1" and config["memory"] == "384"
+    assert step.view["ha"][SID]["state"] == "started"
+    assert step.view["pool"] == [VMID]
+
+
+def test_destroy_leaves_only_the_data_volume(upstream: Run) -> None:
+    step = upstream.steps["destroy"]
+    assert step.view["config"] is None and step.view["lxc"] is None
+    assert step.view["ha"] == {} and step.view["pool"] == []
+    assert f"subvol-{VOLUME_OWNER}-wire-data" in step.view["volumes"]["local-data"]
+    assert POOL and not any(v.startswith(f"subvol-{VMID}") for v in step.view["volumes"].get("local-data", []))

@@ -2,20 +2,23 @@
 
 ``run_scenario`` performs the same steps against the same local Proxmox with either ``Side``
 and records, after each step, what the local Proxmox holds (``pve_view.view``) and the changing
-calls the step made (``pve_view.writes``). The steps (``scenario.STEPS``):
+calls the step made (``pve_view.writes``). The steps (intents in ``scenario.STEPS``):
 
 1. ``create``: both templates downloaded with their sha256; the container with the fabric's
    features, a data-volume mount point, an unprivileged root and SSH keys, protected; its pool
    membership and HA resource (whose create reads the resource back).
-2. ``update``: memory, tags and a disk grow, in place.
+2. ``update``: memory (hot-plugged) and tags, in place.
 3. ``refresh``: memory changed behind the provider's back is seen as drift by a refresh-only
    plan (a refresh), and the next apply puts it back.
-4. ``refused``: a template change of the protected HA container: the engine removes the HA
+4. ``grow-refused``: a disk grow of the protected container: the resize goes through, then PVE
+   refuses the ``rootfs`` that upstream puts in the config update.
+5. ``refused``: a template change of the protected HA container: the engine removes the HA
    resource and the membership (they follow the container), then PVE refuses the delete of a
    protected container; nothing else is lost.
-5. ``replace``: after the fabric's release step (``fabric.runtime.release``), the same apply
+6. ``replace``: after the fabric's release step (``fabric.runtime.release``), the same apply
    replaces the container; HA and pool membership are restored on the new one.
-6. ``unprotect`` then ``destroy``: everything goes but the data volume, owned by another VMID.
+7. ``unprotect``, then ``grow`` (a disk grow in place), then ``destroy``: everything goes but
+   the data volume, owned by another VMID.
 """
 
 from __future__ import annotations
@@ -164,6 +167,7 @@ def run_scenario(side: Side, running: RunningPve, env: dict[str, str], api: Any)
         return seen + "\n" + side.apply(STEPS["update"])
 
     step("refresh", drifted)
+    step("grow-refused", lambda: side.apply(STEPS["grow-refused"], expect_failure=True))
     step("refused", lambda: side.apply(STEPS["replace"], expect_failure=True))
 
     def released() -> str:
@@ -172,6 +176,7 @@ def run_scenario(side: Side, running: RunningPve, env: dict[str, str], api: Any)
 
     step("replace", released)
     step("unprotect", lambda: side.apply(STEPS["unprotect"]))
+    step("grow", lambda: side.apply(STEPS["grow"]))
     step("destroy", side.destroy)
     return run
 

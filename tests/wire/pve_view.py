@@ -98,9 +98,37 @@ def writes(running: RunningPve, since: int) -> list[str]:
     for method, path, body in requests:
         if method == "GET" or path.endswith("/access/ticket"):
             continue
-        path = _UPID.sub("<upid>", urllib.parse.unquote(path)).removeprefix("/api2/json")
+        # PVE's router ignores a trailing slash (ops/localpve/fidelity.py); so does the comparison.
+        path = _UPID.sub("<upid>", urllib.parse.unquote(path)).removeprefix("/api2/json").rstrip("/")
         out.append(f"{method} {path} {_param_names(body)}".rstrip())
     return out
+
+
+def by_object(calls: list[str]) -> dict[str, list[str]]:
+    """The calls grouped by what they change: the container, its HA entry, the pool, the storages.
+
+    Within a group the order is the providers' own; between groups it is the engine's walk of
+    independent resources, which OpenTofu and Pulumi order differently (both are right), so it
+    is not compared. Storage calls (one download or delete per template file) are sorted.
+    """
+    groups: dict[str, list[str]] = {}
+    for call in calls:
+        path = call.split(" ", 2)[1]
+        parts = path.strip("/").split("/")
+        if parts[0] == "cluster" and parts[1:3] == ["ha", "resources"]:
+            key = "ha"
+        elif parts[0] == "pools":
+            key = "pool"
+        elif len(parts) > 2 and parts[2] == "storage":
+            key = "storage"
+        elif len(parts) > 2 and parts[2] == "lxc":
+            key = "container"
+        else:
+            key = "other"
+        groups.setdefault(key, []).append(call)
+    if "storage" in groups:
+        groups["storage"].sort()
+    return groups
 
 
 def _param_names(body: Any) -> str:

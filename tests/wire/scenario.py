@@ -65,15 +65,16 @@ class Intent:
         return {**asdict(self), "tags": sorted(self.tags)}
 
 
-#: The steps, in order. ``create`` builds everything; ``update`` changes memory and tags and grows
-#: the disk in place; ``replace`` changes the template while protected and under HA (refused by
-#: PVE until the fabric's release step runs, then replaced with HA and pool restored);
-#: ``unprotect`` lifts protection so that the destroy can go.
+#: The intents, by the step that first applies them (tests/wire/drive.py says what each proves).
+#: ``grow`` is refused while protected: PVE refuses ``rootfs`` in a config update of a protected
+#: container, and upstream sends it with every disk change.
 STEPS: dict[str, Intent] = {
     "create": Intent(template="t1", memory=256, tags=("fabric", "wire"), disk=4, protection=True),
-    "update": Intent(template="t1", memory=384, tags=("fabric", "grown"), disk=5, protection=True),
+    "update": Intent(template="t1", memory=384, tags=("fabric", "grown"), disk=4, protection=True),
+    "grow-refused": Intent(template="t1", memory=384, tags=("fabric", "grown"), disk=5, protection=True),
     "replace": Intent(template="t2", memory=384, tags=("fabric", "grown"), disk=5, protection=True),
     "unprotect": Intent(template="t2", memory=384, tags=("fabric", "grown"), disk=5, protection=False),
+    "grow": Intent(template="t2", memory=384, tags=("fabric", "grown"), disk=6, protection=False),
 }
 
 
@@ -120,18 +121,21 @@ def tofu_config(site: Site, intent: Intent) -> dict[str, Any]:
         },
     }
     ct = "proxmox_virtual_environment_container.ct"
+    # As the fabric's LxcContainer: the membership and the HA resource follow a container replaced
+    # for a new template (there, through the VMID output and replace_with; here, through
+    # replace_triggered_by on the one attribute whose change replaces it, as the fabric's
+    # replacement_trigger is the image).
+    follow = [{"replace_triggered_by": [f"{ct}.operating_system[0].template_file_id"]}]
     resources: dict[str, Any] = {
         "proxmox_download_file": files,
         "proxmox_virtual_environment_container": {"ct": container},
     }
-    # As the fabric's LxcContainer: the membership and the HA resource follow a replaced container
-    # (there, through the VMID output and replace_with; here, replace_triggered_by).
     if intent.pool:
         resources["proxmox_pool_membership"] = {
             "ct": {
                 "pool_id": POOL,
                 "vm_id": f"${{{ct}.vm_id}}",
-                "lifecycle": [{"replace_triggered_by": [ct]}],
+                "lifecycle": follow,
             }
         }
     if intent.ha:
@@ -141,7 +145,7 @@ def tofu_config(site: Site, intent: Intent) -> dict[str, Any]:
                 "state": "started",
                 "max_restart": 2,
                 "max_relocate": 1,
-                "lifecycle": [{"replace_triggered_by": [ct]}],
+                "lifecycle": follow,
             }
         }
     return {

@@ -17,7 +17,7 @@ import urllib.parse
 from typing import Any
 
 from ops.localpve.server import RunningPve
-from tests.wire.scenario import POOL, VMID
+from tests.wire.scenario import MOUNT_PATH, POOL, VMID
 
 _UPID = re.compile(r"UPID:[^/]+")
 _HWADDR = re.compile(r"hwaddr=[0-9A-Fa-f:]+")
@@ -67,9 +67,16 @@ def _inside(running: RunningPve) -> dict[str, str]:
     return {
         "image": sh("lxc-attach", "--", "cat", "/etc/samakia-image"),
         "authorized_keys": sh("lxc-attach", "--", "cat", "/root/.ssh/authorized_keys"),
-        "mounts": sh("lxc-attach", "--", "cat", "/proc/mounts"),
+        # The node's mounts (root and the data volume), not what systemd mounts as it boots.
+        "mounts": " ".join(
+            sorted(
+                target
+                for target in (line.split()[1] for line in sh("lxc-attach", "--", "cat", "/proc/mounts").splitlines())
+                if target in ("/", MOUNT_PATH)
+            )
+        ),
         "memory_limit": sh("lxc-cgroup", "memory.limit_in_bytes"),
-        "uid_map": sh("lxc-attach", "--", "cat", "/proc/self/uid_map"),
+        "uid_map": " ".join(sh("lxc-attach", "--", "cat", "/proc/self/uid_map").split()),
     }
 
 

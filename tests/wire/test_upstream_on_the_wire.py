@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from tests.wire.drive import DRIFT_MEMORY, Run
 from tests.wire.pve_view import mac
-from tests.wire.scenario import MOUNT_PATH, NODE, POOL, VMID, VOLUME_OWNER
+from tests.wire.scenario import MOUNT_PATH, NODE, VMID, VOLUME_OWNER
 
 SID = f"ct:{VMID}"
 MIB = 1024 * 1024
@@ -20,21 +20,22 @@ def test_create_downloads_verified_templates_and_builds_the_container(upstream: 
     step = upstream.steps["create"]
     downloads = [w for w in step.writes if w.startswith(f"POST /nodes/{NODE}/storage/local/download-url")]
     assert len(downloads) == 2 and all("checksum,checksum-algorithm" in w for w in downloads), step.writes
-    assert step.view["templates"][NODE]["local"] == sorted(
-        f"vztmpl/{n}" for n in ("debian12-base_1.0.0_amd64.tar.zst", "debian12-base_1.1.0_amd64.tar.zst")
-    ) or len(step.view["templates"][NODE]["local"]) == 2
+    assert step.view["templates"][NODE]["local"] == [
+        f"vztmpl/debian12-base_{v}_amd64.tar.zst" for v in ("1.0.0", "1.1.0")
+    ], "both templates downloaded (and their sha256 checked) on the node"
     config = step.view["config"]
     assert config is not None, step.output[-3000:]
     assert config["unprivileged"] == "1" and config["protection"] == "1"
     assert {"nesting=1", "keyctl=1"} <= set(config["features"].split(","))
-    assert config["mp0"].startswith(f"local-data:subvol-{VOLUME_OWNER}-wire-data,") and f"mp={MOUNT_PATH}" in config["mp0"]
+    assert config["mp0"].startswith(f"local-data:{VOLUME_OWNER}/subvol-{VOLUME_OWNER}-wire-data")
+    assert f"mp={MOUNT_PATH}" in config["mp0"]
     assert config["tags"] == "fabric;wire" and config["memory"] == "256"
     assert step.view["status"] == "running" and step.view["lxc"] == "RUNNING"
     inside = step.view["inside"]
-    assert inside["image"].splitlines()[0:3] and "VERSION=1.0.0" in inside["image"]
+    assert "VERSION=1.0.0" in inside["image"]
     assert "samakia-local-fabric" in inside["authorized_keys"], "the SSH key reached root's authorized_keys"
-    assert f" {MOUNT_PATH} " in inside["mounts"], "the data volume is mounted"
-    assert inside["uid_map"].split() == ["0", "100000", "65536"], "an unprivileged root"
+    assert MOUNT_PATH in inside["mounts"].split(), "the data volume is mounted"
+    assert inside["uid_map"] == "0 100000 65536", "an unprivileged root"
     assert int(inside["memory_limit"]) == 256 * MIB
 
 
@@ -45,14 +46,30 @@ def test_ha_resource_is_read_back_after_create_and_pool_holds_the_container(upst
     assert step.view["pool"] == [VMID]
 
 
-def test_update_changes_memory_and_tags_and_grows_the_disk_in_place(upstream: Run) -> None:
+def test_update_changes_memory_and_tags_in_place_and_reboots_for_memory(upstream: Run) -> None:
     before, step = upstream.steps["create"], upstream.steps["update"]
     config = step.view["config"]
     assert config["memory"] == "384" and config["tags"] == "fabric;grown"
-    assert "size=5G" in config["rootfs"]
     assert mac(config) == mac(before.view["config"]), "an update keeps the container (same MAC)"
-    assert int(step.view["inside"]["memory_limit"]) == 384 * MIB, "hot-plugged into the running cgroup"
-    assert any("/resize" in w for w in step.writes), step.writes
+    assert int(step.view["inside"]["memory_limit"]) == 384 * MIB
+    # container.go, containerUpdate: a memory change sets rebootRequired.
+    assert step.writes[-1] == f"POST /nodes/{NODE}/lxc/{VMID}/status/reboot [timeout]", step.writes
+
+
+def test_a_disk_grow_of_a_protected_container_resizes_then_is_refused(upstream: Run) -> None:
+    step = upstream.steps["grow-refused"]
+    assert "can't update CT 120 drive 'rootfs' - protection mode enabled" in step.output, step.output[-3000:]
+    assert step.writes == [
+        f"PUT /nodes/{NODE}/lxc/{VMID}/resize [disk,size]",
+        f"PUT /nodes/{NODE}/lxc/{VMID}/config [rootfs]",
+    ]
+    assert "size=5G" in step.view["config"]["rootfs"], "the resize went through before the refusal"
+
+
+def test_an_unprotected_container_grows_its_disk_in_place(upstream: Run) -> None:
+    before, step = upstream.steps["unprotect"], upstream.steps["grow"]
+    assert "size=6G" in step.view["config"]["rootfs"]
+    assert mac(step.view["config"]) == mac(before.view["config"])
 
 
 def test_refresh_sees_an_out_of_band_change_and_the_apply_repairs_it(upstream: Run) -> None:
@@ -81,5 +98,5 @@ def test_destroy_leaves_only_the_data_volume(upstream: Run) -> None:
     step = upstream.steps["destroy"]
     assert step.view["config"] is None and step.view["lxc"] is None
     assert step.view["ha"] == {} and step.view["pool"] == []
-    assert f"subvol-{VOLUME_OWNER}-wire-data" in step.view["volumes"]["local-data"]
-    assert POOL and not any(v.startswith(f"subvol-{VMID}") for v in step.view["volumes"].get("local-data", []))
+    assert step.view["volumes"] == {"local-data": [f"{VOLUME_OWNER}/subvol-{VOLUME_OWNER}-wire-data.subvol"]}
+    assert step.view["templates"][NODE]["local"] == [], "upstream's destroy deletes the downloaded files"

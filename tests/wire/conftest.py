@@ -92,9 +92,10 @@ def wire(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wire]:
     project = _project(tmp)
     templates = _templates(project, f"http://127.0.0.1:{MIRROR_PORT}")
     state = project / ".state"
-    with local_services(
-        project, state, PVE_HOST, MIRROR_PORT, stack=STACK, teardown=True, lxc_tag=lxc_tag("w")
-    ) as (env, running):
+    with local_services(project, state, PVE_HOST, MIRROR_PORT, stack=STACK, teardown=True, lxc_tag=lxc_tag("w")) as (
+        env,
+        running,
+    ):
         env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
         api = PveApi(running.url, str(running.cafile), username="root@pam", password=env["SAMAKIA_PVE_PASSWORD"])
         api.post("/pools", poolid=POOL)

@@ -35,9 +35,7 @@ def view(running: RunningPve) -> dict[str, Any]:
             config = {k: str(v) for k, v in ct.config.items() if k != "digest"}
         lxc_state = pve.lxc.states().get(VMID) if pve.lxc is not None else None
         volumes = {
-            sid: sorted(store.get("volumes", {}))
-            for sid, store in sorted(pve.storages.items())
-            if store.get("volumes")
+            sid: sorted(store.get("volumes", {})) for sid, store in sorted(pve.storages.items()) if store.get("volumes")
         }
         return {
             "config": config,
@@ -102,11 +100,11 @@ def writes(running: RunningPve, since: int) -> list[str]:
     """The changing calls since ``since``: ``METHOD path [param, ...]``, UPIDs normalised."""
     requests = running.call(lambda: list(running.pve.requests[since:]))
     out = []
-    for method, path, body in requests:
-        if method == "GET" or path.endswith("/access/ticket"):
+    for method, raw, body in requests:
+        if method == "GET" or raw.endswith("/access/ticket"):
             continue
         # PVE's router ignores a trailing slash (ops/localpve/fidelity.py); so does the comparison.
-        path = _UPID.sub("<upid>", urllib.parse.unquote(path)).removeprefix("/api2/json").rstrip("/")
+        path = _UPID.sub("<upid>", urllib.parse.unquote(raw)).removeprefix("/api2/json").rstrip("/")
         out.append(f"{method} {path} {_param_names(body)}".rstrip())
     return out
 

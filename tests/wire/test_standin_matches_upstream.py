@@ -2,9 +2,10 @@
 
 For every step of the scenario (``tests/wire/drive.py``), the two runs' views must be equal: the
 container's config (the generated MAC masked), its status and what the running container shows,
-the HA entries, the pool, the volumes and templates; and the changing API calls with their parameter
-names, in order for each object they change (``pve_view.by_object``). A change to either side that makes them differ fails here. What the
-comparison leaves out, and why, is in docs/engine.md ("The wire tier").
+the HA entries, the pool, the volumes and templates; and the changing API calls with their
+parameter names, in order for each object they change (``pve_view.by_object``). A change to either
+side that makes them differ fails here. What the comparison leaves out, and why, is in
+docs/engine.md ("The wire tier").
 """
 
 from __future__ import annotations

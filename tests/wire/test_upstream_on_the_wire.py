@@ -41,7 +41,7 @@ def test_create_downloads_verified_templates_and_builds_the_container(upstream: 
 
 def test_ha_resource_is_read_back_after_create_and_pool_holds_the_container(upstream: Run) -> None:
     step = upstream.steps["create"]
-    assert f"POST /cluster/ha/resources" in " ".join(step.writes)
+    assert "POST /cluster/ha/resources" in " ".join(step.writes)
     assert step.view["ha"][SID]["state"] == "started" and str(step.view["ha"][SID]["max_restart"]) == "2"
     assert step.view["pool"] == [VMID]
 

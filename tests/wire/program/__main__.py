@@ -74,9 +74,7 @@ ct = proxmoxve.ContainerLegacy(
     ),
     opts=pulumi.ResourceOptions(provider=provider, delete_before_replace=True),
 )
-follow = pulumi.ResourceOptions(
-    provider=provider, depends_on=[ct], replace_with=[ct], delete_before_replace=True
-)
+follow = pulumi.ResourceOptions(provider=provider, depends_on=[ct], replace_with=[ct], delete_before_replace=True)
 if intent["pool"]:
     proxmoxve.pool.Membership("ct-pool", pool_id=scenario["POOL"], vm_id=ct.vm_id, opts=follow)
 if intent["ha"]:

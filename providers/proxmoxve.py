@@ -315,7 +315,7 @@ class ProxmoxProvider(Provider):
         # fwprovider/pools/pool_membership.go, Create -> proxmox/pools/pool.go, UpdatePool:
         # PUT /pools?poolid=<pool> (PVE 8's form) with vms and allow-move.
         api, pool, vmid = self.api(), p["poolId"], int(p["vmId"])
-        api.put_query("/pools", {"poolid": pool}, vms=str(vmid), **{"allow-move": 1})
+        api.put(f"/pools?poolid={quote(pool, safe='')}", vms=str(vmid), **{"allow-move": 1})
         return f"{pool}/vm/{vmid}", {**p, "type": "vm"}
 
     def _create_file(self, p: Props) -> tuple[str, Props]:
@@ -603,7 +603,7 @@ class ProxmoxProvider(Provider):
                     raise
         elif typ == MEMBER:
             # fwprovider/pools/pool_membership.go, Delete: PUT /pools?poolid=<pool> vms=<id> delete=1.
-            api.put_query("/pools", {"poolid": props["poolId"]}, vms=str(int(props["vmId"])), delete=1)
+            api.put(f"/pools?poolid={quote(props['poolId'], safe='')}", vms=str(int(props["vmId"])), delete=1)
 
     @staticmethod
     def _delete_ct(api: PveApi, rid: str, props: Props) -> None:

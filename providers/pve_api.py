@@ -59,10 +59,6 @@ class PveApi:
     def put(self, path: str, **data: Any) -> Any:
         return self._call("PUT", path, data=data)
 
-    def put_query(self, path: str, query: dict[str, Any], **data: Any) -> Any:
-        """A PUT whose target is named in the query string (``PUT /pools?poolid=X``, PVE 8's form)."""
-        return self._call("PUT", path, params=query, data=data)
-
     def delete(self, path: str, **params: Any) -> Any:
         return self._call("DELETE", path, params=params)
 

@@ -49,7 +49,8 @@ class Wire:
     logs: Path
 
 
-def _wire_bin() -> Path:
+def wire_bin() -> Path:
+    """The bin dir of OpenTofu and bpg's provider (``scripts/wire.sh``: built once, cached by version)."""
     result = subprocess.run(
         [str(ROOT / "scripts" / "wire.sh")], capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False
     )
@@ -121,7 +122,7 @@ def wire(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wire]:
 @pytest.fixture(scope="session")
 def upstream(wire: Wire) -> Run:
     """The scenario through OpenTofu and bpg's provider, recorded step by step."""
-    tofu = Tofu(_wire_bin(), wire.logs / "tofu", dict(wire.env))
+    tofu = Tofu(wire_bin(), wire.logs / "tofu", dict(wire.env))
     try:
         run = run_scenario(TofuSide(tofu, wire.site), wire.running, wire.env, wire.api)
     finally:

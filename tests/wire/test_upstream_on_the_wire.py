@@ -8,9 +8,14 @@ the local Proxmox (``ops/localpve/``): upstream is used against real PVE every d
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
+from tests.wire.conftest import Wire, wire_bin
 from tests.wire.drive import DRIFT_MEMORY, Run
-from tests.wire.pve_view import mac
-from tests.wire.scenario import MOUNT_PATH, NODE, VMID, VOLUME_OWNER
+from tests.wire.pve_view import mac, view
+from tests.wire.scenario import MOUNT_PATH, NODE, STEPS, VMID, VOLUME_OWNER, tofu_config
+from tests.wire.tofu import Tofu
 
 SID = f"ct:{VMID}"
 MIB = 1024 * 1024
@@ -100,3 +105,24 @@ def test_destroy_leaves_only_the_data_volume(upstream: Run) -> None:
     assert step.view["ha"] == {} and step.view["pool"] == []
     assert step.view["volumes"] == {"local-data": [f"{VOLUME_OWNER}/subvol-{VOLUME_OWNER}-wire-data.subvol"]}
     assert step.view["templates"][NODE]["local"] == [], "upstream's destroy deletes the downloaded files"
+
+
+def test_a_template_whose_sha256_differs_is_refused_and_not_kept(wire: Wire, tmp_path: Path) -> None:
+    mirror = wire.project / ".state" / "mirror" / "bad"
+    mirror.mkdir(parents=True, exist_ok=True)
+    (mirror / "bad_1.0.0_amd64.tar.zst").write_bytes(b"not the bytes the catalog names")
+    url = wire.site.templates["t1"].url.rsplit("/", 2)[0] + "/bad/bad_1.0.0_amd64.tar.zst"
+    file = {
+        "node_name": NODE,
+        "datastore_id": "local",
+        "content_type": "vztmpl",
+        "url": url,
+        "file_name": "bad_1.0.0_amd64.tar.zst",
+        "checksum": hashlib.sha256(b"other bytes").hexdigest(),
+        "checksum_algorithm": "sha256",
+    }
+    tofu = Tofu(wire_bin(), tmp_path / "tofu", dict(wire.env))
+    config = tofu_config(wire.site, STEPS["create"])
+    result = tofu.apply({**config, "resource": {"proxmox_download_file": {"bad": file}}}, check=False)
+    assert result.returncode != 0 and "checksum mismatch" in result.stdout + result.stderr, result.stdout[-3000:]
+    assert "vztmpl/bad_1.0.0_amd64.tar.zst" not in view(wire.running)["templates"].get(NODE, {}).get("local", [])

@@ -151,3 +151,11 @@ def test_query_url_metadata_answers_from_the_mirror(pve: Pve) -> None:
     assert meta["filename"] == "t_1.0.0_amd64.tar.zst" and meta["size"] == len(PAYLOAD)
     with pytest.raises(PveApiError, match="can't open"):
         pve.root.get("/nodes/pve1/query-url-metadata", url=f"{pve.mirror}/missing.tar.zst")
+
+
+def test_a_trailing_slash_reaches_the_same_ha_endpoint(pve: Pve) -> None:
+    # Upstream's HA create is `POST /cluster/ha/resources/` (bpg proxmox/cluster/ha/resources/resources.go,
+    # Create); PVE's router skips empty path fragments, so it creates the resource it then reads back.
+    pve.running.call(lambda: pve.running.pve.add_ct(302, "t", node="pve1"))
+    pve.root.post("/cluster/ha/resources/", sid="ct:302", type="ct", state="started")
+    assert pve.root.get("/cluster/ha/resources/ct:302")["state"] == "started"

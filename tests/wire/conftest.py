@@ -10,7 +10,6 @@ modules read the same records. Everything is torn down at the end, also on failu
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -97,7 +96,6 @@ def wire(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wire]:
         env,
         running,
     ):
-        env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
         api = PveApi(running.url, str(running.cafile), username="root@pam", password=env["SAMAKIA_PVE_PASSWORD"])
         api.post("/pools", poolid=POOL)
         volume = api.post(
@@ -138,8 +136,8 @@ def standin(wire: Wire, upstream: Run) -> Run:
 
 
 def standin_run(wire: Wire) -> Run:
+    # The session's own file backend, whatever the caller's environment names.
     env = {**wire.env, "PULUMI_BACKEND_URL": f"file://{wire.project / '.state' / 'pulumi'}"}
-    env.setdefault("PULUMI_CONFIG_PASSPHRASE", os.urandom(12).hex())
     ws = Workspace(wire.project, STACK, env)
     ws.ensure_stack()
     side = PulumiSide(ws, wire.site)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -67,6 +68,8 @@ class Step:
 class Run:
     side: str
     steps: dict[str, Step] = field(default_factory=dict)
+    seconds: float = 0.0
+    """Wall time of the whole scenario on this side (kept in the record, for the reader)."""
 
 
 @dataclass
@@ -152,6 +155,7 @@ def _release(running: RunningPve, env: dict[str, str]) -> list[str]:
 def run_scenario(side: Side, running: RunningPve, env: dict[str, str], api: Any) -> Run:
     """Every step of the scenario through ``side``; see the module docstring."""
     run = Run(side.name)
+    start = time.monotonic()
 
     def step(name: str, action: Any) -> None:
         since = mark(running)
@@ -178,10 +182,12 @@ def run_scenario(side: Side, running: RunningPve, env: dict[str, str], api: Any)
     step("unprotect", lambda: side.apply(STEPS["unprotect"]))
     step("grow", lambda: side.apply(STEPS["grow"]))
     step("destroy", side.destroy)
+    run.seconds = round(time.monotonic() - start, 1)
     return run
 
 
 def record(run: Run, path: Path) -> None:
     """Keep a run's views and calls for a reader (the tier writes them beside its logs)."""
-    body = {name: {"view": s.view, "writes": s.writes} for name, s in run.steps.items()}
+    body: dict[str, Any] = {name: {"view": s.view, "writes": s.writes} for name, s in run.steps.items()}
+    body["seconds"] = run.seconds
     path.write_text(json.dumps(body, indent=1, sort_keys=True))

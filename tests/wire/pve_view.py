@@ -52,30 +52,35 @@ def view(running: RunningPve) -> dict[str, Any]:
     return out
 
 
+#: Files read inside the running container, in one ``lxc-attach`` (each costs a process start).
+_INSIDE = {
+    "image": "/etc/samakia-image",
+    "authorized_keys": "/root/.ssh/authorized_keys",
+    "mounts": "/proc/mounts",
+    "uid_map": "/proc/self/uid_map",
+}
+_SEPARATOR = "--- samakia-wire ---"
+
+
 def _inside(running: RunningPve) -> dict[str, str]:
     """What the running container shows: its image stamp, root's keys, the data mount, its memory limit."""
     lxc = running.pve.lxc
     assert lxc is not None
 
-    def sh(*cmd: str) -> str:
+    def run(*cmd: str) -> str:
         argv = lxc.command(cmd[0], VMID, *cmd[1:])
         done = subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
         return done.stdout.strip()
 
-    return {
-        "image": sh("lxc-attach", "--", "cat", "/etc/samakia-image"),
-        "authorized_keys": sh("lxc-attach", "--", "cat", "/root/.ssh/authorized_keys"),
-        # The node's mounts (root and the data volume), not what systemd mounts as it boots.
-        "mounts": " ".join(
-            sorted(
-                target
-                for target in (line.split()[1] for line in sh("lxc-attach", "--", "cat", "/proc/mounts").splitlines())
-                if target in ("/", MOUNT_PATH)
-            )
-        ),
-        "memory_limit": sh("lxc-cgroup", "memory.limit_in_bytes"),
-        "uid_map": " ".join(sh("lxc-attach", "--", "cat", "/proc/self/uid_map").split()),
-    }
+    script = "; ".join(f"cat {path}; echo '{_SEPARATOR}'" for path in _INSIDE.values())
+    parts = [p.strip() for p in run("lxc-attach", "--", "sh", "-c", script).split(_SEPARATOR)]
+    out = dict(zip(_INSIDE, parts, strict=False))
+    # The node's mounts (root and the data volume), not what systemd mounts as it boots.
+    targets = (line.split()[1] for line in out.get("mounts", "").splitlines() if len(line.split()) > 1)
+    out["mounts"] = " ".join(sorted(t for t in targets if t in ("/", MOUNT_PATH)))
+    out["uid_map"] = " ".join(out.get("uid_map", "").split())
+    out["memory_limit"] = run("lxc-cgroup", "memory.limit_in_bytes")
+    return out
 
 
 def normalised(config: dict[str, str] | None) -> dict[str, str] | None:

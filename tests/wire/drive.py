@@ -38,7 +38,7 @@ from tests.wire.pve_view import mark, view, writes
 from tests.wire.scenario import NODE, STEPS, VMID, Intent, Site
 from tests.wire.tofu import Tofu
 
-DRIFT_MEMORY = 512
+DRIFT_MEMORY = 1024
 
 
 class Side(Protocol):

@@ -69,12 +69,12 @@ class Intent:
 #: ``grow`` is refused while protected: PVE refuses ``rootfs`` in a config update of a protected
 #: container, and upstream sends it with every disk change.
 STEPS: dict[str, Intent] = {
-    "create": Intent(template="t1", memory=256, tags=("fabric", "wire"), disk=4, protection=True),
-    "update": Intent(template="t1", memory=384, tags=("fabric", "grown"), disk=4, protection=True),
-    "grow-refused": Intent(template="t1", memory=384, tags=("fabric", "grown"), disk=5, protection=True),
-    "replace": Intent(template="t2", memory=384, tags=("fabric", "grown"), disk=5, protection=True),
-    "unprotect": Intent(template="t2", memory=384, tags=("fabric", "grown"), disk=5, protection=False),
-    "grow": Intent(template="t2", memory=384, tags=("fabric", "grown"), disk=6, protection=False),
+    "create": Intent(template="t1", memory=512, tags=("fabric", "wire"), disk=4, protection=True),
+    "update": Intent(template="t1", memory=768, tags=("fabric", "grown"), disk=4, protection=True),
+    "grow-refused": Intent(template="t1", memory=768, tags=("fabric", "grown"), disk=5, protection=True),
+    "replace": Intent(template="t2", memory=768, tags=("fabric", "grown"), disk=5, protection=True),
+    "unprotect": Intent(template="t2", memory=768, tags=("fabric", "grown"), disk=5, protection=False),
+    "grow": Intent(template="t2", memory=768, tags=("fabric", "grown"), disk=6, protection=False),
 }
 
 

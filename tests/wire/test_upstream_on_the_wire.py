@@ -34,14 +34,14 @@ def test_create_downloads_verified_templates_and_builds_the_container(upstream: 
     assert {"nesting=1", "keyctl=1"} <= set(config["features"].split(","))
     assert config["mp0"].startswith(f"local-data:{VOLUME_OWNER}/subvol-{VOLUME_OWNER}-wire-data")
     assert f"mp={MOUNT_PATH}" in config["mp0"]
-    assert config["tags"] == "fabric;wire" and config["memory"] == "256"
+    assert config["tags"] == "fabric;wire" and config["memory"] == "512"
     assert step.view["status"] == "running" and step.view["lxc"] == "RUNNING"
     inside = step.view["inside"]
     assert "VERSION=1.0.0" in inside["image"]
     assert "samakia-local-fabric" in inside["authorized_keys"], "the SSH key reached root's authorized_keys"
     assert MOUNT_PATH in inside["mounts"].split(), "the data volume is mounted"
     assert inside["uid_map"] == "0 100000 65536", "an unprivileged root"
-    assert int(inside["memory_limit"]) == 256 * MIB
+    assert int(inside["memory_limit"]) == 512 * MIB
 
 
 def test_ha_resource_is_read_back_after_create_and_pool_holds_the_container(upstream: Run) -> None:
@@ -54,9 +54,9 @@ def test_ha_resource_is_read_back_after_create_and_pool_holds_the_container(upst
 def test_update_changes_memory_and_tags_in_place_and_reboots_for_memory(upstream: Run) -> None:
     before, step = upstream.steps["create"], upstream.steps["update"]
     config = step.view["config"]
-    assert config["memory"] == "384" and config["tags"] == "fabric;grown"
+    assert config["memory"] == "768" and config["tags"] == "fabric;grown"
     assert mac(config) == mac(before.view["config"]), "an update keeps the container (same MAC)"
-    assert int(step.view["inside"]["memory_limit"]) == 384 * MIB
+    assert int(step.view["inside"]["memory_limit"]) == 768 * MIB
     # container.go, containerUpdate: a memory change sets rebootRequired.
     assert step.writes[-1] == f"POST /nodes/{NODE}/lxc/{VMID}/status/reboot [timeout]", step.writes
 
@@ -79,8 +79,8 @@ def test_an_unprotected_container_grows_its_disk_in_place(upstream: Run) -> None
 
 def test_refresh_sees_an_out_of_band_change_and_the_apply_repairs_it(upstream: Run) -> None:
     step = upstream.steps["refresh"]
-    assert f"{DRIFT_MEMORY}" in step.output and "384" in step.output, step.output[-3000:]
-    assert step.view["config"]["memory"] == "384"
+    assert f"{DRIFT_MEMORY}" in step.output and "768" in step.output, step.output[-3000:]
+    assert step.view["config"]["memory"] == "768"
 
 
 def test_a_protected_container_is_not_deleted_by_a_template_change(upstream: Run) -> None:
@@ -94,7 +94,7 @@ def test_after_the_release_a_template_change_replaces_it_with_ha_and_pool_restor
     config = step.view["config"]
     assert config is not None and mac(config) != mac(before.view["config"]), "a new container"
     assert "VERSION=1.1.0" in step.view["inside"]["image"]
-    assert config["protection"] == "1" and config["memory"] == "384"
+    assert config["protection"] == "1" and config["memory"] == "768"
     assert step.view["ha"][SID]["state"] == "started"
     assert step.view["pool"] == [VMID]
 

@@ -313,7 +313,7 @@ class ProxmoxProvider(Provider):
 
     def _create_member(self, p: Props) -> tuple[str, Props]:
         # fwprovider/pools/pool_membership.go, Create -> proxmox/pools/pool.go, UpdatePool:
-        # PUT /pools?poolid=<pool> (PVE 8's form) with vms and allow-move.
+        # PUT /pools?poolid=<pool> (the form PVE 8 added) with vms and allow-move.
         api, pool, vmid = self.api(), p["poolId"], int(p["vmId"])
         api.put(f"/pools?poolid={quote(pool, safe='')}", vms=str(vmid), **{"allow-move": 1})
         return f"{pool}/vm/{vmid}", {**p, "type": "vm"}
@@ -553,7 +553,7 @@ class ProxmoxProvider(Provider):
                 api.wait(node, api.post(f"/nodes/{node}/lxc/{rid}/status/{'start' if want else 'stop'}"))
             elif want and REBOOT_KEYS & set(body):
                 # containerUpdate's last step: a running container is rebooted when memory, the
-                # hostname, DNS, network or mount points changed (rebootRequired; timeout 300).
+                # hostname, DNS or the network changed (rebootRequired; timeout 300).
                 api.wait(node, api.post(f"/nodes/{node}/lxc/{rid}/status/reboot", timeout=300))
             outs = self._read_ct(api, rid, news)
             if outs is None:

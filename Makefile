@@ -14,7 +14,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ENV := source scripts/env.sh &&
 
-.PHONY: help setup engine lint unit conformance conformance-write test-playbooks test-images test-e2e test bench \
+.PHONY: help setup engine lint unit conformance conformance-write test-playbooks test-images test-e2e test-wire wire test bench \
         preview up down drift drift-infra drift-config image catalog-check tools \
         plan apply-plan plan-key fetch-plan blast-radius pr-comment drift-incident publish-image repair record-fixtures \
         test-pipeline image-compare images-ci real-providers test-faults unlock
@@ -58,15 +58,21 @@ record-fixtures: engine ## Re-record tests/unit/fixtures/ (the PR comment's prev
 test-pipeline: setup tools ## Pipeline tier: secret scanner, actionlint, CI scripts (scratch repos, fake gh)
 	$(ENV) pytest -q tests/pipeline
 
+wire: ## Build (or find) OpenTofu and bpg's provider for the wire tier, from the served Go modules, cached by version
+	scripts/wire.sh
+
+test-wire: engine wire ## Wire tier: upstream's provider (OpenTofu) and the stand-in (Pulumi) on the local PVE, compared
+	$(ENV) pytest -q tests/wire
+
 conformance: ## Check the committed upstream-schema dump against bpg's Go module (built once, cached)
 	scripts/conformance.sh
 
 conformance-write: ## Regenerate providers/conformance/bpg-<version>.json after bumping the pin in its go.mod
 	scripts/conformance.sh --write
 
-test: setup tools engine conformance ## Everything CI runs, every tier
+test: setup tools engine conformance wire ## Everything CI runs, every tier
 	$(ENV) scripts/lint.sh
-	$(ENV) pytest tests/unit tests/pipeline tests/playbooks tests/images tests/e2e tests/faults
+	$(ENV) pytest tests/unit tests/pipeline tests/playbooks tests/images tests/e2e tests/faults tests/wire
 
 bench: engine ## Benchmarks: print figures (recorded in docs/benchmarks.md)
 	$(ENV) python bench/run_all.py

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -25,6 +26,14 @@ CT = "ContainerLegacy"
 FILE = "File"
 HA = "Haresource"
 MEMBER = "Membership"
+#: What upstream's create sends beyond the program's inputs: its schema defaults for the console
+#: (enabled, ``tty`` mode, 2 ttys), the CPU (amd64, no limit) and ``template`` (container.go,
+#: containerCreateCustom; the values in providers/conformance/bpg-v0.112.0.json).
+CREATE_DEFAULTS = {"arch": "amd64", "cmode": "tty", "console": 1, "cpulimit": 0, "template": 0, "tty": 2}
+#: Config keys whose change makes upstream reboot a running container (containerUpdate, rebootRequired).
+REBOOT_KEYS = frozenset({"memory", "swap", "hostname", "nameserver", "searchdomain", "net0"})
+#: How often upstream asks for a container's delete before giving up (retry.go, NewTaskOperation).
+DELETE_ATTEMPTS = 3
 #: PVE's own wording when a guest or HA resource is gone.
 GONE = ("does not exist", "no such resource", "not found")
 
@@ -51,7 +60,8 @@ def _int(value: Any) -> int | None:
 
 
 def _flags(features: Props) -> str:
-    return ",".join(f"{k}=1" for k in ("nesting", "keyctl", "fuse") if features.get(k))
+    # In upstream's order (proxmox/nodes/containers/containers_types.go, CustomFeatures.EncodeValues).
+    return ",".join(f"{k}=1" for k in ("fuse", "keyctl", "nesting") if features.get(k))
 
 
 def _net(nic: Props, ipv4: Props) -> str:
@@ -302,9 +312,10 @@ class ProxmoxProvider(Provider):
         raise ProviderError(f"{typ} is not supported by the stand-in provider")
 
     def _create_member(self, p: Props) -> tuple[str, Props]:
-        # fwprovider/pools/pool_membership.go, Create: PUT /pools/{pool} with vms and allow-move.
+        # fwprovider/pools/pool_membership.go, Create -> proxmox/pools/pool.go, UpdatePool:
+        # PUT /pools?poolid=<pool> (the form PVE 8 added) with vms and allow-move.
         api, pool, vmid = self.api(), p["poolId"], int(p["vmId"])
-        api.put(f"/pools/{quote(pool, safe='')}", vms=str(vmid), **{"allow-move": 1})
+        api.put(f"/pools?poolid={quote(pool, safe='')}", vms=str(vmid), **{"allow-move": 1})
         return f"{pool}/vm/{vmid}", {**p, "type": "vm"}
 
     def _create_file(self, p: Props) -> tuple[str, Props]:
@@ -325,7 +336,16 @@ class ProxmoxProvider(Provider):
             url=p["url"],
             **{"verify-certificates": int(_truthy(p.get("verify", True)))},
         )
-        args = {"url": p["url"], "content": p["contentType"], "filename": p["fileName"]}
+        # The same parameters as upstream's download (proxmox/nodes/storage/download_url.go, via
+        # resource_download_file.go Create): the path's node and storage repeated, and the TLS flag.
+        args = {
+            "url": p["url"],
+            "content": p["contentType"],
+            "filename": p["fileName"],
+            "node": node,
+            "storage": store,
+            "verify-certificates": int(_truthy(p.get("verify", True))),
+        }
         if p.get("checksum"):
             args |= {"checksum": p["checksum"], "checksum-algorithm": p.get("checksumAlgorithm", "sha256")}
         api.wait(node, api.post(f"/nodes/{node}/storage/{store}/download-url", **args))
@@ -338,24 +358,30 @@ class ProxmoxProvider(Provider):
         api, node, vmid = self.api(), p["nodeName"], int(p["vmId"])
         init = p.get("initialization") or {}
         disk = p.get("disk") or {}
+        started = _truthy(p.get("started", True))
         args = (
             config_args(p)
+            | CREATE_DEFAULTS
             | {
                 "vmid": vmid,
                 "ostemplate": p["operatingSystem"]["templateFileId"],
                 "ostype": p["operatingSystem"].get("type", "unmanaged"),
                 "unprivileged": int(_truthy(p.get("unprivileged", False))),
                 "rootfs": f"{disk.get('datastoreId', 'local-lvm')}:{int(disk.get('size', 4))}",
+                "storage": disk.get("datastoreId", "local-lvm"),
+                "start": int(started),
             }
             | mount_point_args(p)
         )
         keys = (init.get("userAccount") or {}).get("keys")
         if keys:
-            args["ssh-public-keys"] = "\n".join(keys) + "\n"
+            args["ssh-public-keys"] = "\n".join(keys)
         if p.get("poolId"):
             args["pool"] = p["poolId"]
         api.wait(node, api.post(f"/nodes/{node}/lxc", **args))
-        if _truthy(p.get("started", True)):
+        # proxmox/nodes/containers/containers.go, StartContainer: the create task started it
+        # (``start``), so the start that follows finds it running and sends nothing.
+        if started and api.get(f"/nodes/{node}/lxc/{vmid}/status/current").get("status") != "running":
             api.wait(node, api.post(f"/nodes/{node}/lxc/{vmid}/status/start"))
         outs = self._read_ct(api, str(vmid), p)
         if outs is None:
@@ -364,7 +390,9 @@ class ProxmoxProvider(Provider):
 
     def _create_ha(self, p: Props) -> tuple[str, Props]:
         api = self.api()
-        api.post("/cluster/ha/resources", sid=p["resourceId"], **_ha_args(p))
+        # proxmox/cluster/ha/resources/resources.go, Create: the sid and its type (ct/vm).
+        sid = str(p["resourceId"])
+        api.post("/cluster/ha/resources", sid=sid, type=sid.split(":", 1)[0], **_ha_args(p))
         outs = self._read_ha(api, str(p["resourceId"]), p)
         if outs is None:
             raise ProviderError(f"HA resource {p['resourceId']} was created but cannot be read back")
@@ -504,20 +532,29 @@ class ProxmoxProvider(Provider):
             node = news["nodeName"]
             before, after = config_args(olds), config_args(news)
             changed = {k: v for k, v in after.items() if str(before.get(k)) != str(v)}
+            # container.go, containerUpdate: a changed block is sent whole (memory with swap).
+            if {"memory", "swap"} & set(changed):
+                changed |= {"memory": after["memory"], "swap": after["swap"]}
             removed = [
                 k
                 for k in ("description", "tags", "features", "nameserver", "searchdomain")
                 if k in before and k not in after
             ]
-            if changed or removed:
-                body = dict(changed)
-                if removed:
-                    body["delete"] = ",".join(removed)
+            body = dict(changed)
+            if removed:
+                body["delete"] = ",".join(removed)
+            rootfs = self._grow_disk(api, node, rid, olds, news)
+            if rootfs:
+                body["rootfs"] = rootfs
+            if body:
                 api.put(f"/nodes/{node}/lxc/{rid}/config", **body)
-            self._grow_disk(api, node, rid, olds, news)
             want, running = _truthy(news.get("started", True)), _truthy(olds.get("started", True))
             if want != running:
                 api.wait(node, api.post(f"/nodes/{node}/lxc/{rid}/status/{'start' if want else 'stop'}"))
+            elif want and REBOOT_KEYS & set(body):
+                # containerUpdate's last step: a running container is rebooted when memory, the
+                # hostname, DNS or the network changed (rebootRequired; timeout 300).
+                api.wait(node, api.post(f"/nodes/{node}/lxc/{rid}/status/reboot", timeout=300))
             outs = self._read_ct(api, rid, news)
             if outs is None:
                 raise ProviderError(f"CT {rid} disappeared during the update")
@@ -531,15 +568,21 @@ class ProxmoxProvider(Provider):
         raise ProviderError(f"{typ}: every change replaces it")
 
     @staticmethod
-    def _grow_disk(api: PveApi, node: str, rid: str, olds: Props, news: Props) -> None:
-        # container.go, containerUpdate: a larger disk.size is a resize of rootfs in place
-        # (PUT .../resize); a smaller one never gets here (CustomizeDiff replaces the container).
+    def _grow_disk(api: PveApi, node: str, rid: str, olds: Props, news: Props) -> str | None:
+        """container.go, containerUpdate: a larger disk.size is a resize of rootfs in place
+        (PUT .../resize), then the whole ``rootfs`` (volume, size in bytes, acl/quota/replicate)
+        goes into the config update, which PVE refuses for a protected container (pve-container
+        ``PVE::LXC::Config::update_pct_config``: "can't update CT N drive 'rootfs'"); a smaller
+        size never gets here (CustomizeDiff replaces the container). Returns that value."""
         old = int(float((olds.get("disk") or {}).get("size") or 0))
         new = int(float((news.get("disk") or {}).get("size") or 0))
-        if new > old > 0:
-            upid = api.put(f"/nodes/{node}/lxc/{rid}/resize", disk="rootfs", size=f"{new}G")
-            if isinstance(upid, str) and upid.startswith("UPID"):
-                api.wait(node, upid)
+        if not new > old > 0:
+            return None
+        upid = api.put(f"/nodes/{node}/lxc/{rid}/resize", disk="rootfs", size=f"{new}G")
+        if isinstance(upid, str) and upid.startswith("UPID"):
+            api.wait(node, upid)
+        volume = str(api.get(f"/nodes/{node}/lxc/{rid}/config").get("rootfs", "")).split(",", 1)[0]
+        return f"acl=0,size={new << 30},quota=0,replicate=0,volume={volume}"
 
     # -- delete ------------------------------------------------------------------------------------
     def delete(self, typ: str, rid: str, props: Props) -> None:
@@ -559,8 +602,8 @@ class ProxmoxProvider(Provider):
                 if not (err.status == 404 or any(g in str(err) for g in GONE)):
                     raise
         elif typ == MEMBER:
-            # fwprovider/pools/pool_membership.go, Delete: PUT /pools/{pool} vms=<id> delete=1.
-            api.put(f"/pools/{quote(props['poolId'], safe='')}", vms=str(int(props["vmId"])), delete=1)
+            # fwprovider/pools/pool_membership.go, Delete: PUT /pools?poolid=<pool> vms=<id> delete=1.
+            api.put(f"/pools?poolid={quote(props['poolId'], safe='')}", vms=str(int(props["vmId"])), delete=1)
 
     @staticmethod
     def _delete_ct(api: PveApi, rid: str, props: Props) -> None:
@@ -579,7 +622,19 @@ class ProxmoxProvider(Provider):
             timeout = int(float(props.get("timeoutDelete") or 60))
             upid = api.post(f"/nodes/{node}/lxc/{rid}/status/shutdown", forceStop=1, timeout=max(1, timeout - 5))
             api.wait(node, upid)
-        api.wait(node, api.delete(f"/nodes/{node}/lxc/{rid}"))
+        # proxmox/nodes/containers/containers.go, DeleteContainer: a task operation of
+        # proxmox/retry/retry.go (NewTaskOperation: 3 attempts, 1 s then 2 s apart) retried on any
+        # 5xx but "does not exist" (IsTransientAPIError), so a refusal is asked three times.
+        for attempt in range(DELETE_ATTEMPTS):
+            try:
+                upid = api.delete(f"/nodes/{node}/lxc/{rid}")
+                break
+            except PveApiError as err:
+                gone = any(g in str(err) for g in GONE)
+                if gone or (err.status or 0) < 500 or attempt == DELETE_ATTEMPTS - 1:
+                    raise
+                time.sleep(2**attempt)
+        api.wait(node, upid)
 
 
 if __name__ == "__main__":

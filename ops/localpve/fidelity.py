@@ -4,6 +4,14 @@ Composed into ``LocalPve`` (ops/localpve/server.py) as a mixin; fakepve register
 ``_routes_*`` method's routes against its bundled PVE schema, so parameters are validated as PVE
 does. What this adds (each difference that remains is listed in docs/engine.md):
 
+- **A trailing slash is the same path.** PVE's router splits a request path on ``/`` and skips
+  empty fragments (pve-common ``src/PVE/RESTHandler.pm``, ``find_handler``), so
+  ``POST /cluster/ha/resources/`` is the HA create. Upstream sends exactly that (bpg
+  ``proxmox/cluster/ha/resources/resources.go``, ``Create``: ``ExpandPath("")`` ends in ``/``);
+  fakepve's stateful routes matched only the bare path, so the request fell through to its
+  schema-only catch-all, which answered OK and kept nothing, and upstream's read-back then failed
+  with "HA resource not found after update". Every stateful route is registered with its
+  trailing-slash twin.
 - **HA resources, stateful.** ``/cluster/ha/resources`` (list, create) and ``/{sid}`` (read,
   update, delete) keep real entries and set the guest's HA state, so fakepve's own refusals apply:
   a guest under HA cannot be deleted without ``purge`` ("used in HA resources"). An unknown sid
@@ -64,6 +72,17 @@ ROLES: dict[str, frozenset[str]] = {
 }
 
 
+class _WithTrailingSlash:
+    """A router that registers every route under its path and under the path with a trailing ``/``."""
+
+    def __init__(self, router: Any) -> None:
+        self.router = router
+
+    def add_route(self, method: str, path: str, handler: Any) -> None:
+        self.router.add_route(method, path, handler)
+        self.router.add_route(method, path + "/", handler)
+
+
 class PveFidelity:
     """Mixin for ``LocalPve`` (a ``FakePve``); see the module docstring."""
 
@@ -71,6 +90,9 @@ class PveFidelity:
 
     def _init_fidelity(self) -> None:
         self.ha_resources = {}
+
+    def _register_stateful(self, router: Any, prefixes: Any) -> None:
+        super()._register_stateful(_WithTrailingSlash(router), prefixes)  # type: ignore[misc]
 
     # ------------------------------------------------------------------ roles and tokens
 

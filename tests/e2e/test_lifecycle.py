@@ -319,7 +319,7 @@ def test_locked_container_fails_clearly_then_converges(fabric: LocalFabric) -> N
     # ...and a refresh reads the real value back, so `up --refresh` converges.
     up(fabric, "--refresh")
     assert int(fabric.api.containers()[1201]["config"]["memory"]) == 1536
-    assert fabric.cgroup(1201, "memory.limit_in_bytes") == str(1536 << 20)  # hot-plugged into the running container
+    assert fabric.cgroup(1201, "memory.limit_in_bytes") == str(1536 << 20)  # running, after upstream's reboot
     fabric.pulumi("preview", "--expect-no-changes", "--refresh")
 
 

@@ -173,13 +173,16 @@ def test_ssh_key_rotation_replaces_and_the_strict_plan_check_needs_an_override(p
     prod.pulumi("preview", "--expect-no-changes")
 
 
-def test_disk_grow_is_in_place(prod: ProdShape) -> None:
+def test_disk_grow_is_in_place_and_its_rootfs_update_refused_while_protected(prod: ProdShape) -> None:
     before = macs(prod)["db-1"]
     prod.set_config("containers.db-1.diskGb", "6")
     preview = prod.preview_json()
     ops = {s["op"] for s in preview["steps"] if s["urn"].endswith("::db-1") and is_container(s["urn"])}
     assert ops == {"update"}, ops
-    up(prod)
+    # Upstream resizes, then PVE refuses the rootfs in its config update of a protected container
+    # (docs/engine.md, "The wire tier"): the up fails, the disk is grown all the same.
+    failed = prod.pulumi("up", "--yes", "--skip-preview", check=False)
+    assert failed.returncode != 0 and "drive 'rootfs' - protection mode enabled" in failed.stdout + failed.stderr
     cfg = prod.api.containers()[CONTAINERS["db-1"]]["config"]
     assert "size=6G" in cfg["rootfs"] and macs(prod)["db-1"] == before
     prod.pulumi("preview", "--expect-no-changes", "--refresh")

@@ -18,7 +18,7 @@ import pytest
 from fabric.runtime.release import release
 from ops.localpve.server import RunningPve
 from ops.localpve.services import serve_directory
-from providers.base import Props, changed_keys, diff_paths
+from providers.base import PartialUpdateError, Props, changed_keys, diff_paths
 from providers.proxmoxve import CT, FILE, HA, MEMBER, ProxmoxProvider
 from providers.pve_api import PveApi, PveApiError
 from tests.lane import loopback, port
@@ -111,7 +111,10 @@ def test_protected_ha_container_refuses_delete_until_released(pve: Pve) -> None:
     grown = {**inputs, "disk": {**inputs["disk"], "size": 6.0}}
     paths = [p for k in grown for p in diff_paths(read.get(k), grown[k], k)]
     assert provider.replaces(CT, rid, read, grown, paths) == [], "a disk grow is in place"
-    state = provider.update(CT, rid, read, grown)
+    # As upstream (container.go, containerUpdate): the resize goes through, then the rootfs it puts in
+    # the config update is refused for a protected container (pve-container update_pct_config).
+    with pytest.raises(PartialUpdateError, match="can't update CT 301 drive 'rootfs' - protection mode enabled"):
+        provider.update(CT, rid, read, grown)
     assert "size=6G" in pve.root.get("/nodes/pve1/lxc/301/config")["rootfs"]
 
     with pytest.raises(PveApiError, match="protection mode enabled"):
@@ -148,3 +151,11 @@ def test_query_url_metadata_answers_from_the_mirror(pve: Pve) -> None:
     assert meta["filename"] == "t_1.0.0_amd64.tar.zst" and meta["size"] == len(PAYLOAD)
     with pytest.raises(PveApiError, match="can't open"):
         pve.root.get("/nodes/pve1/query-url-metadata", url=f"{pve.mirror}/missing.tar.zst")
+
+
+def test_a_trailing_slash_reaches_the_same_ha_endpoint(pve: Pve) -> None:
+    # Upstream's HA create is `POST /cluster/ha/resources/` (bpg proxmox/cluster/ha/resources/resources.go,
+    # Create); PVE's router skips empty path fragments, so it creates the resource it then reads back.
+    pve.running.call(lambda: pve.running.pve.add_ct(302, "t", node="pve1"))
+    pve.root.post("/cluster/ha/resources/", sid="ct:302", type="ct", state="started")
+    assert pve.root.get("/cluster/ha/resources/ct:302")["state"] == "started"

@@ -1,0 +1,174 @@
+"""Benchmark: the ceiling of one stack. ``pulumi up``, a no-change preview and ``destroy`` at 100, 500
+and 1000 containers, on the file backend and on an S3 bucket (SeaweedFS on loopback), fabric
+against raw in the same run.
+
+    python bench/bench_scale.py                          # 100 500 1000, both backends
+    python bench/bench_scale.py --sizes 100 --backends s3 --no-write
+    python bench/bench_scale.py --render                 # the table again from the results file
+
+Each (size, backend, program) runs in a scratch project on its own local Proxmox (time scale 0,
+containers as API records: ``local_services(containers=False)``), with the containers in intent
+files; the raw program registers the same provider resources flat (``bench/bench_engine.py``,
+whose project and step runner this reuses). For S3, every project keeps its state under its own
+key prefix of one bucket (``PULUMI_BACKEND_URL=s3://fabric-state/<prefix>?endpoint=...``).
+
+Every measure is appended to a results file as it is taken (``--results``, default
+``$SAMAKIA_CACHE/bench-scale.json``), so a long run that is stopped keeps what it measured, and the
+machine's load average is recorded at each step. The growth exponent between two sizes is
+``log(cost2 / cost1) / log(n2 / n1)``: 1 is linear, 2 quadratic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_engine import STEPS, project, run_steps  # noqa: E402
+from bench.proctree import ENGINE, Measured  # noqa: E402
+from bench.report import write_section  # noqa: E402
+from fabric.paths import cache_root  # noqa: E402
+from ops.localpve.s3_server import S3Store, seaweedfs  # noqa: E402
+
+SIZES = (100, 500, 1000)
+BACKENDS = ("file", "s3")
+PROGRAMS = ("raw", "fabric")
+APPLY_STEPS = STEPS[1:]  # up, noop (a no-change preview), destroy
+TITLE = "Scale: one stack's ceiling, file and S3 backends"
+
+
+def record(path: Path, row: dict[str, Any]) -> None:
+    rows = json.loads(path.read_text()) if path.exists() else []
+    rows.append(row)
+    path.write_text(json.dumps(rows, indent=1))
+
+
+def row_of(n: int, backend: str, program: str, step: str, m: Measured) -> dict[str, Any]:
+    return {
+        "n": n,
+        "backend": backend,
+        "program": program,
+        "step": step,
+        "wall": round(m.seconds, 2),
+        "cpu": round(m.cpu, 2),
+        "engine_cpu": round(m.cpu_by_role.get(ENGINE, 0.0), 2),
+        "peak_mib": round(m.peak / 2**20),
+        "load": round(os.getloadavg()[0], 1),
+    }
+
+
+@contextlib.contextmanager
+def backend(name: str, tmp: Path) -> Iterator[S3Store | None]:
+    if name == "s3":
+        with seaweedfs(tmp / "s3") as store:
+            yield store
+    else:
+        yield None
+
+
+def run(sizes: list[int], backends: list[str], results: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="samakia-scale-") as tmp:
+        base = Path(tmp)
+        stores: dict[str, S3Store | None] = {}
+        with contextlib.ExitStack() as stack:
+            for name in backends:
+                (base / name).mkdir()
+                stores[name] = stack.enter_context(backend(name, base))
+            for n in sizes:
+                for name in backends:
+                    for program in PROGRAMS:
+                        p = project(base / name, n, baseline=program == "raw")
+                        store = stores[name]
+                        env = store.env(prefix=f"{program}-{n}") if store is not None else None
+                        print(f"{n} containers, {name} backend, {program}:", flush=True)
+                        run_steps(
+                            p,
+                            APPLY_STEPS,
+                            backend_env=env,
+                            on_step=lambda step, m, n=n, name=name, program=program: record(
+                                results, row_of(n, name, program, step, m)
+                            ),
+                        )
+
+
+def exponent(c1: float, c2: float, n1: int, n2: int) -> float:
+    return math.log(c2 / c1) / math.log(n2 / n1) if c1 > 0 and c2 > 0 and n1 != n2 else float("nan")
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    """The table: per backend, step and program, each size's wall / CPU / peak, and the exponents."""
+    by = {(r["backend"], r["step"], r["program"], r["n"]): r for r in rows}
+    sizes = sorted({r["n"] for r in rows})
+    lines = [
+        "| backend | step | program | " + " | ".join(f"{n}: wall s / CPU s / peak MiB" for n in sizes)
+        + " | CPU exponent " + ", ".join(f"{a}->{b}" for a, b in zip(sizes, sizes[1:], strict=False)) + " |",
+        "| --- | --- | --- |" + " ---: |" * len(sizes) + " ---: |",
+    ]
+    for name in BACKENDS:
+        for step, _ in APPLY_STEPS:
+            for program in PROGRAMS:
+                cells = []
+                for n in sizes:
+                    r = by.get((name, step, program, n))
+                    cells.append(f"{r['wall']:.1f} / {r['cpu']:.1f} / {r['peak_mib']}" if r else "not run")
+                exps = []
+                for a, b in zip(sizes, sizes[1:], strict=False):
+                    ra, rb = by.get((name, step, program, a)), by.get((name, step, program, b))
+                    exps.append(f"{exponent(ra['cpu'], rb['cpu'], a, b):.2f}" if ra and rb else "-")
+                if any(c != "not run" for c in cells):
+                    lines.append(f"| {name} | {step} | {program} | " + " | ".join(cells) + " | " + ", ".join(exps) + " |")
+    lines += ["", "Fabric / raw CPU ratio in the same run:", "", "| backend | step | " + " | ".join(str(n) for n in sizes) + " |"]
+    lines.append("| --- | --- |" + " ---: |" * len(sizes))
+    for name in BACKENDS:
+        for step, _ in APPLY_STEPS:
+            cells = []
+            for n in sizes:
+                f, r = by.get((name, step, "fabric", n)), by.get((name, step, "raw", n))
+                cells.append(f"{f['cpu'] / r['cpu']:.2f}" if f and r and r["cpu"] else "-")
+            if any(c != "-" for c in cells):
+                lines.append(f"| {name} | {step} | " + " | ".join(cells) + " |")
+    loads = [r["load"] for r in rows]
+    if loads:
+        lines += ["", f"Load average (1 min) at the end of each step: {min(loads)} to {max(loads)}."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    ap.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
+    ap.add_argument("--backends", nargs="*", choices=BACKENDS, default=list(BACKENDS))
+    ap.add_argument("--results", type=Path, default=cache_root() / "bench-scale.json")
+    ap.add_argument("--render", action="store_true", help="only render the results file")
+    ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    args = ap.parse_args()
+    if not args.render:
+        args.results.unlink(missing_ok=True)
+        run(args.sizes, args.backends, args.results)
+    table = render(json.loads(args.results.read_text()) if args.results.exists() else [])
+    print(table)
+    if not args.no_write:
+        write_section(TITLE, table + "\n\n" + NOTE)
+
+
+NOTE = (
+    "Run: `bench/bench_scale.py` (part of `make bench`). Real engine, stand-in providers, the local Proxmox "
+    "with time scale 0 and containers as API records, infrastructure only; containers in intent files. "
+    "up = `pulumi up --skip-preview` on the empty stack; noop = a preview expecting no changes; destroy. "
+    "file = the DIY file backend; s3 = the DIY backend on a SeaweedFS bucket on loopback. CPU = the CLI, "
+    "language host, program and providers together; peak = their resident memory. Exponent = "
+    "log(CPU ratio) / log(size ratio) between neighbouring sizes: 1 linear, 2 quadratic."
+)
+
+
+if __name__ == "__main__":
+    main()

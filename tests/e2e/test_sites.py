@@ -51,6 +51,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, 
         (project / name).symlink_to(ROOT / name)
     shared = yaml.safe_load((ROOT / "sites" / "shared.yaml").read_text().replace("10.79.0.", NET))
     shared["imageCatalog"] = "catalog.sites.yaml"
+    shared["images"] = {"base": "debian12-base@1.0.0"}  # the engine tier's build, cached already
     (project / "sites").mkdir()
     (project / "sites" / "shared.yaml").write_text(yaml.safe_dump(shared, sort_keys=False))
     for stack in SITES:

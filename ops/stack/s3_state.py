@@ -37,8 +37,10 @@ from ops.localpve.s3_server import REGION, s3_client
 
 BOOKKEEPING = ".pulumi"
 LOCKS = (BOOKKEEPING, "locks", "organization")
-"""Project-scoped DIY layout (pulumi/pkg v3.274.1 backend/diy/lock.go ``stackLockDir``, store.go)."""
-STACKS = (BOOKKEEPING, "stacks", "organization")
+"""Locks sit under the stack's fully qualified name, ``organization/<project>/<stack>`` (pulumi/pkg
+v3.274.1 backend/diy/lock.go ``stackLockDir``)."""
+STACKS = (BOOKKEEPING, "stacks")
+"""Checkpoints sit at ``<project>/<stack>.json`` (backend/diy/store.go, ``projectReferenceStore.StackBasePath``)."""
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,7 @@ def test_a_stale_lock_of_a_killed_apply_is_reported_and_cleared_the_runbooks_way
 def test_secrets_stay_encrypted_in_the_raw_object(s3fabric: S3Fabric, aws_env: None) -> None:
     raw = raw_checkpoint(s3fabric.store.backend_url(), PROJECT, STACK).decode()
     checkpoint = json.loads(raw)
-    provider = checkpoint["checkpoint"]["secrets_providers"]
+    provider = checkpoint["checkpoint"]["latest"]["secrets_providers"]
     assert provider["type"] == "passphrase" and provider["state"]["salt"].startswith("v1:")
     state = s3fabric.project / ".state"
     for secret in (

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import math
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,39 @@ def row_of(n: int, backend: str, program: str, step: str, m: Measured) -> dict[s
     }
 
 
+class ServerCpu:
+    """CPU seconds the S3 server used since the previous reading: the backend's side of each step,
+    which the process-tree measure of the engine does not see (the server is not its child)."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self.last = self.read()
+
+    def read(self) -> float:
+        if self.pid is None:
+            return 0.0
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def since_last(self) -> float:
+        now = self.read()
+        used, self.last = now - self.last, now
+        return used
+
+
+def recorder(results: Path, server: ServerCpu, key: tuple[int, str, str]) -> Callable[[str, Measured], None]:
+    """What ``run_steps`` calls after each step: the row, with the S3 server's CPU, appended to ``results``."""
+
+    def on_step(step: str, m: Measured) -> None:
+        row = row_of(*key, step, m)
+        row["server_cpu"] = round(server.since_last(), 2)
+        record(results, row)
+        if row["server_cpu"]:
+            print(f"  (S3 server CPU {row['server_cpu']:.1f} s)", flush=True)
+
+    return on_step
+
+
 @contextlib.contextmanager
 def backend(name: str, tmp: Path) -> Iterator[S3Store | None]:
     if name == "s3":
@@ -91,14 +125,10 @@ def run(sizes: list[int], backends: list[str], results: Path) -> None:
                         store = stores[name]
                         env = store.env(prefix=f"{program}-{n}") if store is not None else None
                         print(f"{n} containers, {name} backend, {program}:", flush=True)
-                        run_steps(
-                            p,
-                            APPLY_STEPS,
-                            backend_env=env,
-                            on_step=lambda step, m, n=n, name=name, program=program: record(
-                                results, row_of(n, name, program, step, m)
-                            ),
+                        on_step = recorder(
+                            results, ServerCpu(store.pid if store is not None else None), (n, name, program)
                         )
+                        run_steps(p, APPLY_STEPS, backend_env=env, on_step=on_step)
 
 
 def exponent(c1: float, c2: float, n1: int, n2: int) -> float:
@@ -110,8 +140,11 @@ def render(rows: list[dict[str, Any]]) -> str:
     by = {(r["backend"], r["step"], r["program"], r["n"]): r for r in rows}
     sizes = sorted({r["n"] for r in rows})
     lines = [
-        "| backend | step | program | " + " | ".join(f"{n}: wall s / CPU s / peak MiB" for n in sizes)
-        + " | CPU exponent " + ", ".join(f"{a}->{b}" for a, b in zip(sizes, sizes[1:], strict=False)) + " |",
+        "| backend | step | program | "
+        + " | ".join(f"{n}: wall s / CPU s / peak MiB" for n in sizes)
+        + " | CPU exponent "
+        + ", ".join(f"{a}->{b}" for a, b in itertools.pairwise(sizes))
+        + " |",
         "| --- | --- | --- |" + " ---: |" * len(sizes) + " ---: |",
     ]
     for name in BACKENDS:
@@ -122,12 +155,19 @@ def render(rows: list[dict[str, Any]]) -> str:
                     r = by.get((name, step, program, n))
                     cells.append(f"{r['wall']:.1f} / {r['cpu']:.1f} / {r['peak_mib']}" if r else "not run")
                 exps = []
-                for a, b in zip(sizes, sizes[1:], strict=False):
+                for a, b in itertools.pairwise(sizes):
                     ra, rb = by.get((name, step, program, a)), by.get((name, step, program, b))
                     exps.append(f"{exponent(ra['cpu'], rb['cpu'], a, b):.2f}" if ra and rb else "-")
                 if any(c != "not run" for c in cells):
-                    lines.append(f"| {name} | {step} | {program} | " + " | ".join(cells) + " | " + ", ".join(exps) + " |")
-    lines += ["", "Fabric / raw CPU ratio in the same run:", "", "| backend | step | " + " | ".join(str(n) for n in sizes) + " |"]
+                    lines.append(
+                        f"| {name} | {step} | {program} | " + " | ".join(cells) + " | " + ", ".join(exps) + " |"
+                    )
+    lines += [
+        "",
+        "Fabric / raw CPU ratio in the same run:",
+        "",
+        "| backend | step | " + " | ".join(str(n) for n in sizes) + " |",
+    ]
     lines.append("| --- | --- |" + " ---: |" * len(sizes))
     for name in BACKENDS:
         for step, _ in APPLY_STEPS:

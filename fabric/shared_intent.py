@@ -47,7 +47,9 @@ def expand(raw: Mapping[str, Any], project_dir: Path) -> dict[str, Any]:
     try:
         body = parse_yaml(path.read_text(encoding="utf-8"), rel)  # C loader, duplicate keys refused
     except (OSError, UnicodeDecodeError) as err:
-        raise FabricConfigError([Problem(KEY, f"cannot be read: {getattr(err, 'strerror', None) or err}", rel)]) from None
+        raise FabricConfigError(
+            [Problem(KEY, f"cannot be read: {getattr(err, 'strerror', None) or err}", rel)]
+        ) from None
     except InputError as err:
         raise FabricConfigError([Problem(KEY, str(err), rel)]) from None
     if not isinstance(body, dict) or not body:

@@ -108,11 +108,11 @@ def check_own(intent: FabricIntent) -> list[Problem]:
     first, last = site.vmid_range.first, site.vmid_range.last
     for name, c in intent.containers.items():
         if not first <= c.vmid <= last:
-            problems.append(Problem(f"containers.{name}.vmid", f"is outside site.vmidRange ({site.vmid_range})", c.vmid))
+            problems.append(
+                Problem(f"containers.{name}.vmid", f"is outside site.vmidRange ({site.vmid_range})", c.vmid)
+            )
     if intent.volume_owner is not None and not first <= intent.volume_owner <= last:
-        problems.append(
-            Problem("volumeOwner", f"is outside site.vmidRange ({site.vmid_range})", intent.volume_owner)
-        )
+        problems.append(Problem("volumeOwner", f"is outside site.vmidRange ({site.vmid_range})", intent.volume_owner))
     for net_name, r in site.address_ranges.items():
         net = intent.networks.get(net_name)
         at = f"site.addressRanges.{net_name}"
@@ -144,7 +144,9 @@ def check_against_others(intent: FabricIntent, stack: str | None, others: list[S
             continue
         where = f"site '{other.site.name}' (Pulumi.{other.stack}.yaml)"
         if other.site.name == site.name:
-            problems.append(Problem("site.name", f"is also the name of the site in Pulumi.{other.stack}.yaml", site.name))
+            problems.append(
+                Problem("site.name", f"is also the name of the site in Pulumi.{other.stack}.yaml", site.name)
+            )
         mine = (site.vmid_range.first, site.vmid_range.last)
         theirs = (other.site.vmid_range.first, other.site.vmid_range.last)
         if other.site.cluster == site.cluster and _overlap(mine, theirs):

@@ -47,6 +47,8 @@ class S3Store:
     access_key: str
     secret_key: str
     data_dir: Path
+    pid: int
+    """The server's process (the benchmark reads its CPU time)."""
 
     @property
     def endpoint(self) -> str:
@@ -132,7 +134,7 @@ def _bucket_ready(store: S3Store, proc: subprocess.Popen[bytes], log: Path) -> N
         try:
             s3.head_bucket(Bucket=store.bucket)
             return
-        except Exception as err:  # noqa: BLE001 - any answer but success means "not yet"
+        except Exception as err:
             last = err
             time.sleep(0.5)
     raise SystemExit(f"bucket {store.bucket} never became usable: {last}\n{log.read_text()[-3000:]}")
@@ -172,8 +174,10 @@ def seaweedfs(state_dir: Path, *, host: str | None = None, bucket: str = BUCKET)
     ]
     log = data / "weed.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    store = S3Store(host, ports["s3"], bucket, access, secret, data)
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    store = S3Store(host, ports["s3"], bucket, access, secret, data, proc.pid)
     try:
         _wait_for(host, ports["s3"], proc, log)
         _bucket_ready(store, proc, log)

@@ -128,8 +128,11 @@ class Summary:
             used += len(row) + 1
         lines += head + kept
         if len(kept) < len(body):
-            lines += ["", f"... and {len(body) - len(kept)} more rows, not shown to stay within the comment size limit: "
-                      "every change is in the saved plan (preview.json)."]
+            lines += [
+                "",
+                f"... and {len(body) - len(kept)} more rows, not shown to stay within the comment size limit: "
+                "every change is in the saved plan (preview.json).",
+            ]
         return [*lines, "", "</details>"]
 
     def markdown(self) -> str:

@@ -72,8 +72,10 @@ def mermaid(summary: Summary, shape: StackShape) -> list[str]:
             group = shape.group_of(name) or "ungrouped"
             per_group[group] = per_group.get(group, 0) + 1
         counted = ", ".join(f"{g} {n}" for g, n in sorted(per_group.items()))
-        return [f"{len(touched)} containers replaced or deleted ({counted}): too many for a diagram; "
-                "the rollout column of the table orders them."]
+        return [
+            f"{len(touched)} containers replaced or deleted ({counted}): too many for a diagram; "
+            "the rollout column of the table orders them."
+        ]
     lines = ["```mermaid", "flowchart LR"]
     groups = {g: [m for m in members if m in touched] for g, members in shape.groups.items()}
     groups["ungrouped"] = [n for n in touched if shape.group_of(n) is None]

@@ -86,7 +86,9 @@ def parse_backend(url: str) -> Bucket:
 def _client(bucket: Bucket) -> Any:
     key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
     if not key or not secret:
-        raise InputError("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set (the bucket's keys, as for the engine)")
+        raise InputError(
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set (the bucket's keys, as for the engine)"
+        )
     return s3_client(bucket.endpoint or f"https://s3.{bucket.region}.amazonaws.com", key, secret, bucket.region)
 
 

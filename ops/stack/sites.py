@@ -110,7 +110,7 @@ def apply_each(stacks: list[str], apply_one: Callable[[str], int]) -> list[Outco
     for stack in stacks:
         try:
             code = apply_one(stack)
-        except Exception as err:  # noqa: BLE001 - one site's failure must not stop the others
+        except Exception as err:
             print(f"sites: {stack}: {type(err).__name__}: {err}", file=sys.stderr)
             code = EXIT_UNUSABLE
         outcomes.append(Outcome(stack, code))

@@ -126,12 +126,27 @@ def test_a_vmid_collision_between_sites_is_refused_before_any_apply(
     workspaces, api, project = sites
     before = set(api.containers())
     _edit(project, SITES[1], lambda c: c["fabric:site"].update(vmidRange={"first": 2150, "last": 2299}))
-    _edit(project, SITES[1], lambda c: c["fabric:containers"].update({"web-b-4": {
-        "vmid": 2160, "hostname": "web-b-4", "node": "pve2", "nic": {"network": "lan", "address": NET + "114"}}}))
+    _edit(
+        project,
+        SITES[1],
+        lambda c: c["fabric:containers"].update(
+            {
+                "web-b-4": {
+                    "vmid": 2160,
+                    "hostname": "web-b-4",
+                    "node": "pve2",
+                    "nic": {"network": "lan", "address": NET + "114"},
+                }
+            }
+        ),
+    )
     ws = workspaces[SITES[1]]
     ws.config_file = working_config(project, SITES[1], project / ".state")
     result = ws.pulumi("up", "--yes", "--skip-preview", check=False, capture=True)
     assert result.returncode != 0
     out = result.stdout + result.stderr
-    assert "site.vmidRange: overlaps site 'site-a' (Pulumi.local-site-a.yaml), 2100-2199 on the shared cluster 'local'" in out
+    assert (
+        "site.vmidRange: overlaps site 'site-a' (Pulumi.local-site-a.yaml), 2100-2199 on the shared cluster 'local'"
+        in out
+    )
     assert set(api.containers()) == before  # nothing applied

@@ -82,7 +82,7 @@ def test_the_pr_previews_and_comments_once_per_affected_stack() -> None:
     assert plan["env"]["STACK"] == "${{ matrix.stack }}"
     runs = [str(s.get("run", "")) for s in plan["steps"]]
     assert 'make plan STACK="$STACK"' in runs and 'make pr-comment STACK="$STACK"' in runs
-    artifact = [s for s in plan["steps"] if s.get("uses", "").startswith("actions/upload-artifact")][0]
+    artifact = next(s for s in plan["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
     assert artifact["with"]["name"] == "plan-${{ matrix.stack }}-${{ steps.key.outputs.tree }}"
 
 

@@ -43,7 +43,9 @@ class S3Fabric:
     def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = self.ws.pulumi(*args, check=False, capture=True)
         if check and result.returncode != 0:
-            raise AssertionError(f"pulumi {' '.join(args)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+            raise AssertionError(
+                f"pulumi {' '.join(args)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
         return result
 
 
@@ -60,14 +62,16 @@ def _body() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def s3fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Fabric]:
     project = make_project(tmp_path_factory, STACK, _body())
-    with seaweedfs(tmp_path_factory.mktemp("s3"), host=S3_HOST) as store:
-        with local_fabric(
+    with (
+        seaweedfs(tmp_path_factory.mktemp("s3"), host=S3_HOST) as store,
+        local_fabric(
             project, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT, containers=False, backend_env=store.env()
-        ) as (ws, pve):
-            api = PveApi(pve.url, str(pve.cafile), username="root@pam", password=ws.env["SAMAKIA_PVE_PASSWORD"])
-            f = S3Fabric(ws=ws, pve=pve, store=store, project=project, api=api)
-            try:
-                yield f
-            finally:
-                ws.pulumi("cancel", "--yes", check=False, capture=True)
-                ws.pulumi("destroy", "--yes", "--skip-preview", check=False, capture=True)
+        ) as (ws, pve),
+    ):
+        api = PveApi(pve.url, str(pve.cafile), username="root@pam", password=ws.env["SAMAKIA_PVE_PASSWORD"])
+        f = S3Fabric(ws=ws, pve=pve, store=store, project=project, api=api)
+        try:
+            yield f
+        finally:
+            ws.pulumi("cancel", "--yes", check=False, capture=True)
+            ws.pulumi("destroy", "--yes", "--skip-preview", check=False, capture=True)

@@ -167,8 +167,13 @@ def test_a_secret_value_is_ciphertext_in_the_bucket(s3fabric: S3Fabric, aws_env:
 
     def pulumi(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            ["pulumi", *args, "--non-interactive"], cwd=tmp_path, env=env, input=stdin,
-            capture_output=True, text=True, check=False,
+            ["pulumi", *args, "--non-interactive"],
+            cwd=tmp_path,
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
         return result

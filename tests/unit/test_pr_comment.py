@@ -135,7 +135,9 @@ def test_a_thousand_changes_stay_readable_counted_collapsed_and_within_githubs_l
 def _others(comment: str) -> int:
     """Rows of the details table that are not a web container (the images, the removed db-1)."""
     details = comment[comment.index("<details>") : comment.index("</details>")]
-    return sum(1 for ln in details.splitlines() if ln.startswith("| ") and not ln.startswith(("| web-", "| resource", "| ---")))
+    return sum(
+        1 for ln in details.splitlines() if ln.startswith("| ") and not ln.startswith(("| web-", "| resource", "| ---"))
+    )
 
 
 def test_a_small_plan_keeps_the_plain_table_and_the_diagram() -> None:

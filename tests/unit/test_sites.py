@@ -106,13 +106,18 @@ def test_a_container_outside_its_sites_ranges_is_named(project: Path) -> None:
 
 def test_two_stacks_naming_one_site_are_refused(project: Path) -> None:
     edit(project, "local-site-b", lambda c: c["fabric:site"].update(name="site-a"))
-    assert any(p.startswith("site.name: is also the name of the site in Pulumi.local-site-b.yaml") for p in problems(project, "local-site-a"))
+    assert any(
+        p.startswith("site.name: is also the name of the site in Pulumi.local-site-b.yaml")
+        for p in problems(project, "local-site-a")
+    )
 
 
 def test_a_section_in_both_the_stack_and_the_shared_file_is_refused(project: Path) -> None:
     edit(project, "local-site-a", lambda c: c.update({"fabric:images": {"base": "debian12-base@1.0.0"}}))
     found = problems(project, "local-site-a")
-    assert found == ["images: is given in the stack file and in sites/shared.yaml: keep it in one place (value not shown)"]
+    assert found == [
+        "images: is given in the stack file and in sites/shared.yaml: keep it in one place (value not shown)"
+    ]
 
 
 def test_the_shared_file_holds_only_shared_sections(project: Path) -> None:

@@ -110,7 +110,7 @@ def backend(name: str, tmp: Path) -> Iterator[S3Store | None]:
         yield None
 
 
-def run(sizes: list[int], backends: list[str], results: Path) -> None:
+def run(sizes: list[int], backends: list[str], results: Path, programs: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="samakia-scale-") as tmp:
         base = Path(tmp)
         stores: dict[str, S3Store | None] = {}
@@ -120,7 +120,7 @@ def run(sizes: list[int], backends: list[str], results: Path) -> None:
                 stores[name] = stack.enter_context(backend(name, base))
             for n in sizes:
                 for name in backends:
-                    for program in PROGRAMS:
+                    for program in programs:
                         p = project(base / name, n, baseline=program == "raw")
                         store = stores[name]
                         env = store.env(prefix=f"{program}-{n}") if store is not None else None
@@ -188,12 +188,15 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
     ap.add_argument("--backends", nargs="*", choices=BACKENDS, default=list(BACKENDS))
     ap.add_argument("--results", type=Path, default=cache_root() / "bench-scale.json")
+    ap.add_argument("--programs", nargs="*", choices=PROGRAMS, default=list(PROGRAMS))
+    ap.add_argument("--append", action="store_true", help="add to the results file instead of starting it afresh")
     ap.add_argument("--render", action="store_true", help="only render the results file")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = ap.parse_args()
     if not args.render:
-        args.results.unlink(missing_ok=True)
-        run(args.sizes, args.backends, args.results)
+        if not args.append:
+            args.results.unlink(missing_ok=True)
+        run(args.sizes, args.backends, args.results, args.programs)
     table = render(json.loads(args.results.read_text()) if args.results.exists() else [])
     print(table)
     if not args.no_write:

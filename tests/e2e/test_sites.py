@@ -26,6 +26,7 @@ from ops.stack.workspace import Workspace, working_config
 from providers.pve_api import PveApi
 from tests.e2e.conftest import LINKED, ROOT
 from tests.lane import loopback, port, subnet
+from tests.stack_files import edit_stack
 
 SITES = ("local-site-a", "local-site-b")
 PVE_HOST = loopback(23)  # no other tier binds .23
@@ -81,13 +82,6 @@ def _up(workspaces: dict[str, Workspace], project: Path) -> Any:
     return apply_one
 
 
-def _edit(project: Path, stack: str, change: Any) -> None:
-    path = project / f"Pulumi.{stack}.yaml"
-    body = yaml.safe_load(path.read_text())
-    change(body["config"])
-    path.write_text(yaml.safe_dump(body, sort_keys=False))
-
-
 def test_two_sites_apply_one_at_a_time_on_one_cluster(sites: tuple[dict[str, Workspace], PveApi, Path]) -> None:
     workspaces, api, project = sites
     outcomes = apply_each(list(SITES), _up(workspaces, project))
@@ -106,17 +100,17 @@ def test_a_failing_site_leaves_the_other_applied_and_reported(
     workspaces, api, project = sites
     # Site a's cluster refuses its change (a node the site declares but the cluster does not have);
     # site b adds a container. a runs first and fails; b is applied all the same.
-    _edit(project, SITES[0], lambda c: c["fabric:nodes"].update({"pve9": {}}))
-    _edit(project, SITES[0], lambda c: c["fabric:containers"]["web-a-2"].update(node="pve9"))
+    edit_stack(project, SITES[0], lambda c: c["fabric:nodes"].update({"pve9": {}}))
+    edit_stack(project, SITES[0], lambda c: c["fabric:containers"]["web-a-2"].update(node="pve9"))
     new = {"vmid": 2203, "hostname": "web-b-3", "node": "pve1", "nic": {"network": "lan", "address": NET + "113"}}
-    _edit(project, SITES[1], lambda c: c["fabric:containers"].update({"web-b-3": new}))
+    edit_stack(project, SITES[1], lambda c: c["fabric:containers"].update({"web-b-3": new}))
     outcomes = apply_each(list(SITES), _up(workspaces, project))
     text = report(outcomes)
     assert [o.ok for o in outcomes] == [False, True], text
     assert text.splitlines()[0] == "1 of 2 stack(s) applied; FAILED: local-site-a"
     containers = api.containers()
     assert 2203 in containers and 2101 in containers  # b's new one; a's untouched one stays
-    _edit(project, SITES[0], lambda c: c["fabric:containers"]["web-a-2"].update(node="pve2"))
+    edit_stack(project, SITES[0], lambda c: c["fabric:containers"]["web-a-2"].update(node="pve2"))
     assert apply_each([SITES[0]], _up(workspaces, project))[0].ok  # the fix applies
 
 
@@ -125,8 +119,8 @@ def test_a_vmid_collision_between_sites_is_refused_before_any_apply(
 ) -> None:
     workspaces, api, project = sites
     before = set(api.containers())
-    _edit(project, SITES[1], lambda c: c["fabric:site"].update(vmidRange={"first": 2150, "last": 2299}))
-    _edit(
+    edit_stack(project, SITES[1], lambda c: c["fabric:site"].update(vmidRange={"first": 2150, "last": 2299}))
+    edit_stack(
         project,
         SITES[1],
         lambda c: c["fabric:containers"].update(

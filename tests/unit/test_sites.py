@@ -10,6 +10,7 @@ import yaml
 
 from fabric import FabricConfigError, validate
 from fabric.stack_file import read_stack_file
+from tests.stack_files import edit_stack
 
 from .conftest import ROOT, STACKS
 
@@ -30,13 +31,6 @@ def project(tmp_path: Path) -> Path:
     for stack in SITES:
         (tmp_path / f"Pulumi.{stack}.yaml").write_text((ROOT / f"Pulumi.{stack}.yaml").read_text())
     return tmp_path
-
-
-def edit(project: Path, stack: str, change: Any) -> None:
-    path = project / f"Pulumi.{stack}.yaml"
-    body = yaml.safe_load(path.read_text())
-    change(body["config"])
-    path.write_text(yaml.safe_dump(body, sort_keys=False))
 
 
 def problems(project: Path, stack: str) -> list[str]:
@@ -63,7 +57,7 @@ def test_overlapping_vmid_ranges_on_one_cluster_are_refused_in_both_sites(projec
         for spec in config["fabric:containers"].values():
             spec["vmid"] += 50
 
-    edit(project, "local-site-b", widen)
+    edit_stack(project, "local-site-b", widen)
     for stack, other in (("local-site-b", "site-a"), ("local-site-a", "site-b")):
         found = [p for p in problems(project, stack) if p.startswith("site.vmidRange")]
         assert len(found) == 1 and f"overlaps site '{other}'" in found[0] and "cluster 'local'" in found[0], found
@@ -76,19 +70,19 @@ def test_the_same_vmid_ranges_on_different_clusters_are_fine(project: Path) -> N
         for spec in config["fabric:containers"].values():
             spec["vmid"] -= 100
 
-    edit(project, "local-site-b", move)
+    edit_stack(project, "local-site-b", move)
     assert problems(project, "local-site-b") == [] and problems(project, "local-site-a") == []
 
 
 def test_overlapping_address_ranges_on_a_shared_network_are_refused(project: Path) -> None:
-    edit(project, "local-site-b", lambda c: c["fabric:site"]["addressRanges"]["lan"].update(first="10.79.0.90"))
+    edit_stack(project, "local-site-b", lambda c: c["fabric:site"]["addressRanges"]["lan"].update(first="10.79.0.90"))
     found = problems(project, "local-site-a")
     assert len(found) == 1 and found[0].startswith("site.addressRanges.lan: shares addresses with site 'site-b'")
     assert "10.79.0.90-10.79.0.199" in found[0]
 
 
 def test_a_site_without_a_range_on_a_shared_network_claims_the_whole_subnet(project: Path) -> None:
-    edit(project, "local-site-b", lambda c: c["fabric:site"].pop("addressRanges"))
+    edit_stack(project, "local-site-b", lambda c: c["fabric:site"].pop("addressRanges"))
     found = problems(project, "local-site-a")
     assert any("10.79.0.0-10.79.0.255" in p for p in found), found
 
@@ -98,14 +92,14 @@ def test_a_container_outside_its_sites_ranges_is_named(project: Path) -> None:
         config["fabric:containers"]["web-a-1"]["vmid"] = 2250
         config["fabric:containers"]["web-a-2"]["nic"]["address"] = "10.79.0.150"
 
-    edit(project, "local-site-a", stray)
+    edit_stack(project, "local-site-a", stray)
     found = problems(project, "local-site-a")
     assert any(p.startswith("containers.web-a-1.vmid: is outside site.vmidRange (2100-2199)") for p in found), found
     assert any(p.startswith("containers.web-a-2.nic.address: is outside site.addressRanges.lan") for p in found)
 
 
 def test_two_stacks_naming_one_site_are_refused(project: Path) -> None:
-    edit(project, "local-site-b", lambda c: c["fabric:site"].update(name="site-a"))
+    edit_stack(project, "local-site-b", lambda c: c["fabric:site"].update(name="site-a"))
     assert any(
         p.startswith("site.name: is also the name of the site in Pulumi.local-site-b.yaml")
         for p in problems(project, "local-site-a")
@@ -113,7 +107,7 @@ def test_two_stacks_naming_one_site_are_refused(project: Path) -> None:
 
 
 def test_a_section_in_both_the_stack_and_the_shared_file_is_refused(project: Path) -> None:
-    edit(project, "local-site-a", lambda c: c.update({"fabric:images": {"base": "debian12-base@1.0.0"}}))
+    edit_stack(project, "local-site-a", lambda c: c.update({"fabric:images": {"base": "debian12-base@1.0.0"}}))
     found = problems(project, "local-site-a")
     assert found == [
         "images: is given in the stack file and in sites/shared.yaml: keep it in one place (value not shown)"
@@ -128,6 +122,6 @@ def test_the_shared_file_holds_only_shared_sections(project: Path) -> None:
         "sites/shared.yaml.nodes: may not be shared; the shared file holds only "
         "imageCatalog, images, policies, groups, connection (value not shown)"
     ]
-    edit(project, "local-site-a", lambda c: c.update({"fabric:sharedFile": "../outside.yaml"}))
+    edit_stack(project, "local-site-a", lambda c: c.update({"fabric:sharedFile": "../outside.yaml"}))
     found = problems(project, "local-site-a")
     assert any(p.startswith("sharedFile: must be a .yaml file inside the project") for p in found), found

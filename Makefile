@@ -17,7 +17,7 @@ ENV := source scripts/env.sh &&
 .PHONY: help setup engine lint unit conformance conformance-write test-playbooks test-images test-e2e test bench \
         preview up down drift drift-infra drift-config image catalog-check tools \
         plan apply-plan plan-key fetch-plan blast-radius pr-comment drift-incident publish-image repair record-fixtures \
-        test-pipeline image-compare images-ci real-providers \
+        test-pipeline image-compare images-ci real-providers test-faults unlock \
         test-s3 seaweedfs affected-stacks apply-sites
 
 help: ## List the targets
@@ -50,6 +50,9 @@ test-images: setup ## Image tier: a real Packer build, catalog immutability
 test-e2e: engine ## Engine tier: real Pulumi engine against fakepve, whole lifecycle
 	$(ENV) pytest -q tests/e2e
 
+test-faults: engine ## Fault tier: SIGKILL at each apply phase, deletes outside Pulumi, lost volume, stuck lock; prints the fault table
+	$(ENV) pytest -q tests/faults
+
 record-fixtures: engine ## Re-record tests/unit/fixtures/ (the PR comment's preview JSON) from the engine tier
 	$(ENV) SAMAKIA_RECORD_FIXTURES=1 pytest -x -q tests/e2e/test_lifecycle.py -k "up_from_empty or image_bump"
 
@@ -76,7 +79,7 @@ conformance-write: ## Regenerate providers/conformance/bpg-<version>.json after 
 
 test: setup tools engine conformance seaweedfs ## Everything CI runs, every tier
 	$(ENV) scripts/lint.sh
-	$(ENV) pytest tests/unit tests/pipeline tests/playbooks tests/images tests/e2e tests/s3
+	$(ENV) pytest tests/unit tests/pipeline tests/playbooks tests/images tests/e2e tests/faults tests/s3
 
 bench: engine ## Benchmarks: print figures (recorded in docs/benchmarks.md)
 	$(ENV) python bench/run_all.py
@@ -104,6 +107,9 @@ up: engine ## Preview then up of STACK from refreshed state (local fabric by def
 
 down: engine ## Destroy STACK's containers (images are retained by design)
 	$(ENV) python -m ops.stack down --stack "$(STACK)"
+
+unlock: engine ## Report STACK's state lock and clear it with pulumi cancel (after checking the run holding it is gone)
+	$(ENV) python -m ops.stack unlock --stack "$(STACK)"
 
 drift-infra: engine ## Infrastructure drift: refresh and expect no changes
 	$(ENV) python -m ops.stack drift --stack "$(STACK)"

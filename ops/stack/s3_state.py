@@ -11,51 +11,28 @@ backend/diy/lock.go, ``checkForLock``); a killed run leaves its document behind.
 those documents from the bucket, with the same credentials the engine uses (boto3's own chain:
 ``AWS_*`` variables), so an operator sees who holds the lock; clearing it is the engine's own
 ``pulumi cancel`` (which deletes every lock document of the stack and nothing else: backend.go,
-``CancelCurrentUpdate``), as docs/runbooks/state-lock-s3.md says.
+``CancelCurrentUpdate``), as docs/runbooks/locks.md says.
 
-``s3_locks`` has the shape of a lock finder ``(backend_url, project, stack) -> locks``, so the
-stack runner's lock reporting (issue 20's ``ops.stack.locks``, whose file-backend finder reads the
-same documents from a directory) takes it with ``register("s3", s3_locks)``.
-
-    python -m ops.stack.s3_state locks --stack NAME    # list the stack's locks (exit 1 when any)
+``s3_locks`` is the stack runner's lock finder for ``s3://`` backends: importing this module
+registers it with ``ops.stack.locks`` (whose file-backend finder reads the same documents from a
+directory), so ``make unlock`` and the stale-lock check before every apply see a bucket's locks.
 """
 
 from __future__ import annotations
 
-import argparse
+import gzip
 import json
 import os
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from fabric.errors import EXIT_FINDINGS, EXIT_OK, EXIT_UNUSABLE, InputError
-from fabric.paths import PROJECT_ROOT
+from fabric.errors import InputError
 from ops.localpve.s3_server import REGION, s3_client
+from ops.stack.locks import LOCK_DIR, StackLock, register
 
-BOOKKEEPING = ".pulumi"
-LOCKS = (BOOKKEEPING, "locks", "organization")
-"""Locks sit under the stack's fully qualified name, ``organization/<project>/<stack>`` (pulumi/pkg
-v3.274.1 backend/diy/lock.go ``stackLockDir``)."""
-STACKS = (BOOKKEEPING, "stacks")
+STACKS = (".pulumi", "stacks")
 """Checkpoints sit at ``<project>/<stack>.json`` (backend/diy/store.go, ``projectReferenceStore.StackBasePath``)."""
-
-
-@dataclass(frozen=True)
-class StackLock:
-    """One lock document in the bucket (backend/diy/lock.go ``lockContent``). The same fields as
-    the file backend's lock in the stack runner's lock reporting."""
-
-    where: str
-    pid: int
-    username: str
-    hostname: str
-    timestamp: str
-
-    def describe(self) -> str:
-        return f"{self.where}: taken by {self.username}@{self.hostname} (pid {self.pid}) at {self.timestamp}"
 
 
 @dataclass(frozen=True)
@@ -96,7 +73,7 @@ def s3_locks(backend_url: str, project: str, stack: str) -> list[StackLock]:
     """Every lock document of ``project``/``stack`` in the bucket, oldest first."""
     bucket = parse_backend(backend_url)
     s3 = _client(bucket)
-    prefix = bucket.key(*LOCKS, project, stack) + "/"
+    prefix = bucket.key(*LOCK_DIR, project, stack) + "/"
     listed = s3.list_objects_v2(Bucket=bucket.name, Prefix=prefix).get("Contents") or []
     found = []
     for obj in listed:
@@ -116,7 +93,7 @@ def s3_locks(backend_url: str, project: str, stack: str) -> list[StackLock]:
 
 
 def raw_checkpoint(backend_url: str, project: str, stack: str) -> bytes:
-    """The stack's state exactly as stored in the bucket (``<stack>.json``; ``.json.gz`` when the
+    """The stack's state as stored in the bucket (``<stack>.json``, or ``.json.gz`` unpacked when the
     backend gzips), for checks that read what the bucket holds rather than what the CLI shows."""
     bucket = parse_backend(backend_url)
     s3 = _client(bucket)
@@ -124,39 +101,10 @@ def raw_checkpoint(backend_url: str, project: str, stack: str) -> bytes:
     for key in (f"{base}.json", f"{base}.json.gz"):
         try:
             data: bytes = s3.get_object(Bucket=bucket.name, Key=key)["Body"].read()
-            return data
+            return gzip.decompress(data) if key.endswith(".gz") else data
         except s3.exceptions.NoSuchKey:
             continue
     raise InputError(f"no state for {project}/{stack} in s3://{bucket.name}/{base}.json")
 
 
-def project_name(project_dir: Path = PROJECT_ROOT) -> str:
-    """The ``name`` in Pulumi.yaml (the project part of every state and lock key)."""
-    for line in (project_dir / "Pulumi.yaml").read_text().splitlines():
-        if line.startswith("name:"):
-            return line.split(":", 1)[1].strip()
-    raise InputError(f"{project_dir / 'Pulumi.yaml'}: no 'name'")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Read a stack's locks from its S3 state bucket.")
-    parser.add_argument("action", choices=["locks"])
-    parser.add_argument("--stack", required=True)
-    args = parser.parse_args(argv)
-    try:
-        locks = s3_locks(os.environ.get("PULUMI_BACKEND_URL", ""), project_name(), args.stack)
-    except InputError as err:
-        print(f"s3-state: error: {err}", file=sys.stderr)
-        return EXIT_UNUSABLE
-    if not locks:
-        print(f"stack '{args.stack}': no lock in the bucket")
-        return EXIT_OK
-    print(f"stack '{args.stack}': {len(locks)} lock(s)")
-    for lock in locks:
-        print(f"  {lock.describe()}")
-    print(f"If that run is gone, clear it (the state stays as it is): pulumi cancel --stack {args.stack} --yes")
-    return EXIT_FINDINGS
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+register("s3", s3_locks)

@@ -1,6 +1,6 @@
 """The local stack with its state in a real S3 bucket (SeaweedFS): up, a no-change preview, destroy;
 two concurrent ups refused by the engine's lock; a stale lock reported and cleared the runbook's
-way (docs/runbooks/state-lock-s3.md); secrets encrypted in the raw object. Tests run in order."""
+way (docs/runbooks/locks.md); secrets encrypted in the raw object. Tests run in order."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from ops.stack.locks import find_locks
+from ops.stack.prepare import unlock
 from ops.stack.s3_state import raw_checkpoint, s3_locks
 from tests.s3.conftest import STACK, S3Fabric
 
@@ -108,7 +110,7 @@ def test_a_second_concurrent_up_is_refused_by_the_lock_and_the_state_stays_intac
 
 
 def test_a_stale_lock_of_a_killed_apply_is_reported_and_cleared_the_runbooks_way(
-    s3fabric: S3Fabric, aws_env: None, slow_pve: None
+    s3fabric: S3Fabric, aws_env: None, slow_pve: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     s3fabric.pulumi("config", "set", "--path", "fabric:containers.dns-2.memoryMb", "1024")
     killed = start_up(s3fabric)
@@ -119,21 +121,16 @@ def test_a_stale_lock_of_a_killed_apply_is_reported_and_cleared_the_runbooks_way
     # Reported: the lock names the dead process, and the next run says who holds it.
     (lock,) = s3_locks(s3fabric.store.backend_url(), PROJECT, STACK)
     assert lock.pid == killed.pid and lock.where.startswith("s3://fabric-state/.pulumi/locks/organization/")
-    report = subprocess.run(
-        ["python", "-m", "ops.stack.s3_state", "locks", "--stack", STACK],
-        cwd=Path(__file__).resolve().parents[2],
-        env={**os.environ, **s3fabric.store.env()},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert report.returncode == 1 and f"(pid {killed.pid})" in report.stdout, report.stdout + report.stderr
+    assert find_locks(s3fabric.ws.env, PROJECT, STACK) == [lock]  # the runner's finder reads the bucket
+    assert lock.stale()  # this host, and the pid runs no engine any more
     blocked = s3fabric.pulumi("up", "--yes", "--skip-preview", check=False)
     assert blocked.returncode != 0 and "currently locked" in blocked.stdout + blocked.stderr
-    # The runbook: confirm the holder is gone, then `pulumi cancel` (deletes the stack's lock
-    # documents only), then apply again from refreshed state.
-    s3fabric.pulumi("cancel", "--yes")
+    assert lock.where in blocked.stdout + blocked.stderr
+    # The runbook (docs/runbooks/locks.md): `make unlock` reports the lock, refuses a live one, and
+    # clears a dead one with `pulumi cancel` (the stack's lock documents only); then apply again.
+    unlock(s3fabric.ws)
+    reported = capsys.readouterr().out
+    assert f"(pid {killed.pid})" in reported and "stale: their process is gone" in reported, reported
     assert s3_locks(s3fabric.store.backend_url(), PROJECT, STACK) == []
     s3fabric.pulumi("up", "--yes", "--skip-preview", "--refresh")
     s3fabric.pulumi("preview", "--expect-no-changes", "--refresh")

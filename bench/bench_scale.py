@@ -35,10 +35,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import bench_engine  # noqa: E402
 from bench.bench_engine import STEPS, project, run_steps  # noqa: E402
 from bench.proctree import ENGINE, Measured  # noqa: E402
 from bench.report import write_section  # noqa: E402
 from fabric.paths import cache_root  # noqa: E402
+from ops.localpve.lane import loopback, port  # noqa: E402
 from ops.localpve.s3_server import S3Store, seaweedfs  # noqa: E402
 
 SIZES = (100, 500, 1000)
@@ -46,6 +48,17 @@ BACKENDS = ("file", "s3")
 PROGRAMS = ("raw", "fabric")
 APPLY_STEPS = STEPS[1:]  # up, noop (a no-change preview), destroy
 TITLE = "Scale: one stack's ceiling, file and S3 backends"
+
+
+SLOT = 0
+
+
+def use_slot(slot: int) -> None:
+    """Move this run's local Proxmox, mirror and S3 server to the lane's second addresses."""
+    global SLOT  # noqa: PLW0603 - one switch for the whole run, set once from the command line
+    SLOT = slot
+    bench_engine.PVE_HOST = loopback(24)
+    bench_engine.MIRROR_PORT = port(8087)
 
 
 def record(path: Path, row: dict[str, Any]) -> None:
@@ -104,7 +117,7 @@ def recorder(results: Path, server: ServerCpu, key: tuple[int, str, str]) -> Cal
 @contextlib.contextmanager
 def backend(name: str, tmp: Path) -> Iterator[S3Store | None]:
     if name == "s3":
-        with seaweedfs(tmp / "s3") as store:
+        with seaweedfs(tmp / "s3", host=loopback(6 if SLOT == 0 else 26)) as store:
             yield store
     else:
         yield None
@@ -135,51 +148,67 @@ def exponent(c1: float, c2: float, n1: int, n2: int) -> float:
     return math.log(c2 / c1) / math.log(n2 / n1) if c1 > 0 and c2 > 0 and n1 != n2 else float("nan")
 
 
+def _cpu(r: dict[str, Any]) -> float:
+    """All the CPU a step cost: the engine's process tree plus, on S3, the server's."""
+    return float(r["cpu"]) + float(r.get("server_cpu", 0.0))
+
+
+def _exponents(
+    by: dict[tuple[Any, ...], dict[str, Any]], key: tuple[str, str, str], sizes: list[int], field: str
+) -> str:
+    out = []
+    for a, b in itertools.pairwise(sizes):
+        ra, rb = by.get((*key, a)), by.get((*key, b))
+        if ra and rb:
+            ca, cb = (_cpu(ra), _cpu(rb)) if field == "cpu" else (ra[field], rb[field])
+            out.append(f"{exponent(ca, cb, a, b):.2f}")
+        else:
+            out.append("-")
+    return ", ".join(out)
+
+
 def render(rows: list[dict[str, Any]]) -> str:
-    """The table: per backend, step and program, each size's wall / CPU / peak, and the exponents."""
+    """Per backend, step and program: each size's wall / CPU / peak, and the growth exponents."""
     by = {(r["backend"], r["step"], r["program"], r["n"]): r for r in rows}
     sizes = sorted({r["n"] for r in rows})
+    pairs = ", ".join(f"{a}->{b}" for a, b in itertools.pairwise(sizes))
     lines = [
         "| backend | step | program | "
         + " | ".join(f"{n}: wall s / CPU s / peak MiB" for n in sizes)
-        + " | CPU exponent "
-        + ", ".join(f"{a}->{b}" for a, b in itertools.pairwise(sizes))
-        + " |",
-        "| --- | --- | --- |" + " ---: |" * len(sizes) + " ---: |",
+        + f" | exponent, CPU ({pairs}) | exponent, engine CPU |",
+        "| --- | --- | --- |" + " ---: |" * len(sizes) + " ---: | ---: |",
     ]
     for name in BACKENDS:
         for step, _ in APPLY_STEPS:
             for program in PROGRAMS:
+                key = (name, step, program)
                 cells = []
                 for n in sizes:
-                    r = by.get((name, step, program, n))
-                    cells.append(f"{r['wall']:.1f} / {r['cpu']:.1f} / {r['peak_mib']}" if r else "not run")
-                exps = []
-                for a, b in itertools.pairwise(sizes):
-                    ra, rb = by.get((name, step, program, a)), by.get((name, step, program, b))
-                    exps.append(f"{exponent(ra['cpu'], rb['cpu'], a, b):.2f}" if ra and rb else "-")
-                if any(c != "not run" for c in cells):
-                    lines.append(
-                        f"| {name} | {step} | {program} | " + " | ".join(cells) + " | " + ", ".join(exps) + " |"
-                    )
+                    r = by.get((*key, n))
+                    cells.append(f"{r['wall']:.1f} / {_cpu(r):.1f} / {r['peak_mib']}" if r else "not run")
+                if all(c == "not run" for c in cells):
+                    continue
+                lines.append(
+                    f"| {name} | {step} | {program} | "
+                    + " | ".join(cells)
+                    + f" | {_exponents(by, key, sizes, 'cpu')} | {_exponents(by, key, sizes, 'engine_cpu')} |"
+                )
+    lines += ["", "Fabric / raw CPU ratio in the same run:", ""]
     lines += [
-        "",
-        "Fabric / raw CPU ratio in the same run:",
-        "",
         "| backend | step | " + " | ".join(str(n) for n in sizes) + " |",
+        "| --- | --- |" + " ---: |" * len(sizes),
     ]
-    lines.append("| --- | --- |" + " ---: |" * len(sizes))
     for name in BACKENDS:
         for step, _ in APPLY_STEPS:
             cells = []
             for n in sizes:
                 f, r = by.get((name, step, "fabric", n)), by.get((name, step, "raw", n))
-                cells.append(f"{f['cpu'] / r['cpu']:.2f}" if f and r and r["cpu"] else "-")
+                cells.append(f"{_cpu(f) / _cpu(r):.2f}" if f and r and _cpu(r) else "-")
             if any(c != "-" for c in cells):
                 lines.append(f"| {name} | {step} | " + " | ".join(cells) + " |")
     loads = [r["load"] for r in rows]
     if loads:
-        lines += ["", f"Load average (1 min) at the end of each step: {min(loads)} to {max(loads)}."]
+        lines += ["", f"Load average (1 min) at the end of each step: {min(loads)} to {max(loads)} (2 cores)."]
     return "\n".join(lines)
 
 
@@ -190,9 +219,18 @@ def main() -> None:
     ap.add_argument("--results", type=Path, default=cache_root() / "bench-scale.json")
     ap.add_argument("--programs", nargs="*", choices=PROGRAMS, default=list(PROGRAMS))
     ap.add_argument("--append", action="store_true", help="add to the results file instead of starting it afresh")
+    ap.add_argument(
+        "--slot",
+        type=int,
+        choices=(0, 1),
+        default=0,
+        help="1: the lane's second set of addresses, so a second run can go beside the first",
+    )
     ap.add_argument("--render", action="store_true", help="only render the results file")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = ap.parse_args()
+    if args.slot:
+        use_slot(args.slot)
     if not args.render:
         if not args.append:
             args.results.unlink(missing_ok=True)
@@ -208,7 +246,8 @@ NOTE = (
     "with time scale 0 and containers as API records, infrastructure only; containers in intent files. "
     "up = `pulumi up --skip-preview` on the empty stack; noop = a preview expecting no changes; destroy. "
     "file = the DIY file backend; s3 = the DIY backend on a SeaweedFS bucket on loopback. CPU = the CLI, "
-    "language host, program and providers together; peak = their resident memory. Exponent = "
+    "language host, program and providers together, plus the S3 server's own CPU on s3; peak = the engine's "
+    "process tree's resident memory (the server's not counted). Exponent = "
     "log(CPU ratio) / log(size ratio) between neighbouring sizes: 1 linear, 2 quadratic."
 )
 

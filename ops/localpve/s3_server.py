@@ -106,7 +106,7 @@ def weed_binary() -> Path:
     return Path(out.stdout.strip().splitlines()[-1])
 
 
-def _ports(lane_host: str) -> dict[str, int]:
+def _ports() -> dict[str, int]:
     # HTTP ports per lane; each gRPC port is its HTTP port + 10000 (SeaweedFS's default offset).
     return {"master": port(19333), "volume": port(19340), "filer": port(18888), "s3": port(18333)}
 
@@ -145,7 +145,7 @@ def seaweedfs(state_dir: Path, *, host: str | None = None, bucket: str = BUCKET)
     """Start SeaweedFS on the lane's loopback address with ``bucket`` made; stop it on the way out,
     also on failure (the process group is killed, so nothing of it outlives the block)."""
     host = host or loopback(6)
-    ports = _ports(host)
+    ports = _ports()
     data = state_dir / "seaweedfs"
     data.mkdir(parents=True, exist_ok=True)
     access, secret = "fabric" + secrets.token_hex(6), secrets.token_urlsafe(30)

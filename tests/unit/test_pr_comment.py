@@ -129,6 +129,12 @@ def test_a_thousand_changes_stay_readable_counted_collapsed_and_within_githubs_l
     assert blocked and all(len(ln) < 2000 for ln in blocked)
     assert any(" more" in ln for ln in blocked)
     assert "```mermaid" not in comment
+    # The plan summary's own Markdown (plan_summary's CLI, the gate's output) is collapsed the same way.
+    from ops.stack.blast_radius import shape_of
+    from ops.stack.plan_summary import groups_of, summarize
+
+    markdown = summarize(json.loads((plan / "preview.json").read_text()), groups_of(shape), shape_of(shape)).markdown()
+    assert len(markdown) < 65536 and "<details>" in markdown and "| replace | ContainerLegacy | 1000 |" in markdown
     assert "1001 containers replaced or deleted (ungrouped 1, web000 10, web001 10," in comment  # db-1 too
 
 

@@ -167,6 +167,52 @@ def _exponents(
     return ", ".join(out)
 
 
+def fit(points: list[tuple[int, float]]) -> tuple[float, float] | None:
+    """``cost = a*n + b*n**2`` through the measured points (least squares; exact for two): the linear
+    per-resource work and the per-step checkpoint term that grows with the stack."""
+    if len({n for n, _ in points}) < 2:
+        return None
+    # Normal equations of the two-parameter model without intercept.
+    s2 = sum(n**2 for n, _ in points)
+    s3 = sum(n**3 for n, _ in points)
+    s4 = sum(n**4 for n, _ in points)
+    t1 = sum(n * c for n, c in points)
+    t2 = sum(n**2 * c for n, c in points)
+    det = s2 * s4 - s3 * s3
+    return (t1 * s4 - t2 * s3) / det, (s2 * t2 - s3 * t1) / det
+
+
+def fit_lines(by: dict[tuple[Any, ...], dict[str, Any]], sizes: list[int]) -> list[str]:
+    """Per backend and program, the apply's fit, the size where its square term equals its linear
+    one, and 5 stacks of 1000 against 1 stack of 5000 (measured where run, else from the fit)."""
+    out = [
+        "",
+        "Apply (`up`) CPU fitted as a*n + b*n^2 over the sizes run; n* = a/b is where the per-step "
+        "checkpoint term equals the linear work; 5 x 1000 = five stacks of 1000 (1000 measured if run), "
+        "1 x 5000 = the fit at 5000 (not run):",
+        "",
+        "| backend | program | a (s per container) | b (s per container²) | n* | 5 x 1000 CPU s "
+        "| 1 x 5000 CPU s | ratio |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name in BACKENDS:
+        for program in PROGRAMS:
+            points = [(n, _cpu(by[(name, "up", program, n)])) for n in sizes if (name, "up", program, n) in by]
+            ab = fit(points)
+            if ab is None or ab[1] <= 0:
+                continue
+            a, b = ab
+            at_1000 = next((c for n, c in points if n == 1000), a * 1000 + b * 1000**2)
+            five = 5 * at_1000
+            one = a * 5000 + b * 5000**2
+            measured = "" if any(n == 1000 for n, _ in points) else " (fit)"
+            out.append(
+                f"| {name} | {program} | {a:.4f} | {b:.2e} | {a / b:.0f} | {five:.0f}{measured} | {one:.0f} "
+                f"| {one / five:.1f} |"
+            )
+    return out
+
+
 def render(rows: list[dict[str, Any]]) -> str:
     """Per backend, step and program: each size's wall / CPU / peak, and the growth exponents."""
     by = {(r["backend"], r["step"], r["program"], r["n"]): r for r in rows}
@@ -206,6 +252,7 @@ def render(rows: list[dict[str, Any]]) -> str:
                 cells.append(f"{_cpu(f) / _cpu(r):.2f}" if f and r and _cpu(r) else "-")
             if any(c != "-" for c in cells):
                 lines.append(f"| {name} | {step} | " + " | ".join(cells) + " |")
+    lines += fit_lines(by, sizes)
     loads = [r["load"] for r in rows]
     if loads:
         lines += ["", f"Load average (1 min) at the end of each step: {min(loads)} to {max(loads)} (2 cores)."]

@@ -17,7 +17,8 @@ ENV := source scripts/env.sh &&
 .PHONY: help setup engine lint unit conformance conformance-write test-playbooks test-images test-e2e test-wire wire test bench \
         preview up down drift drift-infra drift-config image catalog-check tools \
         plan apply-plan plan-key fetch-plan blast-radius pr-comment drift-incident publish-image repair record-fixtures \
-        test-pipeline image-compare images-ci real-providers test-faults unlock
+        test-pipeline image-compare images-ci real-providers test-faults unlock \
+        test-s3 seaweedfs affected-stacks apply-sites
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -63,6 +64,17 @@ wire: ## Build (or find) OpenTofu and bpg's provider for the wire tier, from the
 
 test-wire: engine wire ## Wire tier: upstream's provider (OpenTofu) and the stand-in (Pulumi) on the local PVE, compared
 	$(ENV) pytest -q tests/wire
+seaweedfs: ## Build (or find) the SeaweedFS server the S3 tier runs, cached by version
+	scripts/seaweedfs.sh >/dev/null
+
+test-s3: engine seaweedfs ## S3 tier: the local stack with its state in a SeaweedFS bucket (up, no-change, destroy, locks, secrets)
+	$(ENV) pytest -q tests/s3
+
+affected-stacks: ## Print the JSON list of deployable stacks a change since BASE touches (CI matrices; docs/sites.md)
+	@$(ENV) python -m ops.stack.sites affected --base "$(BASE)"
+
+apply-sites: engine ## Apply each reviewed plan of STACKS="a b ..." in turn; one report, non-zero if any failed
+	$(ENV) python -m ops.stack.sites apply --stacks $(STACKS)
 
 conformance: ## Check the committed upstream-schema dump against bpg's Go module (built once, cached)
 	scripts/conformance.sh
@@ -70,9 +82,9 @@ conformance: ## Check the committed upstream-schema dump against bpg's Go module
 conformance-write: ## Regenerate providers/conformance/bpg-<version>.json after bumping the pin in its go.mod
 	scripts/conformance.sh --write
 
-test: setup tools engine conformance wire ## Everything CI runs, every tier
+test: setup tools engine conformance wire seaweedfs ## Everything CI runs, every tier
 	$(ENV) scripts/lint.sh
-	$(ENV) pytest tests/unit tests/pipeline tests/playbooks tests/images tests/e2e tests/faults tests/wire
+	$(ENV) pytest tests/unit tests/pipeline tests/playbooks tests/images tests/e2e tests/faults tests/wire tests/s3
 
 bench: engine ## Benchmarks: print figures (recorded in docs/benchmarks.md)
 	$(ENV) python bench/run_all.py

@@ -24,6 +24,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,20 +119,29 @@ def project(tmp: Path, n: int, baseline: bool) -> Path:
 
 
 def run_steps(
-    p: Path, steps: tuple[tuple[str, tuple[str, ...]], ...], env: dict[str, str] | None = None
+    p: Path,
+    steps: tuple[tuple[str, tuple[str, ...]], ...],
+    env: dict[str, str] | None = None,
+    backend_env: dict[str, str] | None = None,
+    on_step: Callable[[str, Measured], None] | None = None,
 ) -> dict[str, Measured]:
-    """Each step's measure (``env`` over the environment the stack runner gives the step); stops
-    with the engine's own words when one fails."""
+    """Each step's measure (``env`` over the environment the stack runner gives the step;
+    ``backend_env`` for another state backend than the project's file one; ``on_step`` sees each
+    measure as it is taken); stops with the engine's own words when one fails."""
     out = {}
     # API records only (containers=False): the point is the engine's cost at scale, not booting
     # a thousand containers; the e2e tier and bench_lxc.py run real ones.
-    with local_fabric(p, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT, containers=False) as (ws, _):
+    with local_fabric(
+        p, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT, containers=False, backend_env=backend_env
+    ) as (ws, _):
         for label, args in steps:
             m = run_measured(ws.argv(*args), cwd=p, env={**ws.env_for(*args), **(env or {})})
             if m.result.returncode != 0:
                 tail = (m.result.stdout + m.result.stderr)[-3000:]
                 raise SystemExit(f"{p.name}: pulumi {' '.join(args)} failed:\n{tail}")
             out[label] = m
+            if on_step is not None:
+                on_step(label, m)
             roles = ", ".join(f"{role} {cpu:.1f}" for role, cpu in sorted(m.cpu_by_role.items()))
             print(
                 f"  {p.name:14s} {label:8s} {m.seconds:8.1f} s {m.cpu:8.1f} s CPU {m.peak / 2**20:7.0f} MiB ({roles})",

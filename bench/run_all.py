@@ -13,6 +13,7 @@ BENCHMARKS = (
     "bench_playbooks.py",
     "bench_images.py",
     "bench_engine.py",
+    "bench_scale.py",
     "bench_lxc.py",
     "bench_config_ssh.py",
 )

@@ -345,10 +345,61 @@ class ConfigConnection(Model):
     ssh_wait_s: int = Field(default=90, ge=1, le=3600, description="How long to wait for a container's sshd.")
 
 
+class VmidRange(Model):
+    """A closed range of Proxmox VMIDs, ``first`` to ``last`` included."""
+
+    first: int = Field(ge=100, le=999_999_999)
+    last: int = Field(ge=100, le=999_999_999)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> VmidRange:
+        if self.first > self.last:
+            raise ValueError("'first' must not be greater than 'last'")
+        return self
+
+    def __str__(self) -> str:
+        return f"{self.first}-{self.last}"
+
+
+class AddressRange(Model):
+    """A closed range of IPv4 addresses, ``first`` to ``last`` included, inside one network."""
+
+    first: IPv4
+    last: IPv4
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AddressRange:
+        if ipaddress.IPv4Address(self.first) > ipaddress.IPv4Address(self.last):
+            raise ValueError("'first' must not be greater than 'last'")
+        return self
+
+    def __str__(self) -> str:
+        return f"{self.first}-{self.last}"
+
+
+class SiteSpec(Model):
+    """Which site this stack is, when one repository runs a stack per site (docs/sites.md).
+
+    Every stack file of the project that declares a site is read by the validation of every
+    other: two sites on one ``cluster`` must not share a VMID, and two sites whose networks
+    overlap must not share an address (a shared network is split into per-site address ranges).
+    """
+
+    name: Name = Field(description="The site's name, unique across the project's stack files.")
+    cluster: Name = Field(description="The Proxmox cluster it applies to; sites on one cluster share its VMIDs.")
+    vmid_range: VmidRange = Field(description="The VMIDs this site may use: every container and the volume owner.")
+    address_ranges: dict[Alias, AddressRange] = Field(
+        default_factory=dict,
+        description="Per key of fabric:networks, the addresses this site assigns; needed on a network "
+        "another site shares (else the whole subnet is this site's).",
+    )
+
+
 class FabricIntent(Model):
     """Everything under the ``fabric:`` namespace of a stack file."""
 
     protected: bool = Field(default=False, description="Apply only from main-branch CI (break-glass aside).")
+    site: SiteSpec | None = Field(default=None, description="The site this stack is, in a stack-per-site layout.")
     proxmox: ProxmoxSettings
     image_catalog: str = Field(
         default="images/catalog.yaml",

@@ -18,12 +18,13 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
 
-from . import intent_files
+from . import intent_files, shared_intent
 from .catalog import Catalog, ImageBuild, load_catalog
 from .errors import ABSENT, FabricConfigError, InputError, Problem
 from .intent import ContainerSpec, FabricIntent, NetworkSpec, ProxmoxSettings, SecretRef, parse_image_ref
 from .protection import PROTECTED_STACKS, is_protected
 from .repo_checks import check_catalog_path, check_policy
+from .sites import check_sites
 from .stateful import check_stateful
 
 DEFAULTS_KEY = "containerDefaults"
@@ -397,6 +398,14 @@ def validate(
     # Containers kept in intent files join the inline ones first: one validation for both.
     data = {k: v for k, v in raw.items() if k not in hidden}
     try:
+        data = shared_intent.expand(data, project_dir)
+    except shared_intent.SharedFileError as err:
+        problems += err.problems
+        data = err.joined
+    except FabricConfigError as err:
+        problems += err.problems
+        data.pop(shared_intent.KEY, None)
+    try:
         data = intent_files.expand(data, project_dir)
     except FabricConfigError as err:
         problems += err.problems
@@ -440,6 +449,7 @@ def validate(
         if protected != intent.protected:
             intent = intent.model_copy(update={"protected": protected})
         problems += check_stateful(intent)
+        problems += check_sites(intent, stack, project_dir)
     if problems or intent is None:
         raise FabricConfigError(problems)
     return ValidatedStack(intent=intent, images=images, project_dir=project_dir)

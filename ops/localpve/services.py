@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from fabric import shared_intent
 from fabric.catalog import version_key
 from fabric.intent import parse_image_ref
 from fabric.stack_file import read_stack_file
@@ -60,9 +61,16 @@ def serve_directory(root: Path, host: str, port: int) -> Iterator[str]:
         server.server_close()
 
 
+def _with_shared(project_dir: Path, stack: str) -> dict[str, Any]:
+    """The stack file's ``fabric:`` keys with its shared file's sections (a site's images and catalog
+    may live there: ``fabric.shared_intent``)."""
+    raw, _ = read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
+    return shared_intent.expand(raw, project_dir)
+
+
 def local_images(project_dir: Path, stack: str) -> list[tuple[str, str]]:
     """The (family, version) pairs a local stack file references."""
-    raw, _ = read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
+    raw = _with_shared(project_dir, stack)
     refs = [parse_image_ref(ref) for ref in (raw.get("images") or {}).values()]
     return sorted({r for r in refs if r is not None})
 
@@ -77,7 +85,7 @@ def ensure_local_images(
     local catalog is derived data (ignored by Git), written afresh from those builds each time;
     its entries are dev-only, built from whatever image code the checkout holds.
     """
-    raw, _ = read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
+    raw = _with_shared(project_dir, stack)
     catalog = project_dir / str(raw.get("imageCatalog", "images/catalog.local.yaml"))
     catalog.unlink(missing_ok=True)
     wanted = set(local_images(project_dir, stack) + (extra or []))

@@ -44,6 +44,13 @@ class Finding:
     def __str__(self) -> str:
         return f"[{self.rule}] {self.message}: {', '.join(self.resources)}"
 
+    def brief(self, names: int = 20) -> str:
+        """As ``str``, naming at most ``names`` resources and counting the rest (a 1000-container
+        finding stays one readable line)."""
+        shown = ", ".join(self.resources[:names])
+        more = len(self.resources) - names
+        return f"[{self.rule}] {self.message}: {shown}" + (f" and {more} more" if more > 0 else "")
+
 
 @dataclass(frozen=True)
 class StackShape:

@@ -29,6 +29,7 @@ from fabric.paths import PROJECT_ROOT
 from fabric.protection import is_protected
 from fabric.stack_file import read_stack_file
 from ops.localpve.services import ensure_local_images
+from ops.stack import s3_state  # noqa: F401 - registers the s3:// lock finder with ops.stack.locks
 from ops.stack.drift import (
     add_target_arguments,
     config_drift_check,

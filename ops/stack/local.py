@@ -22,12 +22,14 @@ def local_fabric(
     containers: bool = True,
     teardown: bool = False,
     lxc_tag: str = "",
+    backend_env: dict[str, str] | None = None,
 ) -> Iterator[tuple[Workspace, Any]]:
     """Start the local Proxmox and its services; yield the workspace and the running fake.
 
     The containers are real LXC containers unless ``containers`` is off (see ``local_services``);
     ``teardown`` removes them and their bridges on the way out, also on failure; ``lxc_tag``
-    marks their names (the test tiers put their lane in it).
+    marks their names (the test tiers put their lane in it). ``backend_env`` replaces the state
+    backend (``PULUMI_BACKEND_URL`` and its credentials, e.g. an S3 bucket's) for every engine run.
     """
     state = state_dir or project_dir / ".state"
     with local_services(
@@ -40,6 +42,7 @@ def local_fabric(
         teardown=teardown,
         lxc_tag=lxc_tag,
     ) as (env, pve):
+        env.update(backend_env or {})
         # The generated key's public half joins the containers' keys in the working copy only.
         _, public = ssh_key(state)
         config = working_config(project_dir, stack, state, extra_ssh_keys=[public])

@@ -45,6 +45,16 @@ from ops.stack.blast_radius import (
 from ops.stack.validate import stack_name
 
 DESTRUCTIVE = ("replace", "create-replacement", "delete-replaced", "delete")
+COMMENT_LIMIT = 65536
+"""GitHub's limit on one issue or pull-request comment body, in characters."""
+FULL_TABLE = 50
+"""Up to this many changes, the plain table; above, counted and collapsed (``Summary.collapsed``)."""
+_WEIGHT = {op: i for i, op in enumerate(("delete", "replace", "update", "create", "forget"))}
+
+
+def _by_weight(item: tuple[tuple[str, str], int]) -> tuple[int, str, str]:
+    (op, kind), _ = item
+    return _WEIGHT.get(op, len(_WEIGHT)), op, kind
 
 
 @dataclass
@@ -100,6 +110,38 @@ class Summary:
             lines.append(f"| {c.name} ({c.type.rsplit(':', 1)[-1]}) | {op} | {c.why} | {order} |")
         return lines
 
+    def collapsed(self, changes: list[Change], budget: int) -> list[str]:
+        """The changes for a reader at any size: up to ``FULL_TABLE`` of them as the plain table;
+        more are counted by change and kind, then listed in a collapsed ``<details>`` block,
+        replaces and deletes first, with as many rows as fit in ``budget`` characters and the
+        rest counted (the full plan is the saved ``preview.json``)."""
+        if len(changes) <= FULL_TABLE:
+            return self.table(changes)
+        counts: dict[tuple[str, str], int] = defaultdict(int)
+        for c in changes:
+            counts[(c.op, c.type.rsplit(":", 1)[-1])] += 1
+        lines = [f"{len(changes)} changes, counted:", "", "| change | kind | count |", "| --- | --- | ---: |"]
+        lines += [f"| {op} | {kind} | {n} |" for (op, kind), n in sorted(counts.items(), key=_by_weight)]
+        ordered = sorted(changes, key=lambda c: (0 if c.op in DESTRUCTIVE or c.protected else 1, c.op, c.name))
+        rows = self.table(ordered)
+        head, body = rows[:2], rows[2:]
+        lines += ["", f"<details><summary>Every change ({len(changes)} rows, replaces and deletes first)</summary>", ""]
+        used = sum(len(x) + 1 for x in lines) + sum(len(x) + 1 for x in head) + 200
+        kept = []
+        for row in body:
+            if used + len(row) + 1 > budget:
+                break
+            kept.append(row)
+            used += len(row) + 1
+        lines += head + kept
+        if len(kept) < len(body):
+            lines += [
+                "",
+                f"... and {len(body) - len(kept)} more rows, not shown to stay within the comment size limit: "
+                "every change is in the saved plan (preview.json).",
+            ]
+        return [*lines, "", "</details>"]
+
     def markdown(self) -> str:
         lines = ["### Samakia Fabric plan", ""]
         significant = [c for c in self.changes if c.op in (*DESTRUCTIVE, "create", "update", "forget")]
@@ -110,9 +152,9 @@ class Summary:
         if not significant and not self.errors:
             lines.append("No changes.")
         elif significant:
-            lines += self.table(significant)
+            lines += self.collapsed(significant, COMMENT_LIMIT // 2)
         lines += [f"\n**WARNING:** {w}" for w in self.warnings]
-        lines += [f"\n**BLOCKED** {f}" for f in self.findings]
+        lines += [f"\n**BLOCKED** {f.brief()}" for f in self.findings]
         return "\n".join(lines) + "\n"
 
 

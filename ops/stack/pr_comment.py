@@ -23,9 +23,12 @@ from typing import Any
 
 from fabric.tokens import CONTAINER
 from ops.stack.blast_radius import StackShape, shape_of
-from ops.stack.plan_summary import Summary, groups_of, summarize
+from ops.stack.plan_summary import COMMENT_LIMIT, Summary, groups_of, summarize
 
 MASK = "***"
+DIAGRAM_MAX = 40
+"""Above this many replaced or deleted containers the Mermaid diagram is replaced by counts per group
+(GitHub stops rendering large diagrams, and a reviewer cannot read one)."""
 _SECRET_ENV = re.compile(r"(TOKEN|PASSWORD|PASSPHRASE|SECRET|PRIVATE_KEY|DEPLOY_KEY)$")
 _SECRET_SHAPES = [
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
@@ -63,6 +66,16 @@ def mermaid(summary: Summary, shape: StackShape) -> list[str]:
     touched = {c.name: c for c in summary.changes if c.type == CONTAINER and c.op in ("replace", "delete")}
     if not touched:
         return []
+    if len(touched) > DIAGRAM_MAX:
+        per_group: dict[str, int] = {}
+        for name in touched:
+            group = shape.group_of(name) or "ungrouped"
+            per_group[group] = per_group.get(group, 0) + 1
+        counted = ", ".join(f"{g} {n}" for g, n in sorted(per_group.items()))
+        return [
+            f"{len(touched)} containers replaced or deleted ({counted}): too many for a diagram; "
+            "the rollout column of the table orders them."
+        ]
     lines = ["```mermaid", "flowchart LR"]
     groups = {g: [m for m in members if m in touched] for g, members in shape.groups.items()}
     groups["ungrouped"] = [n for n in touched if shape.group_of(n) is None]
@@ -140,17 +153,20 @@ def render(stack: str, plan: Path, stack_file: Path, environ: Mapping[str, str] 
     counts = {op: sum(1 for c in summary.changes if c.op == op) for op in ("create", "update", "replace", "delete")}
     lines += ["", ", ".join(f"**{n}** to {op}" for op, n in counts.items()) + ".", ""]
     significant = [c for c in summary.changes if c.op != "same"]
-    if significant:
-        lines += summary.table(significant)
-    else:
-        lines.append("No changes.")
+    tail: list[str] = []
     if summary.findings or summary.warnings:
-        lines += ["", "#### Blast radius", "", *[f"- **BLOCKED** {f}" for f in summary.findings]]
-        lines += [f"- WARNING: {w}" for w in summary.warnings]
+        tail += ["", "#### Blast radius", "", *[f"- **BLOCKED** {f.brief()}" for f in summary.findings]]
+        tail += [f"- WARNING: {w}" for w in summary.warnings]
     diagram = mermaid(summary, shape)
     if diagram:
-        lines += ["", "#### Rollout", "", *diagram]
-    return mask("\n".join(lines).rstrip() + "\n", environ)
+        tail += ["", "#### Rollout", "", *diagram]
+    if significant:
+        # The table gets what the rest leaves of GitHub's limit, with room for masking and markers.
+        budget = COMMENT_LIMIT - 2000 - sum(len(x) + 1 for x in lines + tail)
+        lines += summary.collapsed(significant, budget)
+    else:
+        lines.append("No changes.")
+    return mask("\n".join(lines + tail).rstrip() + "\n", environ)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ third-party libraries and itself, never anything above it: ``fabric.runtime``,
 (tests/unit/test_layout.py checks this for every room).
 """
 
-from .catalog import Catalog, ImageBuild, load_catalog
+from .catalog import Catalog, ImageBuild, load_catalog, shipped_catalog
 from .config_policy import ConfigPolicy, ConfigPolicyArgs, PolicyTarget
 from .container import LxcContainer, LxcContainerArgs
 from .errors import FabricConfigError, Problem
@@ -19,6 +19,10 @@ from .image import Image, ImageArgs
 from .intent import FabricIntent
 from .provider import proxmox_provider
 from .validation import ValidatedStack, validate
+
+__version__ = "1.0.0"
+"""The package version (semantic versioning; CHANGELOG.md). A change to a component's args or
+outputs is a major version; the collection ``samakia.fabric`` carries the same version."""
 
 __all__ = [
     "ApplyDecision",
@@ -40,5 +44,7 @@ __all__ = [
     "decide",
     "load_catalog",
     "proxmox_provider",
+    "shipped_catalog",
     "validate",
+    "__version__",
 ]

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import InputError
 from .intent import image_ref
+from .paths import CATALOG_FILE
 from .yaml_input import parse_yaml, read_yaml
 
 # A template file name lands in a Proxmox volume id (``storage:vztmpl/<name>``) and in the
@@ -162,3 +163,13 @@ def load_catalog(path: str | Path, *, missing_ok: bool = True) -> Catalog:
     if missing_ok and not p.exists():
         return Catalog()
     return catalog_from_data(read_yaml(p, "image catalog"), str(p))
+
+
+def shipped_catalog() -> Catalog:
+    """The image catalog released with this version of the package (``fabric.paths.CATALOG_FILE``).
+
+    Found beside the package, never relative to the working directory, so a program outside the
+    repository reads the same catalog; a program with its own images names its catalog with
+    ``load_catalog(path)`` instead.
+    """
+    return load_catalog(CATALOG_FILE, missing_ok=False)

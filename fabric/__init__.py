@@ -16,7 +16,7 @@ from .errors import FabricConfigError, Problem
 from .fleet import Fleet
 from .guard import ApplyDecision, ApplyRefused, decide
 from .image import Image, ImageArgs
-from .intent import FabricIntent
+from .intent import FabricIntent, ProxmoxSettings, SecretRef
 from .provider import proxmox_provider
 from .validation import ValidatedStack, validate
 
@@ -40,6 +40,8 @@ __all__ = [
     "LxcContainerArgs",
     "PolicyTarget",
     "Problem",
+    "ProxmoxSettings",
+    "SecretRef",
     "ValidatedStack",
     "decide",
     "load_catalog",

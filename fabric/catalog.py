@@ -70,6 +70,7 @@ class Catalog(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     families: dict[str, list[ImageBuild]] = Field(default_factory=dict)
+    """Family name -> its built versions, oldest first."""
 
     @field_validator("families")
     @classmethod
@@ -85,15 +86,18 @@ class Catalog(BaseModel):
         return families
 
     def find(self, family: str, version: str) -> ImageBuild | None:
+        """The build of ``family`` at ``version``, or None when it is not catalogued."""
         for build in self.families.get(family, []):
             if build.version == version:
                 return build
         return None
 
     def versions(self, family: str) -> list[str]:
+        """The catalogued versions of ``family``, oldest first (empty for an unknown family)."""
         return [build.version for build in self.families.get(family, [])]
 
     def latest(self, family: str) -> ImageBuild | None:
+        """The newest build of ``family``, or None when it has none."""
         builds = self.families.get(family, [])
         return builds[-1] if builds else None
 

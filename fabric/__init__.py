@@ -43,10 +43,10 @@ __all__ = [
     "ProxmoxSettings",
     "SecretRef",
     "ValidatedStack",
+    "__version__",
     "decide",
     "load_catalog",
     "proxmox_provider",
     "shipped_catalog",
     "validate",
-    "__version__",
 ]

@@ -63,8 +63,18 @@ def wheelhouse(wheel: Path) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not done.exists():
             subprocess.run(
-                [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
-                 "--only-binary=:all:", "-d", str(house), *pins],
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "-q",
+                    "--disable-pip-version-check",
+                    "--only-binary=:all:",
+                    "-d",
+                    str(house),
+                    *pins,
+                ],
                 check=True,
                 stdin=subprocess.DEVNULL,
             )
@@ -93,7 +103,18 @@ def install_clean(wheel: Path, venv: Path) -> Path:
     python = venv / "bin" / "python"
     subprocess.run(
         # No byte-compiling: the ansible package alone is 21,000 files, and Python compiles what it imports anyway.
-        [str(python), "-m", "pip", "install", "-q", "--no-compile", "--no-index", "--find-links", str(house), str(wheel)],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-compile",
+            "--no-index",
+            "--find-links",
+            str(house),
+            str(wheel),
+        ],
         check=True,
         stdin=subprocess.DEVNULL,
         cwd=venv.parent,

@@ -105,15 +105,27 @@ def test_the_outside_program_previews_ups_and_answers_over_ssh(outside: Outside)
     # Nothing of the checkout is importable in the project: `fabric` is the installed wheel's.
     where = subprocess.run(
         [str(outside.venv / "bin" / "python"), "-c", "import fabric; print(fabric.__file__)"],
-        cwd=outside.project, capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL,
+        cwd=outside.project,
+        capture_output=True,
+        text=True,
+        check=True,
+        stdin=subprocess.DEVNULL,
     ).stdout.strip()
     assert where.startswith(str(outside.venv)) and not where.startswith(str(ROOT)), where
 
     preview = json.loads(outside.pulumi("preview", "--json").stdout)
     planned = sorted(step["newState"]["type"] for step in preview["steps"] if step["op"] == "create")
     assert sorted(set(planned)) == sorted(
-        {"pulumi:pulumi:Stack", "pulumi:providers:proxmoxve", IMAGE, FILE, LXC_CONTAINER, CONTAINER, CONFIG_POLICY,
-         COMMAND}
+        {
+            "pulumi:pulumi:Stack",
+            "pulumi:providers:proxmoxve",
+            IMAGE,
+            FILE,
+            LXC_CONTAINER,
+            CONTAINER,
+            CONFIG_POLICY,
+            COMMAND,
+        }
     ), planned
     assert planned.count(COMMAND) == 2  # the policy's runner and the team's own login command
 
@@ -127,10 +139,28 @@ def test_the_outside_program_previews_ups_and_answers_over_ssh(outside: Outside)
     # And it answers the test too, with the host key the installed runner pinned.
     key = outside.ws.env[SSH_KEY_ENV]
     login = subprocess.run(
-        ["ssh", "-i", key, "-o", f"UserKnownHostsFile={outside.project / '.state/known_hosts/cache-1'}",
-         "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-         "-o", "ConnectTimeout=10", f"samakia@{ADDRESS}", "id -un; hostname"],
-        capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+        [
+            "ssh",
+            "-i",
+            key,
+            "-o",
+            f"UserKnownHostsFile={outside.project / '.state/known_hosts/cache-1'}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "ConnectTimeout=10",
+            f"samakia@{ADDRESS}",
+            "id -un; hostname",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
     )
     assert login.returncode == 0, login.stderr
     assert login.stdout.split() == ["samakia", "cache-1"]

@@ -24,7 +24,7 @@ def test_the_reference_documents_every_public_name(tmp_path: Path) -> None:
         assert re.search(rf'id="{re.escape(name)}"', testing), name
     # Docstrings reach the page: an args field, a component output, a pydantic field's description.
     assert "Fixed VMID; kept across replacement" in page
-    assert "pass it to <code><a href=\"#LxcContainerArgs.image_identity\">" in page  # linked
+    assert 'pass it to <code><a href="#LxcContainerArgs.image_identity">' in page  # linked
     assert "API URL, e.g. " in page
 
 

@@ -21,12 +21,14 @@ from tests.conftest import InstalledWheel
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_in(venv: InstalledWheel, cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_in(
+    venv: InstalledWheel, cwd: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """The venv's python with ``args``, from ``cwd`` (outside the checkout), no PYTHONPATH."""
     return subprocess.run(
         [str(venv.python), *args],
         cwd=cwd,
-        env=clean_env(),
+        env={**clean_env(), **(env or {})},
         input=stdin,
         stdin=None if stdin is not None else subprocess.DEVNULL,
         capture_output=True,
@@ -93,9 +95,8 @@ rec = run_program(lambda: runpy.run_path("compose.py"))
 print(json.dumps({"file": image.inputs["fileName"], "trigger": container.replacement_trigger,
                   "create": policy.inputs["create"], "outputs": rec.stack_outputs}))
 """
-    env_token = "PROXMOX_VE_API_TOKEN=root@pam!example=00000000-0000-0000-0000-000000000000"
-    result = run_in(installed_wheel, tmp_path, "-c", f"import os; os.environ.__setitem__(*{env_token!r}.split('=', 1))\n"
-                    + probe)
+    token = {"PROXMOX_VE_API_TOKEN": "root@pam!example=00000000-0000-0000-0000-000000000000"}
+    result = run_in(installed_wheel, tmp_path, "-c", probe, env=token)
     assert result.returncode == 0, result.stderr[-3000:]
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     newest = load_catalog(CATALOG_FILE, missing_ok=False).families["debian12-base"][-1]
@@ -107,15 +108,23 @@ print(json.dumps({"file": image.inputs["fileName"], "trigger": container.replace
 
 def test_the_policy_runner_runs_from_the_installed_package(installed_wheel: InstalledWheel, tmp_path: Path) -> None:
     # No sshd listens on this port: the installed runner gets as far as waiting for it, then says so.
-    request = {"playbook": "site.yml", "vars": {}, "target": {"type": "ssh", "host": "127.0.0.1", "port": 9,
-                                                              "name": "nowhere", "wait_s": 1}}
+    request = {
+        "playbook": "site.yml",
+        "vars": {},
+        "target": {"type": "ssh", "host": "127.0.0.1", "port": 9, "name": "nowhere", "wait_s": 1},
+    }
     result = run_in(installed_wheel, tmp_path, "-m", "fabric.runtime.apply_policy", stdin=json.dumps(request))
     assert result.returncode == 2, result.stdout + result.stderr
     assert "sshd on nowhere (127.0.0.1:9) did not answer within 1s" in result.stderr
     # Its Ansible is the venv's own, with the collections the roles need.
     doc = subprocess.run(
         [str(installed_wheel.venv / "bin" / "ansible-doc"), "-t", "filter", "community.general.dict_kv"],
-        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=120, check=False,
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         stdin=subprocess.DEVNULL,
     )
     assert doc.returncode == 0 and "dict_kv" in doc.stdout, doc.stderr

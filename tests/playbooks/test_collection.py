@@ -37,8 +37,12 @@ def test_the_collection_runs_the_policy_from_a_clean_collections_path(
     assert artifact.name == f"samakia-fabric-{fabric.__version__}.tar.gz"
     with tarfile.open(artifact) as tar:
         members = set(tar.getnames())
-    for path in ("roles/ssh_hardening/tasks/main.yml", "playbooks/site.yml", "plugins/modules/files.py",
-                 "plugins/lookup/template.py"):
+    for path in (
+        "roles/ssh_hardening/tasks/main.yml",
+        "playbooks/site.yml",
+        "plugins/modules/files.py",
+        "plugins/lookup/template.py",
+    ):
         assert path in members, sorted(members)
     assert not [m for m in members if "__pycache__" in m]
 
@@ -52,8 +56,9 @@ def test_the_collection_runs_the_policy_from_a_clean_collections_path(
     config = collection_config(tmp_path / "collections", tmp_path / "ansible.cfg")
     assert "roles_path" not in config.read_text()
 
-    recap = run_playbook(ChrootTarget(root=root), installed_playbook(installed), policy_vars, config=config,
-                         timeout=600)
+    recap = run_playbook(
+        ChrootTarget(root=root), installed_playbook(installed), policy_vars, config=config, timeout=600
+    )
 
     assert recap.succeeded, f"{recap.summary()}\n{recap.stderr_tail}"
     # Every task came from the installed collection's roles, none from the checkout's playbooks/roles.

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from fabric.runtime.ssh_hosts import ssh_options
 from fabric.tokens import COMMAND, CONFIG_POLICY, CONTAINER, FILE, IMAGE, LXC_CONTAINER
 from ops.localpve.services import SSH_KEY_ENV, ensure_local_images, ssh_key
 from ops.stack.local import local_fabric
@@ -143,14 +144,7 @@ def test_the_outside_program_previews_ups_and_answers_over_ssh(outside: Outside)
             "ssh",
             "-i",
             key,
-            "-o",
-            f"UserKnownHostsFile={outside.project / '.state/known_hosts/cache-1'}",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
+            *ssh_options(outside.project / ".state/known_hosts/cache-1"),
             "-o",
             "ConnectTimeout=10",
             f"samakia@{ADDRESS}",

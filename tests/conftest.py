@@ -13,6 +13,8 @@ import pytest
 
 from ops.dist.wheel import build_wheel, install_clean
 
+OUTSIDE_REQUIREMENTS = Path(__file__).resolve().parents[1] / "examples" / "outside" / "requirements.txt"
+
 
 @dataclass(frozen=True)
 class InstalledWheel:
@@ -32,5 +34,6 @@ def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> InstalledWheel:
     """``samakia-fabric`` built from the checkout and installed offline into a fresh virtualenv."""
     base = tmp_path_factory.mktemp("wheel")
     wheel = build_wheel(base / "dist")
-    install_clean(wheel, base / "venv")
+    # Through the outside example's own requirements file: its pin must resolve to this wheel.
+    install_clean(wheel, base / "venv", requirements_file=OUTSIDE_REQUIREMENTS)
     return InstalledWheel(wheel=wheel, venv=base / "venv")

@@ -89,11 +89,13 @@ def clean_env() -> dict[str, str]:
     return env
 
 
-def install_clean(wheel: Path, venv: Path) -> Path:
+def install_clean(wheel: Path, venv: Path, requirements_file: Path | None = None) -> Path:
     """A new virtualenv at ``venv`` holding ``wheel`` and its dependencies only; returns its python.
 
     Installed offline from the wheelhouse, from a working directory outside the checkout, with
     no ``PYTHONPATH``: nothing of the repository is importable there but what the wheel ships.
+    With ``requirements_file`` (a program's own, pinning ``samakia-fabric==<version>``) pip
+    resolves that file instead, finding the package in the wheel's directory, as a team would.
     """
     house = wheelhouse(wheel)
     # The base interpreter, not this venv's: a fresh venv inherits nothing from the project's.
@@ -113,7 +115,9 @@ def install_clean(wheel: Path, venv: Path) -> Path:
             "--no-index",
             "--find-links",
             str(house),
-            str(wheel),
+            "--find-links",
+            str(wheel.parent),
+            *(["-r", str(requirements_file)] if requirements_file else [str(wheel)]),
         ],
         check=True,
         stdin=subprocess.DEVNULL,

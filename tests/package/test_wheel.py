@@ -5,6 +5,7 @@ and the policy runner, with nothing of the checkout on the path."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -129,3 +130,48 @@ def test_the_policy_runner_runs_from_the_installed_package(installed_wheel: Inst
     )
     assert doc.returncode == 0 and "dict_kv" in doc.stdout, doc.stderr
     assert sys.prefix != str(installed_wheel.venv)
+
+
+CALLER = """\
+import fabric
+
+args = fabric.ImageArgs(
+    family="debian12-base",
+    build=fabric.shipped_catalog().families["debian12-base"][-1],
+    node="pve1",
+    mirror_url=5,
+)
+reveal_type(fabric.LxcContainer.image_identity)
+"""
+# The provider SDKs are thousands of generated modules the caller does not touch: skipped.
+MYPY_INI = """\
+[mypy]
+strict = true
+[mypy-pulumi_proxmoxve.*]
+follow_imports = skip
+[mypy-pulumi_command.*]
+follow_imports = skip
+"""
+
+
+def test_the_typed_surface_checks_a_caller_program(installed_wheel: InstalledWheel, tmp_path: Path) -> None:
+    # mypy (strict) on a caller's program against the installed package: py.typed makes the package's
+    # own annotations count, so a wrong argument type is caught and an output's type is known.
+    (tmp_path / "prog.py").write_text(CALLER)
+    (tmp_path / "mypy.ini").write_text(MYPY_INI)
+    mypy = Path(sys.executable).parent / "mypy"
+    cmd = [str(mypy), "--python-executable", str(installed_wheel.python), "--config-file", "mypy.ini"]
+    result = subprocess.run(
+        [*cmd, "--cache-dir", str(tmp_path / "cache"), "prog.py"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert "py.typed" not in result.stdout, result.stdout
+    assert 'Argument "mirror_url" to "ImageArgs" has incompatible type "int"; expected "str"' in result.stdout
+    assert re.search(r'Revealed type is "pulumi\.output\.Output\[(builtins\.)?str\]"', result.stdout), result.stdout
+    assert result.stdout.strip().endswith("Found 1 error in 1 file (checked 1 source file)"), result.stdout

@@ -89,13 +89,17 @@ def clean_env() -> dict[str, str]:
     return env
 
 
-def install_clean(wheel: Path, venv: Path, requirements_file: Path | None = None) -> Path:
+def install_clean(
+    wheel: Path, venv: Path, requirements_file: Path | None = None, *, compile_bytecode: bool = False
+) -> Path:
     """A new virtualenv at ``venv`` holding ``wheel`` and its dependencies only; returns its python.
 
     Installed offline from the wheelhouse, from a working directory outside the checkout, with
     no ``PYTHONPATH``: nothing of the repository is importable there but what the wheel ships.
     With ``requirements_file`` (a program's own, pinning ``samakia-fabric==<version>``) pip
     resolves that file instead, finding the package in the wheel's directory, as a team would.
+    ``compile_bytecode`` is pip's default (byte-compile every module at install); off, the
+    install is about twice as fast (bench/bench_wheel.py) and Python compiles what it imports.
     """
     house = wheelhouse(wheel)
     # The base interpreter, not this venv's: a fresh venv inherits nothing from the project's.
@@ -104,14 +108,14 @@ def install_clean(wheel: Path, venv: Path, requirements_file: Path | None = None
     subprocess.run([base, "-m", "venv", str(venv)], check=True, stdin=subprocess.DEVNULL, cwd=venv.parent, env=env)
     python = venv / "bin" / "python"
     subprocess.run(
-        # No byte-compiling: the ansible package alone is 21,000 files, and Python compiles what it imports anyway.
+        # No byte-compiling by default: the ansible package alone is 21,000 files.
         [
             str(python),
             "-m",
             "pip",
             "install",
             "-q",
-            "--no-compile",
+            *([] if compile_bytecode else ["--no-compile"]),
             "--no-index",
             "--find-links",
             str(house),

@@ -22,12 +22,12 @@ from tests.conftest import InstalledWheel
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_in(
-    venv: InstalledWheel, cwd: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+def run(
+    cmd: list[str], cwd: Path, *, stdin: str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """The venv's python with ``args``, from ``cwd`` (outside the checkout), no PYTHONPATH."""
+    """``cmd`` from ``cwd`` (outside the checkout), with no PYTHONPATH and no inherited stdin."""
     return subprocess.run(
-        [str(venv.python), *args],
+        cmd,
         cwd=cwd,
         env={**clean_env(), **(env or {})},
         input=stdin,
@@ -37,6 +37,13 @@ def run_in(
         timeout=300,
         check=False,
     )
+
+
+def run_in(
+    venv: InstalledWheel, cwd: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The venv's python with ``args``."""
+    return run([str(venv.python), *args], cwd, stdin=stdin, env=env)
 
 
 def test_the_wheel_ships_the_package_its_data_and_its_pins(installed_wheel: InstalledWheel) -> None:
@@ -118,15 +125,8 @@ def test_the_policy_runner_runs_from_the_installed_package(installed_wheel: Inst
     assert result.returncode == 2, result.stdout + result.stderr
     assert "sshd on nowhere (127.0.0.1:9) did not answer within 1s" in result.stderr
     # Its Ansible is the venv's own, with the collections the roles need.
-    doc = subprocess.run(
-        [str(installed_wheel.venv / "bin" / "ansible-doc"), "-t", "filter", "community.general.dict_kv"],
-        cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        stdin=subprocess.DEVNULL,
+    doc = run(
+        [str(installed_wheel.venv / "bin" / "ansible-doc"), "-t", "filter", "community.general.dict_kv"], tmp_path
     )
     assert doc.returncode == 0 and "dict_kv" in doc.stdout, doc.stderr
     assert sys.prefix != str(installed_wheel.venv)
@@ -161,16 +161,7 @@ def test_the_typed_surface_checks_a_caller_program(installed_wheel: InstalledWhe
     (tmp_path / "mypy.ini").write_text(MYPY_INI)
     mypy = Path(sys.executable).parent / "mypy"
     cmd = [str(mypy), "--python-executable", str(installed_wheel.python), "--config-file", "mypy.ini"]
-    result = subprocess.run(
-        [*cmd, "--cache-dir", str(tmp_path / "cache"), "prog.py"],
-        cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+    result = run([*cmd, "--cache-dir", str(tmp_path / "cache"), "prog.py"], tmp_path)
     assert "py.typed" not in result.stdout, result.stdout
     assert 'Argument "mirror_url" to "ImageArgs" has incompatible type "int"; expected "str"' in result.stdout
     assert re.search(r'Revealed type is "pulumi\.output\.Output\[(builtins\.)?str\]"', result.stdout), result.stdout

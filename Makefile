@@ -17,7 +17,7 @@ ENV := source scripts/env.sh &&
 .PHONY: help setup engine lint unit conformance conformance-write test-playbooks test-images test-e2e test bench \
         preview up down drift drift-infra drift-config image catalog-check tools \
         plan apply-plan plan-key fetch-plan blast-radius pr-comment drift-incident publish-image repair record-fixtures \
-        test-pipeline image-compare images-ci real-providers dist docs-api test-package
+        test-pipeline image-compare images-ci real-providers test-faults unlock dist docs-api test-package
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ test-images: setup ## Image tier: a real Packer build, catalog immutability
 test-e2e: engine ## Engine tier: real Pulumi engine against fakepve, whole lifecycle
 	$(ENV) pytest -q tests/e2e
 
+test-faults: engine ## Fault tier: SIGKILL at each apply phase, deletes outside Pulumi, lost volume, stuck lock; prints the fault table
+	$(ENV) pytest -q tests/faults
+
 record-fixtures: engine ## Re-record tests/unit/fixtures/ (the PR comment's preview JSON) from the engine tier
 	$(ENV) SAMAKIA_RECORD_FIXTURES=1 pytest -x -q tests/e2e/test_lifecycle.py -k "up_from_empty or image_bump"
 
@@ -63,7 +66,7 @@ conformance-write: ## Regenerate providers/conformance/bpg-<version>.json after 
 
 test: setup tools engine conformance ## Everything CI runs, every tier
 	$(ENV) scripts/lint.sh
-	$(ENV) pytest tests/unit tests/pipeline tests/playbooks tests/images tests/package tests/e2e
+	$(ENV) pytest tests/unit tests/pipeline tests/playbooks tests/images tests/package tests/e2e tests/faults
 
 # The distribution (issue 23): the wheel, the samakia.fabric collection, the API reference.
 dist: setup ## Build the wheel and the samakia.fabric collection into dist/
@@ -102,6 +105,9 @@ up: engine ## Preview then up of STACK from refreshed state (local fabric by def
 
 down: engine ## Destroy STACK's containers (images are retained by design)
 	$(ENV) python -m ops.stack down --stack "$(STACK)"
+
+unlock: engine ## Report STACK's state lock and clear it with pulumi cancel (after checking the run holding it is gone)
+	$(ENV) python -m ops.stack unlock --stack "$(STACK)"
 
 drift-infra: engine ## Infrastructure drift: refresh and expect no changes
 	$(ENV) python -m ops.stack drift --stack "$(STACK)"

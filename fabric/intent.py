@@ -266,6 +266,14 @@ class MountPointSpec(Model):
         default=None, pattern=STORAGE_ID, description="Storage of the volume; defaults to the node's disk storage."
     )
     backup: bool = Field(default=True, description="Include the volume in vzdump backups of the container.")
+    accept_empty: bool = Field(
+        default=False,
+        description=(
+            "Recovery only: the volume is gone (its node or storage was lost) and an empty one may take its "
+            "place on the next apply. Without it that apply stops naming the volume. Remove it once applied "
+            "(docs/runbooks/deleted-outside-pulumi.md)."
+        ),
+    )
 
 
 class GroupSpec(Model):

@@ -37,14 +37,16 @@ from fakepve.model import PveError, TaskError
 from ops.localpve.fidelity import PveFidelity
 from ops.localpve.lxc import BindMount, LxcError, LxcNode
 from ops.localpve.node_templates import NodeTemplates
+from ops.localpve.tripwire import Tripwires
 from ops.localpve.volumes import VolumeSemantics
 
 NODES = ("pve1", "pve2")
 
 
-class LocalPve(NodeTemplates, PveFidelity, VolumeSemantics, FakePve):  # type: ignore[misc]
+class LocalPve(Tripwires, NodeTemplates, PveFidelity, VolumeSemantics, FakePve):  # type: ignore[misc]
     """fakepve whose template downloads are real and kept per node (``ops.localpve.node_templates``);
-    volumes as on PVE; HA, roles and tokens as ``ops.localpve.fidelity`` describes."""
+    volumes as on PVE; HA, roles and tokens as ``ops.localpve.fidelity`` describes; tripwires for
+    the fault tier (``ops.localpve.tripwire``)."""
 
     def __init__(self, storage_dir: Path, lxc: LxcNode | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -38,6 +38,7 @@ from ops.stack.drift import (
     repair_config_drift,
 )
 from ops.stack.local import local_fabric
+from ops.stack.prepare import prepare_apply, unlock
 from ops.stack.reviewed import apply_plan, policy_args, save_plan
 from ops.stack.workspace import Workspace
 
@@ -70,8 +71,11 @@ def _print_outputs(ws: Workspace) -> int:
 def _up(ws: Workspace, _: argparse.Namespace) -> int:
     # Always from refreshed state: a change PVE rejected (or one made outside Pulumi) is seen and
     # retried instead of being taken from stale state.
-    ws.pulumi("preview", "--diff", "--refresh", *policy_args(ws))
-    ws.pulumi("up", "--yes", "--skip-preview", "--refresh", *policy_args(ws))
+    # First, whatever a killed or disturbed last run left (a stale lock, pending creates, a lost
+    # data volume) is resolved or named (ops/stack/prepare.py).
+    replace = prepare_apply(ws)
+    ws.pulumi("preview", "--diff", "--refresh", *policy_args(ws), *replace)
+    ws.pulumi("up", "--yes", "--skip-preview", "--refresh", *policy_args(ws), *replace)
     return _print_outputs(ws)
 
 
@@ -92,6 +96,7 @@ ACTIONS: dict[str, Callable[[Workspace, argparse.Namespace], int]] = {
     "drift-config": lambda ws, args: config_drift_check(ws, as_json=args.json),
     "repair": lambda ws, _: repair_config_drift(ws, policy_args(ws)),
     "outputs": lambda ws, _: _print_outputs(ws),
+    "unlock": lambda ws, _: unlock(ws),
 }
 
 

@@ -30,7 +30,7 @@ from fabric.errors import EXIT_FINDINGS, EXIT_OK, EXIT_UNUSABLE, FabricConfigErr
 from fabric.intent import image_ref
 from fabric.paths import PROJECT_ROOT
 from fabric.stack_file import read_stack_file
-from fabric.tokens import CONTAINER, UNKNOWN
+from fabric.tokens import COMMAND, CONTAINER, DATA_VOLUME, UNKNOWN
 from fabric.validation import validate
 from ops.stack.blast_radius import (
     OVERRIDE_LABEL,
@@ -58,10 +58,17 @@ class Change:
     image_change: tuple[str, str] | None = None
     protected: bool = False
     """A delete of something under protection (Pulumi's ``protect`` or Proxmox's ``protection``)."""
+    move: tuple[str, str] | None = None
+    """A container re-created on another node (old, new): the recovery from a lost node."""
+    data: str = ""
+    """For a move: what happens to the container's data volumes (a reviewer must see it)."""
 
     @property
     def why(self) -> str:
-        """The reason a reviewer reads: the image move, the retained file, or the changed inputs."""
+        """The reason a reviewer reads: the node move and its data, the image move, the retained
+        file, or the changed inputs."""
+        if self.move:
+            return f"moves {self.move[0]} -> {self.move[1]}; data: {self.data}"
         if self.image_change:
             return f"image {self.image_change[0]} -> {self.image_change[1]}"
         if self.op == "forget":
@@ -193,6 +200,7 @@ def summarize(preview: dict[str, Any], groups: dict[str, str], shape: StackShape
         if typ == CONTAINER and old and new and old != new:
             after = _version(new) if new != UNKNOWN else (pending.get(name) or "a new template")
             change.image_change = (_version(old), after)
+    _name_moves(merged, steps)
     changes = sorted(merged.values(), key=lambda c: (c.type, c.name))
     warnings = []
     lost: dict[str, set[str]] = defaultdict(set)
@@ -209,6 +217,48 @@ def summarize(preview: dict[str, Any], groups: dict[str, str], shape: StackShape
     # With the stack's shape the gate judges groups by their rollout order, not by "all replaced":
     # a group the resource graph rolls member by member never goes down at once.
     return Summary(changes, [], findings(preview, shape), rollout_order(steps, shape), errors)
+
+
+def _node(state: dict[str, Any] | None) -> str | None:
+    inputs = (state or {}).get("inputs") or {}
+    value = inputs.get("nodeName")
+    if value is None and isinstance(inputs.get("stdin"), str) and inputs["stdin"].startswith("{"):
+        value = json.loads(inputs["stdin"]).get("node")  # a data volume's request names its node
+    return value if isinstance(value, str) and value != UNKNOWN else None
+
+
+def _name_moves(merged: dict[str, Change], steps: list[dict[str, Any]]) -> None:
+    """Mark each container the plan re-creates on another node, and say what its data volumes do.
+
+    A data volume lives on its node's storage (``DataVolume``'s node is a trigger): a container that
+    moves gets a new, empty volume on its new node unless the volume is restored there first.
+    """
+    volumes: dict[str, list[str]] = defaultdict(list)
+    for step in steps:
+        if DATA_VOLUME not in step["urn"] or not step["urn"].split("::")[-2].endswith(COMMAND):
+            continue
+        name = step["urn"].rsplit("::", 1)[-1]
+        old, new = _node(step.get("oldState")), _node(step.get("newState"))
+        request = json.loads(
+            ((step.get("newState") or step.get("oldState") or {}).get("inputs") or {}).get("stdin") or "{}"
+        )
+        owner = str(request.get("container", name))
+        if step.get("op") in ("replace", "create-replacement") and old and new and old != new:
+            volumes[owner].append(f"{name} is a NEW EMPTY volume on {new} (the old one stays on {old})")
+        elif step.get("op") in ("same", "update", None):
+            volumes[owner].append(f"{name} stays on {old or new}")
+    for step in steps:
+        urn = step["urn"]
+        if urn.split("::")[-2].rsplit("$", 1)[-1] != CONTAINER or step.get("op") not in (
+            "replace",
+            "create-replacement",
+        ):
+            continue
+        old, new = _node(step.get("oldState")), _node(step.get("newState"))
+        change = merged.get(urn)
+        if change is not None and old and new and old != new:
+            change.move = (old, new)
+            change.data = "; ".join(volumes.get(change.name, [])) or "no data volume"
 
 
 def preview_errors(preview: dict[str, Any]) -> list[str]:

@@ -42,7 +42,7 @@ class Workspace:
     def argv(self, *args: str) -> list[str]:
         """The ``pulumi`` command line for ``args`` on this stack and its working config."""
         cmd = ["pulumi", *args, "--stack", self.stack, "--non-interactive"]
-        if self.config_file is not None and args[0] != "stack":  # `stack` commands read no config
+        if self.config_file is not None and args[0] not in ("stack", "cancel"):  # these read no config
             cmd += ["--config-file", str(self.config_file)]
         return cmd
 

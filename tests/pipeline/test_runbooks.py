@@ -8,7 +8,9 @@ import subprocess
 
 from tests.pipeline.conftest import ROOT
 
-RUNBOOKS = [ROOT / "docs" / "runbooks.md"]
+RUNBOOKS = [ROOT / "docs" / "runbooks.md"] + [
+    ROOT / "docs" / "runbooks" / name for name in ("interrupted-apply.md", "locks.md", "deleted-outside-pulumi.md")
+]
 # make target -> (test file, test function) that exercises the code the target runs.
 EXERCISED = {
     # The engine-tier proof of both against the local PVE: tests/e2e/test_reviewed_plan.py.
@@ -24,6 +26,12 @@ EXERCISED = {
     "image": ("tests/images/test_build.py", "test_sha256_matches_packer_manifest_and_catalog"),
     "catalog-check": ("tests/images/test_catalog_immutability.py", "test_"),
     "publish-image": ("tests/pipeline/test_publish_image.py", "test_publishes_artifact_and_sha256_once"),
+    "test-faults": ("tests/faults/test_faults.py", "test_killed_while_a_container_is_created"),
+    # The fault tier runs the runner's `up` after every fault, and `unlock` on a killed run's lock.
+    "unlock": (
+        "tests/faults/test_faults.py",
+        "test_a_lock_left_on_another_host_is_reported_then_cleared_without_losing_state",
+    ),
 }
 # Other commands the runbooks name, and the test that exercises them.
 OTHER = {
@@ -36,7 +44,7 @@ def _commands() -> list[str]:
     """Indented code lines and inline code spans that start with a command."""
     found = []
     for path in RUNBOOKS:
-        text = path.read_text()
+        text = re.sub(r"(?ms)^```.*?^```", "", path.read_text())  # fenced blocks are files, not commands
         found += [ln.strip() for ln in text.splitlines() if ln.startswith("    ") and ln.strip()]
         found += re.findall(r"`((?:make|git) [^`]+)`", text)
     return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fabric.tokens import CONTAINER, UNKNOWN
@@ -70,3 +71,38 @@ def test_removed_template_is_reported_as_retained() -> None:
 
 def test_no_changes() -> None:
     assert "No changes." in summarize({"steps": [{"op": "same", "urn": f"{P}{CONTAINER}::db-1"}]}, GROUPS).markdown()
+
+
+def volume(container: str, op: str, old_node: str, new_node: str) -> dict[str, Any]:
+    def state(node: str) -> dict[str, Any]:
+        request = {"node": node, "storage": "local-zfs", "owner": 9000, "container": container, "name": "pgdata"}
+        return {"inputs": {"stdin": json.dumps(request)}}
+
+    return {
+        "op": op,
+        "urn": f"{P}samakia:fabric:DataVolume$command:local:Command::{container}-pgdata",
+        "oldState": state(old_node),
+        "newState": state(new_node),
+    }
+
+
+def test_a_container_moved_off_a_lost_node_is_named_with_what_happens_to_its_data() -> None:
+    steps = [
+        ct("db-1", "replace", V1, V1, node="pve2"),
+        volume("db-1", "replace", "pve1", "pve2"),
+        ct("dns-1", "replace", V1, V1, node="pve2"),
+    ]
+    steps[0]["oldState"]["inputs"]["nodeName"] = "pve1"
+    steps[2]["oldState"]["inputs"]["nodeName"] = "pve1"
+    s = summarize({"steps": steps}, GROUPS)
+    moved = {c.name: c for c in s.changes if c.type == CONTAINER}
+    assert moved["db-1"].move == ("pve1", "pve2")
+    assert (
+        moved["db-1"].why
+        == "moves pve1 -> pve2; data: db-1-pgdata is a NEW EMPTY volume on pve2 (the old one stays on pve1)"
+    )
+    assert moved["dns-1"].why == "moves pve1 -> pve2; data: no data volume"
+    assert "| dns-1 (ContainerLegacy) | replace | moves pve1 -> pve2; data: no data volume |" in s.markdown()
+    # An image change on the same node is no move.
+    (same_node,) = summarize({"steps": [ct("db-1", "replace", V1, V2)]}, GROUPS).changes
+    assert same_node.move is None

@@ -18,7 +18,7 @@ ENV := source scripts/env.sh &&
         preview up down drift drift-infra drift-config image catalog-check tools \
         plan apply-plan plan-key fetch-plan blast-radius pr-comment drift-incident publish-image repair record-fixtures \
         test-pipeline image-compare images-ci real-providers test-faults unlock \
-        test-s3 seaweedfs affected-stacks apply-sites
+        test-s3 seaweedfs affected-stacks apply-sites dist docs-api test-package
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -84,7 +84,18 @@ conformance-write: ## Regenerate providers/conformance/bpg-<version>.json after 
 
 test: setup tools engine conformance wire seaweedfs ## Everything CI runs, every tier
 	$(ENV) scripts/lint.sh
-	$(ENV) pytest tests/unit tests/pipeline tests/playbooks tests/images tests/e2e tests/faults tests/wire tests/s3
+	$(ENV) pytest tests/unit tests/pipeline tests/playbooks tests/images tests/package tests/e2e tests/faults tests/wire tests/s3
+
+# The distribution (issue 23): the wheel, the samakia.fabric collection, the API reference.
+dist: setup ## Build the wheel and the samakia.fabric collection into dist/
+	$(ENV) python -m ops.dist wheel dist
+	$(ENV) python -m ops.dist collection dist
+
+docs-api: setup ## Generate the API reference of the public surface into build/api (fails on a name without a docstring)
+	$(ENV) python -m ops.dist.api_reference build/api
+
+test-package: setup ## Package tier: the wheel in a clean venv outside the repo, the API reference
+	$(ENV) pytest -q tests/package
 
 bench: engine ## Benchmarks: print figures (recorded in docs/benchmarks.md)
 	$(ENV) python bench/run_all.py

@@ -16,6 +16,7 @@ BENCHMARKS = (
     "bench_scale.py",
     "bench_lxc.py",
     "bench_config_ssh.py",
+    "bench_wheel.py",
 )
 
 

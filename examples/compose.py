@@ -11,7 +11,7 @@ provider = fabric.proxmox_provider(
 )
 opts = pulumi.ResourceOptions(providers=[provider])
 
-build = fabric.load_catalog("images/catalog.yaml").families["debian12-base"][-1]  # the newest catalogued version
+build = fabric.shipped_catalog().families["debian12-base"][-1]  # the newest image released with the package
 image = fabric.Image(
     "base-pve1",
     fabric.ImageArgs(family="debian12-base", build=build, node="pve1", mirror_url="https://images.example/lxc"),

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import InputError
 from .intent import image_ref
+from .paths import CATALOG_FILE
 from .yaml_input import parse_yaml, read_yaml
 
 # A template file name lands in a Proxmox volume id (``storage:vztmpl/<name>``) and in the
@@ -69,6 +70,7 @@ class Catalog(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     families: dict[str, list[ImageBuild]] = Field(default_factory=dict)
+    """Family name -> its built versions, oldest first."""
 
     @field_validator("families")
     @classmethod
@@ -84,15 +86,18 @@ class Catalog(BaseModel):
         return families
 
     def find(self, family: str, version: str) -> ImageBuild | None:
+        """The build of ``family`` at ``version``, or None when it is not catalogued."""
         for build in self.families.get(family, []):
             if build.version == version:
                 return build
         return None
 
     def versions(self, family: str) -> list[str]:
+        """The catalogued versions of ``family``, oldest first (empty for an unknown family)."""
         return [build.version for build in self.families.get(family, [])]
 
     def latest(self, family: str) -> ImageBuild | None:
+        """The newest build of ``family``, or None when it has none."""
         builds = self.families.get(family, [])
         return builds[-1] if builds else None
 
@@ -162,3 +167,13 @@ def load_catalog(path: str | Path, *, missing_ok: bool = True) -> Catalog:
     if missing_ok and not p.exists():
         return Catalog()
     return catalog_from_data(read_yaml(p, "image catalog"), str(p))
+
+
+def shipped_catalog() -> Catalog:
+    """The image catalog released with this version of the package (``fabric.paths.CATALOG_FILE``).
+
+    Found beside the package, never relative to the working directory, so a program outside the
+    repository reads the same catalog; a program with its own images names its catalog with
+    ``load_catalog(path)`` instead.
+    """
+    return load_catalog(CATALOG_FILE, missing_ok=False)

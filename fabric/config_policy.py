@@ -45,6 +45,7 @@ class PolicyTarget:
     """Seconds to wait for the container's sshd."""
 
     def problems(self) -> list[Problem]:
+        """Everything wrong with the target that can be known before a preview."""
         found = []
         if self.type != "ssh":
             found.append(Problem("target.type", "must be 'ssh'", self.type))
@@ -64,8 +65,11 @@ class ConfigPolicyArgs:
     any resource whose replacement should re-run the policy (then give ``container_id`` and
     ``image_identity``)."""
     target: PolicyTarget
+    """How the runner reaches the container (address, user, key)."""
     playbook: str = "site.yml"
+    """The playbook to run, relative to the policy's directory (``site.yml``: the whole policy)."""
     vars_files: Sequence[str] = field(default_factory=list)
+    """Vars files under the policy's directory, loaded before ``variables`` (e.g. ``vars/dns.yml``)."""
     variables: dict[str, Any] = field(default_factory=dict)
     """Extra variables (hostname, admin keys, runtime profiles); passed on stdin, not argv."""
     playbooks_dir: Path = PLAYBOOKS_DIR
@@ -156,6 +160,7 @@ class ConfigPolicy(pulumi.ComponentResource):
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[resource], replace_with=[resource]),
         )
+        """The ``pulumi_command.local.Command`` that runs the policy (its stdout is the recap)."""
         self.digest = pulumi.Output.from_input(digest)
         self.recap = self.command.stdout
         self.register_outputs({"digest": self.digest, "recap": self.recap})

@@ -75,6 +75,7 @@ class LxcContainerArgs:
     vmid: int
     """Fixed VMID; kept across replacement, so the old container is deleted first."""
     hostname: pulumi.Input[str]
+    """The container's hostname (a DNS label)."""
     node: pulumi.Input[str]
     """Proxmox node it runs on; changing it replaces the container."""
     template_file_id: pulumi.Input[str]
@@ -82,29 +83,45 @@ class LxcContainerArgs:
     image_identity: pulumi.Input[str]
     """``family@version#sha256:...``, normally ``Image.identity``: any change of it replaces the container."""
     cpu: int
+    """CPU cores."""
     memory_mb: int
+    """Memory in MiB; a change is applied in place (hot-plugged)."""
     disk_gb: int
+    """Root disk size in GiB."""
     datastore: pulumi.Input[str]
     """Storage of the root disk."""
     address: pulumi.Input[str]
     """Static IPv4 with prefix, e.g. ``10.20.0.11/24``."""
     gateway: pulumi.Input[str]
+    """Default gateway; inside the address's subnet and not the address itself."""
     ssh_keys: pulumi.Input[Sequence[pulumi.Input[str]]]
     """Public keys root accepts for the bootstrap configuration run."""
     bridge: pulumi.Input[str] = "vmbr0"
+    """The node's Linux bridge the NIC attaches to."""
     vlan: int | None = None
+    """802.1Q tag of the NIC, if any."""
     swap_mb: int = 0
+    """Swap in MiB."""
     dns_servers: Sequence[pulumi.Input[str]] = field(default_factory=list)
+    """Resolvers written into the container."""
     domain: pulumi.Input[str] | None = None
+    """Search domain written into the container."""
     tags: Sequence[str] = field(default_factory=list)
+    """Proxmox tags (lowercase words)."""
     features: FeaturesSpec = field(default_factory=FeaturesSpec)
+    """LXC features (nesting, keyctl, fuse); off unless a workload needs them."""
     unprivileged: bool = True
     """Unprivileged unless there is a written reason; privileged containers hold host root."""
     start_on_boot: bool = True
+    """Start the container when its node boots."""
     protection: bool = False
+    """PVE's own protection flag: refuses deletes made outside Pulumi (the UI, ``pct``)."""
     pool: pulumi.Input[str] | None = None
+    """A Proxmox resource pool to put the container in."""
     ha: HaSpec | None = None
+    """PVE HA settings (state, group, restart and relocate limits); None: not under HA."""
     description: str = ""
+    """Free text shown in Proxmox's UI."""
     mount_points: Sequence[ContainerMount] = field(default_factory=list)
     """Data volumes (mp0, mp1, ...): mounted by volume id, so replacing the container keeps them."""
     wait_for: Sequence[pulumi.Resource] = field(default_factory=list)
@@ -170,9 +187,11 @@ class LxcContainer(pulumi.ComponentResource):
     """
 
     vmid: pulumi.Output[int]
+    """The container's fixed VMID."""
     container_id: pulumi.Output[str]
     """The provider's id of the container (its VMID as text)."""
     address: pulumi.Output[str]
+    """Its static IPv4 with prefix."""
     image_identity: pulumi.Output[str]
     """The image the container was created from; ``ConfigPolicy`` re-runs when it changes."""
     instance: pulumi.Output[str]
@@ -182,6 +201,7 @@ class LxcContainer(pulumi.ComponentResource):
         args.validate()  # before anything is registered
         super().__init__(LXC_CONTAINER, name, None, opts)
         self.args = args
+        """The args the container was built from."""
         dns = (
             proxmoxve.ContainerLegacyInitializationDnsArgs(servers=args.dns_servers, domain=args.domain)
             if args.dns_servers or args.domain
@@ -235,6 +255,7 @@ class LxcContainer(pulumi.ComponentResource):
                 depends_on=list(args.wait_for) or None,
             ),
         )
+        """The ``proxmoxve.ContainerLegacy`` resource itself."""
         # Each of these takes the VMID from the container's outputs: a property dependency, so a
         # delete-before-replace of the container replaces them first when their diff on an
         # unknown VMID is a replacement (pulumi/pulumi pkg/resource/deploy/step_generator.go,
@@ -253,6 +274,7 @@ class LxcContainer(pulumi.ComponentResource):
             if args.release and (args.protection or args.ha)
             else None
         )
+        """The release step that lifts protection and HA before a replace or destroy (None without ``release``)."""
         after = [r for r in (self.container, self.release) if r is not None]
         self.pool_membership = (
             proxmoxve.pool.Membership(
@@ -264,6 +286,7 @@ class LxcContainer(pulumi.ComponentResource):
             if args.pool
             else None
         )
+        """The container's pool membership (None without ``pool``)."""
         self.ha = (
             proxmoxve.Haresource(
                 f"{name}-ha",
@@ -282,6 +305,7 @@ class LxcContainer(pulumi.ComponentResource):
             if args.ha
             else None
         )
+        """The container's HA resource (None without ``ha``)."""
         self.vmid = pulumi.Output.from_input(args.vmid)
         self.container_id = self.container.id
         self.address = pulumi.Output.from_input(args.address)

@@ -37,8 +37,11 @@ class Problem:
     """One thing wrong with the stack's intent: where it is, what it holds, what is wrong."""
 
     path: str
+    """Where: the dotted field path in the stack intent or the args (``containers.db-1.vmid``)."""
     message: str
+    """What is wrong, said so the operator knows how to fix it."""
     value: object = None
+    """The offending value (not shown when ``shown`` is false, or when it may be a credential)."""
     shown: bool = True
     """False when the value must not be repeated (an unknown key's value may be anything)."""
 
@@ -65,11 +68,13 @@ class FabricConfigError(ValueError):
     def __init__(self, problems: list[Problem]):
         unique = {(p.path, p.message): p for p in problems}
         self.problems = sorted(unique.values(), key=lambda p: (p.path, p.message))
+        """Every problem found, once each, sorted by path."""
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"invalid fabric intent: {len(self.problems)} problem(s)\n{lines}")
 
     @property
     def paths(self) -> list[str]:
+        """The field path of every problem, sorted (``containers.db-1.nic.address``, ...)."""
         return [p.path for p in self.problems]
 
 

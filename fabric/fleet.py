@@ -37,12 +37,18 @@ class Fleet(pulumi.ComponentResource):
     def __init__(self, name: str, fabric: ValidatedStack, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(FLEET, name, None, opts)
         self.fabric = fabric
+        """The validated stack this fleet was built from."""
         child = pulumi.ResourceOptions(parent=self)
         self.images: dict[tuple[str, str], Image] = {}
+        """Every ``Image``, by (``family@version``, node)."""
         self.containers: dict[str, LxcContainer] = {}
+        """Every ``LxcContainer``, by container name."""
         self.policies: dict[str, ConfigPolicy] = {}
+        """Every ``ConfigPolicy``, by the name of the container it configures."""
         self.volumes: dict[tuple[str, str], DataVolume] = {}
+        """Every ``DataVolume``, by (container name, mount point name)."""
         self.health: dict[str, HealthCheck] = {}
+        """Every ``HealthCheck``, by the name of the container it probes."""
         self._digests: dict[str, str] = {}
         # Replica groups roll: a member is (re)created only after the previous one is healthy.
         waits = rollout_waits(fabric.intent)

@@ -32,11 +32,16 @@ class ApplyDecision:
     mode: str
     """``preview``, ``unprotected``, ``main-ci`` (with the OIDC subject and run as ``reason``) or ``break-glass``."""
     stack: str
+    """The stack being applied."""
     reason: str = ""
+    """Why: the CI run and OIDC subject, or the break-glass reason the operator gave."""
     actor: str = ""
+    """Who: the CI workflow's identity or the operator's name (break-glass)."""
     at: str = ""
+    """When, UTC, ISO 8601."""
 
     def record(self) -> dict[str, str]:
+        """The decision as plain data, for the stack output and the log."""
         return asdict(self)
 
 

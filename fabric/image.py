@@ -36,6 +36,7 @@ class ImageArgs:
 
     @property
     def url(self) -> str:
+        """Where Proxmox downloads the artifact: ``<mirror_url>/<family>/<file_name>``."""
         return f"{self.mirror_url.rstrip('/')}/{self.family}/{self.build.file_name}"
 
     @property
@@ -70,7 +71,9 @@ class Image(pulumi.ComponentResource):
     file_id: pulumi.Output[str]
     """Template volume id (``<datastore>:vztmpl/<file>``): what a container is created from."""
     version: pulumi.Output[str]
+    """The catalogued version, e.g. ``1.2.0``."""
     sha256: pulumi.Output[str]
+    """The artifact's digest, which Proxmox verified on download."""
     identity: pulumi.Output[str]
     """``family@version#sha256:...``: pass it to ``LxcContainerArgs.image_identity``."""
 
@@ -78,6 +81,7 @@ class Image(pulumi.ComponentResource):
         args.validate()  # before anything is registered
         super().__init__(IMAGE, name, None, opts)
         self.args = args
+        """The args the image was built from."""
         self.file = download.File(
             name,
             node_name=args.node,
@@ -93,6 +97,7 @@ class Image(pulumi.ComponentResource):
             overwrite_unmanaged=True,
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
+        """The ``proxmoxve.download.File`` holding the template on the node's storage."""
         self.file_id = self.file.id
         self.version = pulumi.Output.from_input(args.build.version)
         self.sha256 = pulumi.Output.from_input(args.build.sha256)

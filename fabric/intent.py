@@ -146,7 +146,9 @@ class SecretRef(Model):
     """
 
     env: str | None = Field(default=None, pattern=_ENV_NAME.pattern, max_length=128)
+    """An environment variable of the process running Pulumi that holds the credential."""
     config: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
+    """A key of the ``fabric`` namespace stored as a Pulumi secure value."""
 
     @model_validator(mode="before")
     @classmethod
@@ -401,6 +403,7 @@ class FabricIntent(Model):
     protected: bool = Field(default=False, description="Apply only from main-branch CI (break-glass aside).")
     site: SiteSpec | None = Field(default=None, description="The site this stack is, in a stack-per-site layout.")
     proxmox: ProxmoxSettings
+    """How Pulumi reaches the Proxmox API (endpoint, credential reference)."""
     image_catalog: str = Field(
         default="images/catalog.yaml",
         pattern=REPO_PATH,
@@ -408,10 +411,14 @@ class FabricIntent(Model):
     )
     image_mirror: str = Field(pattern=r"^https?://[\x21-\x7e]+$", description="Base URL serving <family>/<file>.")
     nodes: dict[Name, NodeSpec] = Field(min_length=1)
+    """The Proxmox nodes containers may be placed on, with their storages."""
     networks: dict[Alias, NetworkSpec] = Field(min_length=1)
+    """The L2 segments containers attach to, each with its static IPv4 plan."""
     images: dict[Alias, str] = Field(min_length=1, description="Alias -> 'family@version' from the catalog.")
     policies: dict[Alias, PolicySpec] = Field(default_factory=dict)
+    """Named configuration policies: the playbook, its vars files, runtime profiles and variables."""
     connection: ConfigConnection = Field(default_factory=ConfigConnection)
+    """How the configuration reaches containers (SSH, user, key reference, pinned host keys)."""
     groups: dict[Alias, GroupSpec] = Field(default_factory=dict, description="Replica groups; undeclared get defaults.")
     volume_owner: int | None = Field(
         default=None,
@@ -420,6 +427,7 @@ class FabricIntent(Model):
         description="The VMID that owns every data volume: reserved, never a guest (see docs/stateful.md).",
     )
     containers: dict[Name, ContainerSpec] = Field(min_length=1)
+    """Every container of the stack, by name (a DNS label, also its Pulumi resource name)."""
 
 
 def image_ref(family: str, version: str) -> str:

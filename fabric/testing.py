@@ -27,7 +27,17 @@ from google.protobuf import json_format
 from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.sync_await import _sync_await
 
-from fabric.tokens import COMMAND, CONTAINER, FILE, HA
+from fabric import tokens
+
+# The type tokens a test looks registrations up by (``rec.named(CONTAINER, "cache-1")``).
+CONTAINER = tokens.CONTAINER
+"""The upstream provider's container resource, what ``LxcContainer`` registers."""
+FILE = tokens.FILE
+"""The upstream provider's downloaded file, what ``Image`` registers."""
+HA = tokens.HA
+"""The upstream provider's HA resource (``LxcContainerArgs.ha``)."""
+COMMAND = tokens.COMMAND
+"""``pulumi_command``'s local command, what ``ConfigPolicy`` registers."""
 
 __all__ = [
     "COMMAND",
@@ -63,18 +73,31 @@ class Registered:
     """One resource registration as the engine would receive it."""
 
     type: str
+    """The resource's type token (``proxmoxve:index/containerLegacy:ContainerLegacy``, ...)."""
     name: str
+    """The resource's name."""
     urn: str
+    """The resource's URN."""
     custom: bool
+    """True for a provider resource, False for a component."""
     parent: str
+    """The parent's URN (empty at the stack's top level)."""
     inputs: dict[str, Any]
+    """The inputs as registered, in the provider's camelCase names, outputs resolved where known."""
     dependencies: list[str]
+    """URNs of the resources it depends on."""
     delete_before_replace: bool
+    """True when a replacement deletes the old resource first."""
     retain_on_delete: bool
+    """True when deleting it from code leaves the real resource in place."""
     replacement_trigger: Any
+    """The value whose change replaces the resource (None when unset)."""
     replace_with: list[str]
+    """URNs whose replacement replaces this resource too."""
     provider: str
+    """The provider reference it was registered with (empty: the default provider)."""
     providers: dict[str, str]
+    """The provider references by package, as registered."""
 
 
 class RecordingMonitor(mocks.MockMonitor):
@@ -83,13 +106,17 @@ class RecordingMonitor(mocks.MockMonitor):
     def __init__(self, m: pulumi.runtime.Mocks) -> None:
         super().__init__(m)
         self.registered: list[Registered] = []
+        """Every registration so far, in order."""
         self.outputs: dict[str, dict[str, Any]] = {}
+        """Each component's registered outputs, by URN."""
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        """Record a component's registered outputs, then answer as the mock monitor does."""
         self.outputs[request.urn] = rpc.deserialize_properties(request.outputs)
         return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        """Record the raw request (options included), then answer as the mock monitor does."""
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             trigger = (

@@ -49,10 +49,14 @@ class ValidatedStack:
     """A validated fabric: the intent plus what it resolved to."""
 
     intent: FabricIntent
+    """The stack's intent, every rule checked."""
     images: dict[str, ResolvedImage]
+    """Each image alias resolved to its catalog entry."""
     project_dir: Path
+    """The Pulumi project the stack's relative paths (catalog, intent files, playbooks) resolve in."""
 
     def image_of(self, container: ContainerSpec) -> ResolvedImage:
+        """The resolved image a container uses (its own alias or the defaults')."""
         return self.images[container.image]
 
 

@@ -429,6 +429,7 @@ def run_playbook(
     skip_tags: Iterable[str] = (),
     timeout: float | None = None,
     env: Mapping[str, str] | None = None,
+    config: Path | None = None,
 ) -> Recap:
     """Run ``playbook`` against ``target`` (one or several) and return the parsed recap.
 
@@ -437,6 +438,8 @@ def run_playbook(
     ``diff`` adds the differences of changed tasks to :attr:`ChangedTask.diff` (they may show
     file contents, so keep it off where output is logged). A failed or unreachable host is
     reported in the recap, not raised; :class:`AnsibleRunError` means no recap at all.
+    ``config`` replaces ``playbooks/ansible.cfg`` (a run of the installed ``samakia.fabric``
+    collection, whose roles must not come from the checkout).
     """
     targets: list[Target] = [target] if isinstance(target, ChrootTarget | SshTarget) else list(target)
     if not targets:
@@ -466,6 +469,8 @@ def run_playbook(
         if skip_tags := list(skip_tags):
             cmd += ["--skip-tags", ",".join(skip_tags)]
         run_env = ansible_env(env)
+        if config is not None:
+            run_env["ANSIBLE_CONFIG"] = str(config)
         run_env.update(mitogen_env(targets, run_env))
         run_env["ANSIBLE_LOCAL_TEMP"] = str(tmpdir / "local")
         # Bounded: concurrent policies (Pulumi starts them all at once) share the machine's cores.

@@ -26,6 +26,7 @@ ROOMS: dict[str, int] = {
     "ops.localpve": 6,
     "ops.images": 5,
     "ops.config": 4,
+    "ops.dist": 4,  # the wheel, the collection, the API reference: fabric only
     "ops": 4,  # the package docstring only
     "providers": 3,
     "fabric.testing": 2,

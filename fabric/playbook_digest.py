@@ -1,8 +1,11 @@
 """Digest exactly the files a playbook run depends on.
 
 A config policy re-runs when this digest changes, so it covers the playbook, the roles it
-names (all their files), the role dependencies in their ``meta/main.yml``, and the vars
-files; a change to a role or vars file the policy does not use leaves it untouched.
+names (all their files), the role dependencies in their ``meta/main.yml``, the vars files, and
+the variables Ansible reads without being told: ``group_vars/`` and ``host_vars/`` beside each
+playbook it runs (and beside an inventory, when one is given; the policy runner writes its
+inventory into a private temporary directory, where nothing lies beside it). A change to a role
+or vars file the policy does not use leaves it untouched.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def _playbook_files(playbooks_dir: Path, playbook: str, seen: set[Path]) -> tupl
     if path in seen:
         return [], []
     seen.add(path)
-    files, roles = [path], []
+    files, roles = [path, *implicit_vars_files(path.parent)], []
     for play in yaml.safe_load(path.read_text()) or []:
         if not isinstance(play, dict):
             continue
@@ -60,6 +63,16 @@ def _playbook_files(playbooks_dir: Path, playbook: str, seen: set[Path]) -> tupl
             roles += _tasks_roles(play.get(section, []))
         files += [playbooks_dir / f for f in play.get("vars_files", []) or [] if isinstance(f, str)]
     return files, roles
+
+
+IMPLICIT_VARS_DIRS = ("group_vars", "host_vars")
+"""Directories Ansible reads beside a playbook and beside an inventory without being told."""
+
+
+def implicit_vars_files(directory: Path) -> list[Path]:
+    """Every file under ``group_vars/`` and ``host_vars/`` in ``directory`` (Ansible loads them
+    for the hosts and groups they name, so any of them may change a run)."""
+    return [p for d in IMPLICIT_VARS_DIRS for p in sorted((directory / d).rglob("*")) if p.is_file()]
 
 
 def _role_closure(roles_dir: Path, roles: list[str]) -> list[str]:
@@ -90,9 +103,13 @@ def playbook_roles(playbooks_dir: Path, playbook: str) -> list[str]:
         raise ValueError(f"not valid YAML: {getattr(err, 'problem', None) or err}") from None
 
 
-def policy_files(playbooks_dir: Path, playbook: str, vars_files: Iterable[str] = ()) -> list[Path]:
+def policy_files(
+    playbooks_dir: Path, playbook: str, vars_files: Iterable[str] = (), inventory_dir: Path | None = None
+) -> list[Path]:
     """Every file the run of ``playbook`` with ``vars_files`` reads, sorted and unique."""
     files, roles = _playbook_files(playbooks_dir, playbook, set())
+    if inventory_dir is not None:
+        files += implicit_vars_files(inventory_dir)
     for role in _role_closure(playbooks_dir / "roles", roles):
         files += [p for p in (playbooks_dir / "roles" / role).rglob("*") if p.is_file()]
     files += [playbooks_dir / f for f in vars_files]
@@ -106,12 +123,16 @@ def policy_files(playbooks_dir: Path, playbook: str, vars_files: Iterable[str] =
     return sorted({f.resolve() for f in files})
 
 
-def files_digest(playbooks_dir: Path, playbook: str, vars_files: Iterable[str] = ()) -> str:
+def files_digest(
+    playbooks_dir: Path, playbook: str, vars_files: Iterable[str] = (), inventory_dir: Path | None = None
+) -> str:
     """sha256 over the relative names and contents of the policy's files."""
     h = hashlib.sha256()
     root = playbooks_dir.resolve()
-    for f in policy_files(playbooks_dir, playbook, vars_files):
-        h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    for f in policy_files(playbooks_dir, playbook, vars_files, inventory_dir):
+        # A file outside the playbooks (an inventory's group_vars) is named by its full path.
+        name = str(f.relative_to(root)) if f.is_relative_to(root) else str(f)
+        h.update(name.encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()
 
 
@@ -122,3 +143,27 @@ def policy_digest(playbooks_dir: Path, playbook: str, vars_files: Iterable[str] 
 
 def combine(files: str, extra: str) -> str:
     return hashlib.sha256(f"{files}\0{extra}".encode()).hexdigest()
+
+
+def outranking_var_names(playbooks_dir: Path, playbook: str) -> set[str]:
+    """Names a run of ``playbook`` defines above inventory host variables: the plays' ``vars``,
+    the roles' ``vars/``, and the playbook's own ``host_vars/``.
+
+    A policy variable passed as an extra variable (``-e``) beats them all; passed as an
+    inventory host variable (the warm controller's batches) it would lose to them, so a policy
+    that sets one of these names runs on its own, keeping ``-e`` precedence.
+    """
+    names: set[str] = set()
+    path = (playbooks_dir / playbook).resolve()
+    for play in yaml.safe_load(path.read_text()) or []:
+        if isinstance(play, dict) and isinstance(play.get("vars"), dict):
+            names.update(str(k) for k in play["vars"])
+    _, roles = _playbook_files(playbooks_dir, playbook, set())
+    sources = [playbooks_dir / "roles" / r / "vars" for r in _role_closure(playbooks_dir / "roles", roles)]
+    sources.append(path.parent / "host_vars")
+    for directory in sources:
+        for f in sorted(directory.rglob("*.y*ml")) if directory.is_dir() else []:
+            body = yaml.safe_load(f.read_text())
+            if isinstance(body, dict):
+                names.update(str(k) for k in body)
+    return names

@@ -29,7 +29,15 @@ from typing import Any
 import yaml
 
 from fabric.paths import KNOWN_HOSTS_DIR, PLAYBOOKS_DIR
-from fabric.runtime.ansible_run import AnsibleRunError, Recap, SshTarget, run_playbook
+from fabric.playbook_digest import files_digest, outranking_var_names
+from fabric.runtime.ansible_run import AnsibleRunError, Recap, SshTarget, Target, run_playbook
+from fabric.runtime.controller_client import (
+    STACK_ENV,
+    ControllerKey,
+    ControllerUnavailable,
+    enabled,
+    run_through_controller,
+)
 from fabric.runtime.ssh_hosts import HostKeyError, login_user, pin_host_key, ssh_options, wait_for_sshd
 
 
@@ -78,8 +86,17 @@ def run(
     """Run the request's playbook on its target; ``check`` is the drift detector's dry run.
 
     The known-hosts directory is relative to the Pulumi project (``base``, default: here);
-    ``env`` holds the variable naming the SSH key file.
+    ``env`` holds the variable naming the SSH key file. The run goes through the apply's warm
+    controller (:func:`apply`) unless it is switched off; this function is the one-process path.
     """
+    variables, playbook, target = resolve(request, base=base, env=env)
+    return run_playbook(target, playbook, variables, check=check)
+
+
+def resolve(
+    request: dict[str, Any], *, base: Path | None = None, env: Mapping[str, str] | None = None
+) -> tuple[dict[str, Any], Path, SshTarget]:
+    """The request's variables, playbook and target, its host key pinned and its login chosen."""
     variables = load_vars(request)
     spec = request["target"]
     if spec.get("type", "ssh") != "ssh":
@@ -88,7 +105,44 @@ def run(
     base = base or Path.cwd()
     admin = str(variables.get("fabric_admin_user", "samakia"))
     target = ssh_target(spec, admin, base=base, env=os.environ if env is None else env)
-    return run_playbook(target, playbook, variables, check=check)
+    return variables, playbook, target
+
+
+def apply(
+    request: dict[str, Any], *, base: Path | None = None, env: Mapping[str, str] | None = None
+) -> tuple[Recap, str]:
+    """Run the request, through the warm controller when one can serve it; return the recap and
+    a line saying which path ran (printed on stderr, so the recap on stdout stays the recap)."""
+    env = os.environ if env is None else env
+    base = base or Path.cwd()
+    variables, playbook, target = resolve(request, base=base, env=env)
+    if not enabled(env):
+        return run_playbook(target, playbook, variables), "controller: off, ran on its own"
+    try:
+        result = run_shared(target, playbook, variables, request, base=base, env=env)
+    except ControllerUnavailable as err:
+        return run_playbook(target, playbook, variables), f"controller: unavailable ({err}), ran on its own"
+    return result
+
+
+def run_shared(
+    target: Target,
+    playbook: Path,
+    variables: dict[str, Any],
+    request: dict[str, Any],
+    *,
+    base: Path,
+    env: Mapping[str, str],
+) -> tuple[Recap, str]:
+    """The warm controller's path; :class:`ControllerUnavailable` when it cannot serve this run."""
+    rel = str(request.get("playbook", "site.yml"))
+    outranked = sorted(set(variables) & outranking_var_names(PLAYBOOKS_DIR, rel))
+    if outranked:
+        raise ControllerUnavailable(f"{', '.join(outranked)}: set by the playbook above host variables")
+    digest = files_digest(PLAYBOOKS_DIR, rel, list(request.get("varsFiles", [])))
+    key = ControllerKey(stack=env.get(STACK_ENV, "-"), files_digest=digest, project=base)
+    shared = run_through_controller(key, target, playbook, variables, env=env)
+    return shared.recap, f"controller: batch {shared.batch} of {shared.size} target(s)"
 
 
 PROFILE_ENV = "SAMAKIA_POLICY_PROFILE"
@@ -115,10 +169,11 @@ def record_profile(request: dict[str, Any], recap: Recap) -> None:
 def main() -> int:
     request = json.loads(sys.stdin.read())
     try:
-        recap = run(request)
+        recap, how = apply(request)
     except AnsibleRunError as err:
         print(f"ansible-playbook could not run: {err}", file=sys.stderr)
         return 2
+    print(how, file=sys.stderr)
     record_profile(request, recap)
     print(recap.summary())
     for host in recap.hosts.values():

@@ -53,7 +53,10 @@ class Workspace:
     def pulumi(self, *args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess[str]:
         cmd = self.argv(*args)
         env = self.env_for(*args)
-        result = subprocess.run(cmd, cwd=self.project_dir, env=env, text=True, capture_output=capture, check=False)
+        # stdin is never the caller's: the engine's commands (Ansible above all) must not share it.
+        result = subprocess.run(
+            cmd, cwd=self.project_dir, env=env, text=True, capture_output=capture, check=False, stdin=subprocess.DEVNULL
+        )
         if check and result.returncode != 0:
             detail = (result.stdout or "")[-2000:] + (result.stderr or "")[-2000:] if capture else ""
             raise SystemExit(f"pulumi {args[0]} failed (exit {result.returncode}){': ' + detail if detail else ''}")
@@ -61,7 +64,9 @@ class Workspace:
 
     def _stack_cmd(self, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         cmd = ["pulumi", "stack", *args, self.stack, "--non-interactive"]
-        return subprocess.run(cmd, cwd=cwd, env=self.env, text=True, capture_output=True, check=False)
+        return subprocess.run(
+            cmd, cwd=cwd, env=self.env, text=True, capture_output=True, check=False, stdin=subprocess.DEVNULL
+        )
 
     def ensure_stack(self) -> None:
         if self._stack_cmd("select", cwd=self.project_dir).returncode == 0:

@@ -220,7 +220,9 @@ def recap_from_dict(data: Mapping[str, Any]) -> Recap:
     hosts = {
         name: HostRecap(
             **{k: v for k, v in h.items() if k not in ("changed_tasks", "failed_tasks", "messages")},
-            changed_tasks=tuple(ChangedTask(t["host"], t["task"], tuple(t["items"]), t["diff"]) for t in h["changed_tasks"]),
+            changed_tasks=tuple(
+                ChangedTask(t["host"], t["task"], tuple(t["items"]), t["diff"]) for t in h["changed_tasks"]
+            ),
             failed_tasks=tuple(h["failed_tasks"]),
             messages=tuple(h["messages"]),
         )
@@ -326,12 +328,34 @@ def _run_bounded(
                 stopped = cancel is not None and cancel.is_set()
                 if not stopped and (deadline is None or time.monotonic() < deadline):
                     continue  # communicate() may be called again after a timeout
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
+                _kill_run(proc.pid, env.get(RUN_MARKER, ""))
                 proc.communicate()
                 why = "was cancelled" if stopped else f"timed out after {timeout}s"
                 raise AnsibleRunError(f"ansible-playbook {why}") from exc
     return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+
+
+RUN_MARKER = "SAMAKIA_ANSIBLE_RUN"
+"""Set in each run's environment (its private directory): every process the run starts carries it."""
+
+
+def _kill_run(pid: int, marker: str) -> None:
+    """SIGKILL the run's session and every process that left it but still carries the run's
+    marker: Mitogen's connection multiplexers start sessions of their own
+    (``mitogen/parent.py``, ``os.setsid()`` in the child) and would outlive a killed parent."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    if not marker:
+        return
+    needle = f"{RUN_MARKER}={marker}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            continue
 
 
 def _inventory(targets: Sequence[Target], host_vars: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
@@ -538,6 +562,7 @@ def run_playbook(
         run_env = ansible_env(env)
         run_env.update(mitogen_env(targets, run_env))
         run_env["ANSIBLE_LOCAL_TEMP"] = str(tmpdir / "local")
+        run_env[RUN_MARKER] = str(tmpdir)
         # SSH multiplexing sockets live and die with this run: no later run (a replaced container
         # at the same address) can reach a host through a master this one opened.
         run_env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(tmpdir / "cp")

@@ -19,6 +19,7 @@ The chroot connection is not a stack connection: only the playbook tier uses it 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -30,13 +31,13 @@ import yaml
 
 from fabric.paths import KNOWN_HOSTS_DIR, PLAYBOOKS_DIR
 from fabric.playbook_digest import files_digest, outranking_var_names
-from fabric.runtime.ansible_run import AnsibleRunError, Recap, SshTarget, Target, run_playbook
+from fabric.runtime.ansible_run import AnsibleRunError, Recap, SshTarget, run_playbook
 from fabric.runtime.controller_client import (
     STACK_ENV,
     ControllerKey,
+    ControllerSession,
     ControllerUnavailable,
     enabled,
-    run_through_controller,
 )
 from fabric.runtime.ssh_hosts import HostKeyError, login_user, pin_host_key, ssh_options, wait_for_sshd
 
@@ -111,38 +112,44 @@ def resolve(
 def apply(
     request: dict[str, Any], *, base: Path | None = None, env: Mapping[str, str] | None = None
 ) -> tuple[Recap, str]:
-    """Run the request, through the warm controller when one can serve it; return the recap and
-    a line saying which path ran (printed on stderr, so the recap on stdout stays the recap)."""
+    """Run the request, through the apply's warm controller when one can serve it; return the
+    recap and a line saying which path ran (printed on stderr: stdout stays the recap).
+
+    The controller is reached before the target is resolved (see
+    :class:`~fabric.runtime.controller_client.ControllerSession`); the host key is pinned and the
+    login chosen by this command, for its own container, whichever path runs the playbook.
+    """
     env = os.environ if env is None else env
     base = base or Path.cwd()
-    variables, playbook, target = resolve(request, base=base, env=env)
+    session, why = open_session(request, base=base, env=env)
+    with session or contextlib.nullcontext():
+        variables, playbook, target = resolve(request, base=base, env=env)
+        if session is not None:
+            try:
+                shared = session.run(target, playbook, variables)
+            except ControllerUnavailable as err:
+                why = f"unavailable ({err})"
+            else:
+                return shared.recap, f"controller: batch {shared.batch} of {shared.size} target(s)"
+    return run_playbook(target, playbook, variables), f"controller: {why}, ran on its own"
+
+
+def open_session(
+    request: dict[str, Any], *, base: Path, env: Mapping[str, str]
+) -> tuple[ControllerSession | None, str]:
+    """A connection to the controller of this stack and policy version, or why there is none."""
     if not enabled(env):
-        return run_playbook(target, playbook, variables), "controller: off, ran on its own"
-    try:
-        result = run_shared(target, playbook, variables, request, base=base, env=env)
-    except ControllerUnavailable as err:
-        return run_playbook(target, playbook, variables), f"controller: unavailable ({err}), ran on its own"
-    return result
-
-
-def run_shared(
-    target: Target,
-    playbook: Path,
-    variables: dict[str, Any],
-    request: dict[str, Any],
-    *,
-    base: Path,
-    env: Mapping[str, str],
-) -> tuple[Recap, str]:
-    """The warm controller's path; :class:`ControllerUnavailable` when it cannot serve this run."""
+        return None, "off"
     rel = str(request.get("playbook", "site.yml"))
-    outranked = sorted(set(variables) & outranking_var_names(PLAYBOOKS_DIR, rel))
+    outranked = sorted(set(load_vars(request)) & outranking_var_names(PLAYBOOKS_DIR, rel))
     if outranked:
-        raise ControllerUnavailable(f"{', '.join(outranked)}: set by the playbook above host variables")
+        return None, f"not used ({', '.join(outranked)}: set by the playbook above host variables)"
     digest = files_digest(PLAYBOOKS_DIR, rel, list(request.get("varsFiles", [])))
     key = ControllerKey(stack=env.get(STACK_ENV, "-"), files_digest=digest, project=base)
-    shared = run_through_controller(key, target, playbook, variables, env=env)
-    return shared.recap, f"controller: batch {shared.batch} of {shared.size} target(s)"
+    try:
+        return ControllerSession(key, env), ""
+    except ControllerUnavailable as err:
+        return None, f"unavailable ({err})"
 
 
 PROFILE_ENV = "SAMAKIA_POLICY_PROFILE"

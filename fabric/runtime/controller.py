@@ -5,12 +5,17 @@ start its own ``ansible-playbook``: N containers paid the controller's start (im
 the playbook and roles, forking workers, opening connections) N times. Here the first command of
 an apply starts this server (``python3 -m fabric.runtime.controller``, detached, stdin
 ``/dev/null``); every command of the apply hands it its resolved target and variables over a
-Unix socket and waits. Requests that arrive close together (``window_s`` of quiet, at most
-``max_wait_s``) become **one** ``ansible-playbook`` over an inventory holding exactly those
-targets, each with its own variables as inventory host variables, run with one fork per target
-(:func:`fabric.runtime.ansible_run.run_playbook`, holding one run slot). Each command gets back
-only its own host's recap (:func:`~fabric.runtime.ansible_run.host_recap`), so Pulumi's
-per-container create, retry and replace are unchanged.
+Unix socket and waits.
+
+A command connects as soon as it starts, before it waits for its container's sshd and pins its
+host key, so the server knows which commands are still on their way. Requests that arrive close
+together (until no connected command is still resolving its target and ``window_s`` passed
+without a new one, at most ``max_wait_s``) become **one** ``ansible-playbook`` over an inventory
+holding exactly those targets, each with its own variables as inventory host variables, run with
+one fork per target (:func:`fabric.runtime.ansible_run.run_playbook`, holding one run slot).
+Each command gets back only its own host's recap
+(:func:`~fabric.runtime.ansible_run.host_recap`), so Pulumi's per-container create, retry and
+replace are unchanged.
 
 Why a fresh ``ansible-playbook`` per batch rather than a play run in this process
 (``ansible.executor.playbook_executor.PlaybookExecutor`` over an ``InventoryManager`` built in
@@ -18,14 +23,14 @@ memory): reading ansible-core 2.19's ``executor/playbook_executor.py``,
 ``executor/task_queue_manager.py`` and ``cli/playbook.py``, an in-process run reads its options
 from the process-global ``ansible.context.CLIARGS`` (set once, by the CLI), its configuration
 from the global ``ansible.constants``/config manager, and loads plugins through module-global
-loaders and caches; ``TaskQueueManager.cleanup()`` ends its workers but Mitogen's strategy keeps
-one connection multiplexer per controller process for the process's lifetime
-(``ansible_mitogen/process.py``). A process that outlives one play would therefore carry
-options, plugin state and open connections from one batch into the next, and a replaced
-container at the same address could be reached through a connection opened to its predecessor.
-The cost the batch removes is the one that grows with N (one controller start per container);
-what is left, one start per batch, is what plain ``ansible-playbook -f N`` pays as well
-(``docs/benchmarks.md``, "Configuration at fleet scale").
+loaders and caches. ``TaskQueueManager.cleanup()`` ends its workers, but Mitogen's strategy
+starts its connection multiplexers once per controller process and shuts them down only from an
+``atexit`` handler (``ansible_mitogen/process.py``, ``ClassicWorkerModel``). A process that
+outlives one play would therefore carry options, plugin state and open connections from one
+batch into the next, and a replaced container at the same address could be reached through a
+connection opened to its predecessor. The cost the batch removes is the one that grows with N
+(one controller start per container); what is left, one start per batch, is what plain
+``ansible-playbook -f N`` pays as well (``docs/benchmarks.md``, "Configuration at fleet scale").
 
 Lifetime and access: the socket lies in a directory only the apply's user can open (0700,
 checked), the server accepts only peers of its own uid (``SO_PEERCRED``), and it is keyed by
@@ -47,6 +52,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,9 +70,11 @@ from fabric.runtime.ansible_run import (
 IDLE_S = 30.0
 """Seconds without a request after which the controller exits (``SAMAKIA_CONTROLLER_IDLE_S``)."""
 WINDOW_S = 0.5
-"""A batch starts once no request arrived for this long (``SAMAKIA_CONTROLLER_WINDOW_S``)..."""
-MAX_WAIT_S = 3.0
-"""... or this long after its first request, whichever comes first."""
+"""A batch starts once no request arrived for this long and no connected command is still
+resolving its target (``SAMAKIA_CONTROLLER_WINDOW_S``)..."""
+MAX_WAIT_S = 5.0
+"""... or this long after its first request, whichever comes first (``SAMAKIA_CONTROLLER_MAX_WAIT_S``):
+a container whose sshd is slow to answer holds its siblings back by this much at most."""
 RUN_TIMEOUT_S = 3600.0
 """A batch that runs longer is stopped (the one-process path has no bound; an apply's has)."""
 
@@ -126,6 +134,8 @@ class Controller:
         self.lock = threading.Condition()
         self.pending: list[Pending] = []
         self.clients = 0
+        self.announced = 0
+        """Commands connected but still resolving their target (waiting for sshd, pinning its key)."""
         self.running = 0
         self.batches = 0
         self.last_activity = time.monotonic()
@@ -140,11 +150,15 @@ class Controller:
         """Read one request, queue it, then watch the connection until the answer is sent.
 
         The accept loop counted the client already, so an idle exit never races a new one."""
+        announced = True
         try:
             if _peer_uid(conn) != os.geteuid():
                 _send(conn, {"ok": False, "error": "refused: the controller serves its own user only"})
                 return
             request = _recv_line(conn)
+            with self.lock:
+                self.announced -= 1
+                announced = False
             item = Pending(
                 target=target_from_dict(request["target"]),
                 variables=dict(request.get("vars") or {}),
@@ -170,6 +184,7 @@ class Controller:
             with contextlib.suppress(OSError):
                 conn.close()
             with self.lock:
+                self.announced -= 1 if announced else 0
                 self.clients -= 1
                 self.last_activity = time.monotonic()
                 self.lock.notify_all()
@@ -186,6 +201,8 @@ class Controller:
                     first = min(p.arrived for p in self.pending)
                     last = max(p.arrived for p in self.pending)
                     due = min(first + self.max_wait_s, last + self.window_s)
+                    if self.announced:  # commands of this apply still on their way: wait for them
+                        due = first + self.max_wait_s
                     if now >= due:
                         batch, self.pending = self.pending, []
                         self.running += 1
@@ -221,12 +238,12 @@ class Controller:
             for item in items:
                 self._run_group(playbook, check, [item])
             return
-        cancel = threading.Event()
+        cancel, interrupted = threading.Event(), threading.Event()
         with self.lock:
             self.batches += 1
             number = self.batches
             self.cancels.append(cancel)
-        watcher = threading.Thread(target=self._watch, args=(items, cancel), daemon=True)
+        watcher = threading.Thread(target=self._watch, args=(items, cancel, interrupted), daemon=True)
         watcher.start()
         try:
             recap = run_playbook(
@@ -249,14 +266,16 @@ class Controller:
             cancel.set()  # ends the watcher
             with self.lock:
                 self.cancels.remove(cancel)
-            if all(i.gone.is_set() for i in items) and not self.stopping.is_set():
+            if interrupted.is_set() and not self.stopping.is_set():
                 # Every command of this batch went away: the apply was interrupted. Nothing of
                 # it may keep running, this server included (another apply starts its own).
                 self.stop()
 
-    def _watch(self, items: list[Pending], cancel: threading.Event) -> None:
+    def _watch(self, items: list[Pending], cancel: threading.Event, interrupted: threading.Event) -> None:
+        """Cancel the batch once every command waiting on it went away."""
         while not cancel.is_set():
             if all(i.gone.is_set() for i in items):
+                interrupted.set()
                 cancel.set()
                 return
             cancel.wait(0.2)
@@ -297,6 +316,7 @@ class Controller:
                 conn.settimeout(None)
                 with self.lock:
                     self.clients += 1
+                    self.announced += 1
                     self.last_activity = time.monotonic()
                 threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
 
@@ -350,6 +370,17 @@ def private_dir(directory: Path) -> Path:
     return directory
 
 
+@contextlib.contextmanager
+def socket_address(path: Path) -> Iterator[str]:
+    """An address for ``path`` that fits ``sockaddr_un`` (108 bytes) however deep the project
+    lies: the name under ``/proc/self/fd/N``, ``N`` the directory held open meanwhile."""
+    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{fd}/{path.name}"
+    finally:
+        os.close(fd)
+
+
 def listen(path: Path) -> socket.socket:
     """Bind the controller's socket (mode 0600) in its private directory."""
     private_dir(path.parent)
@@ -357,7 +388,8 @@ def listen(path: Path) -> socket.socket:
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old = os.umask(0o077)
     try:
-        server.bind(str(path))
+        with socket_address(path) as address:
+            server.bind(address)
     finally:
         os.umask(old)
     os.chmod(path, 0o600)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from fabric.runtime.ansible_run import AnsibleRunError, Recap, Target, recap_from_dict
-from fabric.runtime.controller import IDLE_S, MAX_WAIT_S, WINDOW_S, private_dir, target_to_dict
+from fabric.runtime.controller import IDLE_S, MAX_WAIT_S, WINDOW_S, private_dir, socket_address, target_to_dict
 
 CONTROLLER_ENV = "SAMAKIA_ANSIBLE_CONTROLLER"
 """``off`` runs every command on its own (today's one-process path)."""
@@ -36,7 +36,6 @@ STACK_ENV = "SAMAKIA_STACK"
 SOCKET_ENV = "SAMAKIA_CONTROLLER_SOCKET"
 """Set in the controller's environment (so in every process it starts): names the controller."""
 START_TIMEOUT_S = 15.0
-_SUN_PATH_MAX = 107  # sockaddr_un's sun_path holds 108 bytes, the last one a NUL
 
 
 class ControllerUnavailable(RuntimeError):
@@ -83,7 +82,8 @@ def _start_lock(path: Path) -> Iterator[None]:
 def _connect(path: Path) -> socket.socket | None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.connect(str(path))
+        with socket_address(path) as address:
+            sock.connect(address)
     except (FileNotFoundError, ConnectionRefusedError):
         sock.close()
         return None
@@ -123,8 +123,6 @@ def _spawn(path: Path, env: Mapping[str, str]) -> None:
 def connect_or_start(path: Path, env: Mapping[str, str] | None = None) -> socket.socket:
     """A connection to the controller at ``path``, started first when none answers."""
     env = os.environ if env is None else env
-    if len(os.fsencode(str(path))) > _SUN_PATH_MAX:
-        raise ControllerUnavailable(f"socket path too long for a Unix socket ({len(str(path))} bytes): {path}")
     try:
         private_dir(path.parent)
     except OSError as err:
@@ -166,6 +164,64 @@ class ControllerResult:
     size: int
 
 
+class ControllerSession:
+    """One command's connection to its controller, opened before the target is resolved.
+
+    Connecting early tells the controller that this command is on its way, so a batch waits for
+    the commands started with it (while each waits for its container's sshd) instead of leaving
+    without them. Close it (or use ``with``) when the command ends.
+    """
+
+    def __init__(self, key: ControllerKey, env: Mapping[str, str] | None = None) -> None:
+        """Connect to ``key``'s controller, starting it when none answers (:class:`ControllerUnavailable`)."""
+        self.env = os.environ if env is None else env
+        self.path = controller_socket(key, self.env)
+        self.sock: socket.socket | None = connect_or_start(self.path, self.env)
+
+    def __enter__(self) -> ControllerSession:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def run(
+        self, target: Target, playbook: str | Path, variables: Mapping[str, Any], *, check: bool = False
+    ) -> ControllerResult:
+        """Run ``playbook`` on ``target`` in the controller's next batch.
+
+        Raises :class:`ControllerUnavailable` when no controller accepted the request (nothing
+        ran: run on your own), :class:`AnsibleRunError` when one accepted it and then could not
+        run it.
+        """
+        request = {"target": target_to_dict(target), "vars": dict(variables), "playbook": str(playbook), "check": check}
+        for attempt in range(2):
+            if self.sock is None or attempt:
+                self.close()
+                self.sock = connect_or_start(self.path, self.env)
+            try:
+                self.sock.sendall(json.dumps(request).encode() + b"\n")
+                ack = _read_line(self.sock)
+            except OSError:
+                ack = None
+            if ack is None:
+                continue  # a server that was closing as we connected: start another one
+            if not ack.get("accepted"):
+                raise ControllerUnavailable(str(ack.get("error", "the controller refused the request")))
+            answer = _read_line(self.sock)
+            self.close()
+            if answer is None:
+                raise AnsibleRunError("the warm controller went away before answering (see its log beside the socket)")
+            if not answer.get("ok"):
+                raise AnsibleRunError(str(answer.get("error", "the batch could not run")))
+            return ControllerResult(recap_from_dict(answer["recap"]), int(answer["batch"]), int(answer["size"]))
+        raise ControllerUnavailable("the controller closed twice before accepting the request")
+
+
 def run_through_controller(
     key: ControllerKey,
     target: Target,
@@ -175,29 +231,6 @@ def run_through_controller(
     check: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> ControllerResult:
-    """Run ``playbook`` on ``target`` in the next batch of ``key``'s controller.
-
-    Raises :class:`ControllerUnavailable` when no controller accepted the request (nothing ran:
-    run on your own), :class:`AnsibleRunError` when one accepted it and then could not run it.
-    """
-    path = controller_socket(key, env)
-    request = {"target": target_to_dict(target), "vars": dict(variables), "playbook": str(playbook), "check": check}
-    for _attempt in range(2):
-        sock = connect_or_start(path, env)
-        with sock:
-            try:
-                sock.sendall(json.dumps(request).encode() + b"\n")
-                ack = _read_line(sock)
-            except OSError:
-                ack = None
-            if ack is None:
-                continue  # a server that was closing as we connected: start another one
-            if not ack.get("accepted"):
-                raise ControllerUnavailable(str(ack.get("error", "the controller refused the request")))
-            answer = _read_line(sock)
-        if answer is None:
-            raise AnsibleRunError("the warm controller went away before answering (see its log beside the socket)")
-        if not answer.get("ok"):
-            raise AnsibleRunError(str(answer.get("error", "the batch could not run")))
-        return ControllerResult(recap_from_dict(answer["recap"]), int(answer["batch"]), int(answer["size"]))
-    raise ControllerUnavailable("the controller closed twice before accepting the request")
+    """Connect to ``key``'s controller and run ``playbook`` on ``target`` in its next batch."""
+    with ControllerSession(key, env) as session:
+        return session.run(target, playbook, variables, check=check)

@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from fabric.runtime.controller_client import STACK_ENV
+
 PREVIEW_ENV = {"PULUMI_SKIP_CHECKPOINTS": "true"}
 """What every ``pulumi preview`` gets (the caller's environment wins if it sets the same name).
 
@@ -38,6 +40,11 @@ class Workspace:
     env: dict[str, str]
     config_file: Path | None = None
     """Where Pulumi reads and writes the stack's config, when not the committed stack file."""
+
+    def __post_init__(self) -> None:
+        # The engine hands its environment to the commands: the policy runner keys the apply's
+        # warm Ansible controller by this stack (fabric.runtime.controller_client).
+        self.env[STACK_ENV] = self.stack
 
     def argv(self, *args: str) -> list[str]:
         """The ``pulumi`` command line for ``args`` on this stack and its working config."""

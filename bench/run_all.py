@@ -15,6 +15,7 @@ BENCHMARKS = (
     "bench_engine.py",
     "bench_lxc.py",
     "bench_config_ssh.py",
+    "bench_config_fleet.py",
 )
 
 

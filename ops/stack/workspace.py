@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,14 +104,21 @@ class Workspace:
         return dict(json.loads(out or "{}"))
 
 
-def working_config(project_dir: Path, stack: str, state: Path, extra_ssh_keys: list[str] | None = None) -> Path:
+def working_config(
+    project_dir: Path,
+    stack: str,
+    state: Path,
+    extra_ssh_keys: list[str] | None = None,
+    rewrite: Callable[[str], str] | None = None,
+) -> Path:
     """A working copy of the committed stack file under ``.state``.
 
     Pulumi writes into the config file it uses (the passphrase's salt, normalised values);
     that salt belongs to this checkout's generated passphrase, so it must never reach Git.
     The copy takes the committed intent afresh on every run and keeps only its own salt.
     ``extra_ssh_keys`` (the local fabric's generated public key, whose private half stays under
-    ``.state``) are added to the containers' default keys, so the configuration can log in.
+    ``.state``) are added to the containers' default keys, so the configuration can log in;
+    ``rewrite`` moves a lane-aware local stack's addresses (``ops.stack.local_stacks``).
     """
     committed = project_dir / f"Pulumi.{stack}.yaml"
     working = state / "stacks" / committed.name
@@ -119,6 +127,8 @@ def working_config(project_dir: Path, stack: str, state: Path, extra_ssh_keys: l
         salt = next((line for line in working.read_text().splitlines() if line.startswith("encryptionsalt:")), "")
     working.parent.mkdir(parents=True, exist_ok=True)
     text = committed.read_text()
+    if rewrite is not None:
+        text = rewrite(text)
     if extra_ssh_keys:
         body = yaml.safe_load(text) or {}
         defaults = body.setdefault("config", {}).setdefault("fabric:containerDefaults", {})

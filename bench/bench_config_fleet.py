@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -245,7 +246,12 @@ changed=0 checked. Wall seconds, first command started to last one finished.
 """
 
 
+def _stop(signum: int, _frame: object) -> None:
+    raise SystemExit(f"stopped by signal {signum}")  # the teardown in measure() still runs
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _stop)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1,3,12,24", help="fleet sizes, comma-separated")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")

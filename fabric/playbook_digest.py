@@ -17,6 +17,14 @@ from typing import Any
 
 import yaml
 
+# libyaml's parser where PyYAML has it: the digest parses every task file of every role the
+# playbook uses, once per ConfigPolicy command at apply time (and once per policy in the program).
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _load(path: Path) -> Any:
+    return yaml.load(path.read_text(), Loader=_LOADER)  # noqa: S506 - a safe loader
+
 
 def _role_names(entries: Iterable[Any]) -> list[str]:
     names = []
@@ -50,7 +58,7 @@ def _playbook_files(playbooks_dir: Path, playbook: str, seen: set[Path]) -> tupl
         return [], []
     seen.add(path)
     files, roles = [path, *implicit_vars_files(path.parent)], []
-    for play in yaml.safe_load(path.read_text()) or []:
+    for play in _load(path) or []:
         if not isinstance(play, dict):
             continue
         imported = play.get("ansible.builtin.import_playbook") or play.get("import_playbook")
@@ -85,11 +93,11 @@ def _role_closure(roles_dir: Path, roles: list[str]) -> list[str]:
         done.append(role)
         meta = roles_dir / role / "meta" / "main.yml"
         if meta.is_file():
-            body = yaml.safe_load(meta.read_text()) or {}
+            body = _load(meta) or {}
             todo += _role_names(body.get("dependencies", []) if isinstance(body, dict) else [])
         for section in ("tasks", "handlers"):
             for tasks_file in sorted((roles_dir / role / section).glob("*.y*ml")):
-                body = yaml.safe_load(tasks_file.read_text())
+                body = _load(tasks_file)
                 todo += _tasks_roles(body if isinstance(body, list) else [])
     return sorted(done)
 
@@ -155,7 +163,7 @@ def outranking_var_names(playbooks_dir: Path, playbook: str) -> set[str]:
     """
     names: set[str] = set()
     path = (playbooks_dir / playbook).resolve()
-    for play in yaml.safe_load(path.read_text()) or []:
+    for play in _load(path) or []:
         if isinstance(play, dict) and isinstance(play.get("vars"), dict):
             names.update(str(k) for k in play["vars"])
     _, roles = _playbook_files(playbooks_dir, playbook, set())
@@ -163,7 +171,7 @@ def outranking_var_names(playbooks_dir: Path, playbook: str) -> set[str]:
     sources.append(path.parent / "host_vars")
     for directory in sources:
         for f in sorted(directory.rglob("*.y*ml")) if directory.is_dir() else []:
-            body = yaml.safe_load(f.read_text())
+            body = _load(f)
             if isinstance(body, dict):
                 names.update(str(k) for k in body)
     return names

@@ -112,21 +112,7 @@ class Bench:
         started = time.monotonic()
         procs = []
         for index, box in enumerate(boxes):
-            request = {
-                "playbook": "site.yml",
-                "varsFiles": [],
-                "vars": self.policy_vars(box, index),
-                "imageIdentity": f"debian12-base@{IMAGE}",
-                "target": {
-                    "type": "ssh",
-                    "host": box.address,
-                    "user": "root",
-                    "key_env": KEY_ENV,
-                    "name": box.name,
-                    "instance": box.instance,
-                    "known_hosts": str(known),
-                },
-            }
+            request = box.policy_request("site.yml", self.policy_vars(box, index), KEY_ENV, str(known))
             proc = subprocess.Popen(
                 [sys.executable, "-m", "fabric.runtime.apply_policy"],
                 cwd=project,

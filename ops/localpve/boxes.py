@@ -17,6 +17,7 @@ import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fabric.runtime.ssh_hosts import wait_for_sshd
 from ops.localpve.lxc import LxcNode
@@ -31,6 +32,28 @@ class Box:
     vmid: int
     address: str
     instance: str
+
+    def policy_request(
+        self, playbook: str, variables: dict[str, Any], key_env: str, known_hosts: str, instance: str | None = None
+    ) -> dict[str, Any]:
+        """The request a ConfigPolicy command reads on stdin (``fabric.runtime.apply_policy``) for
+        this box, logging in as root by key until the policy created its admin user."""
+        return {
+            "playbook": playbook,
+            "varsFiles": [],
+            "vars": variables,
+            "imageIdentity": "boxes",
+            "target": {
+                "type": "ssh",
+                "host": self.address,
+                "user": "root",
+                "key_env": key_env,
+                "name": self.name,
+                "instance": instance or self.instance,
+                "known_hosts": known_hosts,
+                "wait_s": 60,
+            },
+        }
 
 
 @dataclass

@@ -55,7 +55,7 @@ def fleet_stack(lane: int = LANE) -> LocalStack:
         ".state/local-fleet",
         loopback(FLEET_PVE, lane),
         port(FLEET_MIRROR, lane),
-        lxc_tag("fl", lane),
+        lxc_tag("g", lane),
         (
             (f"10.{FLEET_NET}.0.", subnet(FLEET_NET, lane)),
             (f"127.0.0.{FLEET_PVE}:", f"{loopback(FLEET_PVE, lane)}:"),

@@ -45,24 +45,8 @@ class Tier:
     project: Path
 
     def request(self, box: Box, variables: dict[str, Any], instance: str | None = None) -> str:
-        return json.dumps(
-            {
-                "playbook": str(PROBE),
-                "varsFiles": [],
-                "vars": {"fabric_admin_user": "root", **variables},
-                "imageIdentity": "probe",
-                "target": {
-                    "type": "ssh",
-                    "host": box.address,
-                    "user": "root",
-                    "key_env": KEY_ENV,
-                    "name": box.name,
-                    "instance": instance or box.instance,
-                    "known_hosts": ".state/known_hosts",
-                    "wait_s": 60,
-                },
-            }
-        )
+        variables = {"fabric_admin_user": "root", **variables}
+        return json.dumps(box.policy_request(str(PROBE), variables, KEY_ENV, ".state/known_hosts", instance))
 
     def env(self, stack: str, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SAMAKIA_CONTROLLER")}

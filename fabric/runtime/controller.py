@@ -72,7 +72,7 @@ IDLE_S = 30.0
 WINDOW_S = 0.5
 """A batch starts once no request arrived for this long and no connected command is still
 resolving its target (``SAMAKIA_CONTROLLER_WINDOW_S``)..."""
-MAX_WAIT_S = 5.0
+MAX_WAIT_S = 10.0
 """... or this long after its first request, whichever comes first (``SAMAKIA_CONTROLLER_MAX_WAIT_S``):
 a container whose sshd is slow to answer holds its siblings back by this much at most."""
 RUN_TIMEOUT_S = 3600.0

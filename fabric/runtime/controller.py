@@ -238,13 +238,14 @@ class Controller:
             for item in items:
                 self._run_group(playbook, check, [item])
             return
-        cancel, interrupted = threading.Event(), threading.Event()
+        cancel, interrupted, ran = threading.Event(), threading.Event(), threading.Event()
         with self.lock:
             self.batches += 1
             number = self.batches
             self.cancels.append(cancel)
-        watcher = threading.Thread(target=self._watch, args=(items, cancel, interrupted), daemon=True)
+        watcher = threading.Thread(target=self._watch, args=(items, cancel, interrupted, ran), daemon=True)
         watcher.start()
+        answers: list[dict[str, Any]]
         try:
             recap = run_playbook(
                 [i.target for i in items],
@@ -256,29 +257,33 @@ class Controller:
                 cancel=cancel,
             )
         except (AnsibleRunError, ValueError) as err:
-            for item in items:
-                _answer(item, {"ok": False, "error": str(err), "batch": number, "size": len(items)})
+            answers = [{"ok": False, "error": str(err)} for _ in items]
         else:
-            for item in items:
-                own = host_recap(recap, item.target.inventory_name)
-                _answer(item, {"ok": True, "recap": recap_to_dict(own), "batch": number, "size": len(items)})
+            answers = [{"ok": True, "recap": recap_to_dict(host_recap(recap, i.target.inventory_name))} for i in items]
         finally:
-            cancel.set()  # ends the watcher
+            # The watcher stops before any answer goes out: a command that leaves because it got
+            # its answer is not one that was stopped.
+            ran.set()
+            watcher.join()
             with self.lock:
                 self.cancels.remove(cancel)
-            if interrupted.is_set() and not self.stopping.is_set():
-                # Every command of this batch went away: the apply was interrupted. Nothing of
-                # it may keep running, this server included (another apply starts its own).
-                self.stop()
+        for item, body in zip(items, answers, strict=True):
+            _answer(item, {**body, "batch": number, "size": len(items)})
+        if interrupted.is_set() and not self.stopping.is_set():
+            # Every command of this batch went away mid-run: the apply was interrupted. Nothing
+            # of it may keep running, this server included (another apply starts its own).
+            self.stop()
 
-    def _watch(self, items: list[Pending], cancel: threading.Event, interrupted: threading.Event) -> None:
-        """Cancel the batch once every command waiting on it went away."""
-        while not cancel.is_set():
+    def _watch(
+        self, items: list[Pending], cancel: threading.Event, interrupted: threading.Event, ran: threading.Event
+    ) -> None:
+        """Cancel the batch once every command waiting on it went away while it ran."""
+        while not ran.is_set():
             if all(i.gone.is_set() for i in items):
                 interrupted.set()
                 cancel.set()
                 return
-            cancel.wait(0.2)
+            ran.wait(0.2)
 
     def close_listener(self) -> None:
         """Stop accepting and remove the socket (only if it is still this server's)."""

@@ -196,6 +196,26 @@ def test_a_replaced_container_is_pinned_afresh_not_reached_through_a_kept_connec
     wait_until(lambda: not controller_processes(sock), 30, "the controller stopped")
 
 
+def test_a_batch_that_ends_never_cancels_one_still_running(tier: Tier) -> None:
+    """Commands leave as soon as they have their answer: that is no interruption, and a batch
+    still running beside theirs goes on (the fleet's first up hit this)."""
+    slow_box, quick_box = tier.targets
+    tier.boxes.attach(slow_box, "rm", "-f", "/root/probe-waiting")
+    slow = tier.command(slow_box, {"probe_value": "slow", "probe_sleep_s": 20}, stack="overlap")
+    try:
+        wait_until(
+            lambda: tier.boxes.attach(slow_box, "test", "-f", "/root/probe-waiting").returncode == 0,
+            120,
+            "the slow target reached the waiting task",
+        )
+        code, out, err = finish(tier.command(quick_box, {"probe_value": "quick"}, stack="overlap"))
+        assert code == 0 and "batch 2 of 1" in err, out + err
+    finally:
+        code, out, err = finish(slow)
+    assert code == 0 and "batch 1 of 1" in err, out + err
+    assert (tier.value_on(slow_box), tier.value_on(quick_box)) == ("slow", "quick")
+
+
 def test_an_interrupted_apply_leaves_nothing_running(tier: Tier) -> None:
     env = {"SAMAKIA_CONTROLLER_IDLE_S": "600"}  # only the interruption may end it
     for box in tier.targets:

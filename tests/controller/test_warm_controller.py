@@ -80,7 +80,7 @@ class Tier:
         return next((self.project / ".state" / "controllers").glob(f"{stack}-*.sock"))
 
     def value_on(self, box: Box) -> str:
-        return self.boxes.attach(box, "cat", "/root/probe-value").stdout.strip()
+        return self.boxes.attach(box, "cat", "/srv/probe-value").stdout.strip()
 
 
 def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
@@ -200,11 +200,11 @@ def test_a_batch_that_ends_never_cancels_one_still_running(tier: Tier) -> None:
     """Commands leave as soon as they have their answer: that is no interruption, and a batch
     still running beside theirs goes on (the fleet's first up hit this)."""
     slow_box, quick_box = tier.targets
-    tier.boxes.attach(slow_box, "rm", "-f", "/root/probe-waiting")
+    tier.boxes.attach(slow_box, "rm", "-f", "/srv/probe-waiting")
     slow = tier.command(slow_box, {"probe_value": "slow", "probe_sleep_s": 20}, stack="overlap")
     try:
         wait_until(
-            lambda: tier.boxes.attach(slow_box, "test", "-f", "/root/probe-waiting").returncode == 0,
+            lambda: tier.boxes.attach(slow_box, "test", "-f", "/srv/probe-waiting").returncode == 0,
             120,
             "the slow target reached the waiting task",
         )
@@ -219,13 +219,13 @@ def test_a_batch_that_ends_never_cancels_one_still_running(tier: Tier) -> None:
 def test_an_interrupted_apply_leaves_nothing_running(tier: Tier) -> None:
     env = {"SAMAKIA_CONTROLLER_IDLE_S": "600"}  # only the interruption may end it
     for box in tier.targets:
-        tier.boxes.attach(box, "rm", "-f", "/root/probe-waiting")
+        tier.boxes.attach(box, "rm", "-f", "/srv/probe-waiting")
     variables = {"probe_value": "never", "probe_sleep_s": 600}
     procs = [tier.command(box, variables, env=env, stack="interrupt") for box in tier.targets]
     try:
         wait_until(
             lambda: all(
-                tier.boxes.attach(b, "test", "-f", "/root/probe-waiting").returncode == 0 for b in tier.targets
+                tier.boxes.attach(b, "test", "-f", "/srv/probe-waiting").returncode == 0 for b in tier.targets
             ),
             120,
             "both targets reached the waiting task",

@@ -224,9 +224,7 @@ def test_an_interrupted_apply_leaves_nothing_running(tier: Tier) -> None:
     procs = [tier.command(box, variables, env=env, stack="interrupt") for box in tier.targets]
     try:
         wait_until(
-            lambda: all(
-                tier.boxes.attach(b, "test", "-f", "/srv/probe-waiting").returncode == 0 for b in tier.targets
-            ),
+            lambda: all(tier.boxes.attach(b, "test", "-f", "/srv/probe-waiting").returncode == 0 for b in tier.targets),
             120,
             "both targets reached the waiting task",
         )

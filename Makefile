@@ -14,7 +14,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ENV := source scripts/env.sh &&
 
-.PHONY: help setup engine lint unit conformance conformance-write test-playbooks test-images test-e2e test-wire wire test bench \
+.PHONY: help setup engine lint unit conformance conformance-write test-playbooks test-images test-e2e test-wire wire test-controller test bench \
         preview up down drift drift-infra drift-config image catalog-check tools \
         plan apply-plan plan-key fetch-plan blast-radius pr-comment drift-incident publish-image repair record-fixtures \
         test-pipeline image-compare images-ci real-providers test-faults unlock \
@@ -56,6 +56,9 @@ test-faults: engine ## Fault tier: SIGKILL at each apply phase, deletes outside 
 record-fixtures: engine ## Re-record tests/unit/fixtures/ (the PR comment's preview JSON) from the engine tier
 	$(ENV) SAMAKIA_RECORD_FIXTURES=1 pytest -x -q tests/e2e/test_lifecycle.py -k "up_from_empty or image_bump"
 
+test-controller: setup ## Warm controller tier: ConfigPolicy commands sharing one Ansible controller, on real LXC containers
+	$(ENV) pytest -q tests/controller
+
 test-pipeline: setup tools ## Pipeline tier: secret scanner, actionlint, CI scripts (scratch repos, fake gh)
 	$(ENV) pytest -q tests/pipeline
 
@@ -84,7 +87,7 @@ conformance-write: ## Regenerate providers/conformance/bpg-<version>.json after 
 
 test: setup tools engine conformance wire seaweedfs ## Everything CI runs, every tier
 	$(ENV) scripts/lint.sh
-	$(ENV) pytest tests/unit tests/pipeline tests/playbooks tests/images tests/package tests/e2e tests/faults tests/wire tests/s3
+	$(ENV) pytest tests/unit tests/pipeline tests/playbooks tests/images tests/package tests/e2e tests/controller tests/faults tests/wire tests/s3
 
 # The distribution (issue 23): the wheel, the samakia.fabric collection, the API reference.
 dist: setup ## Build the wheel and the samakia.fabric collection into dist/

@@ -17,6 +17,7 @@ BENCHMARKS = (
     "bench_lxc.py",
     "bench_config_ssh.py",
     "bench_wheel.py",
+    "bench_config_fleet.py",
 )
 
 

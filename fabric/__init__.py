@@ -9,16 +9,49 @@ third-party libraries and itself, never anything above it: ``fabric.runtime``,
 (tests/unit/test_layout.py checks this for every room).
 """
 
-from .catalog import Catalog, ImageBuild, load_catalog, shipped_catalog
-from .config_policy import ConfigPolicy, ConfigPolicyArgs, PolicyTarget
-from .container import LxcContainer, LxcContainerArgs
-from .errors import FabricConfigError, Problem
-from .fleet import Fleet
-from .guard import ApplyDecision, ApplyRefused, decide
-from .image import Image, ImageArgs
-from .intent import FabricIntent, ProxmoxSettings, SecretRef
-from .provider import proxmox_provider
-from .validation import ValidatedStack, validate
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .catalog import Catalog, ImageBuild, load_catalog, shipped_catalog
+    from .config_policy import ConfigPolicy, ConfigPolicyArgs, PolicyTarget
+    from .container import LxcContainer, LxcContainerArgs
+    from .errors import FabricConfigError, Problem
+    from .fleet import Fleet
+    from .guard import ApplyDecision, ApplyRefused, decide
+    from .image import Image, ImageArgs
+    from .intent import FabricIntent, ProxmoxSettings, SecretRef
+    from .provider import proxmox_provider
+    from .validation import ValidatedStack, validate
+
+# The public names, imported when first used (PEP 562): the components pull in the Pulumi SDKs
+# (seconds on a busy machine), and every apply-time command (``fabric.runtime``: one per
+# container, and the warm controller) imports this package first without needing them.
+_HOMES = {
+    "catalog": ("Catalog", "ImageBuild", "load_catalog", "shipped_catalog"),
+    "config_policy": ("ConfigPolicy", "ConfigPolicyArgs", "PolicyTarget"),
+    "container": ("LxcContainer", "LxcContainerArgs"),
+    "errors": ("FabricConfigError", "Problem"),
+    "fleet": ("Fleet",),
+    "guard": ("ApplyDecision", "ApplyRefused", "decide"),
+    "image": ("Image", "ImageArgs"),
+    "intent": ("FabricIntent", "ProxmoxSettings", "SecretRef"),
+    "provider": ("proxmox_provider",),
+    "validation": ("ValidatedStack", "validate"),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fabric' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "1.0.0"
 """The package version (semantic versioning; CHANGELOG.md). A change to a component's args or

@@ -1,8 +1,11 @@
 """Digest exactly the files a playbook run depends on.
 
 A config policy re-runs when this digest changes, so it covers the playbook, the roles it
-names (all their files), the role dependencies in their ``meta/main.yml``, and the vars
-files; a change to a role or vars file the policy does not use leaves it untouched.
+names (all their files), the role dependencies in their ``meta/main.yml``, the vars files, and
+the variables Ansible reads without being told: ``group_vars/`` and ``host_vars/`` beside each
+playbook it runs (and beside an inventory, when one is given; the policy runner writes its
+inventory into a private temporary directory, where nothing lies beside it). A change to a role
+or vars file the policy does not use leaves it untouched.
 """
 
 from __future__ import annotations
@@ -13,6 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+# libyaml's parser where PyYAML has it: the digest parses every task file of every role the
+# playbook uses, once per ConfigPolicy command at apply time (and once per policy in the program).
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _load(path: Path) -> Any:
+    return yaml.load(path.read_text(), Loader=_LOADER)  # noqa: S506 - a safe loader
 
 
 def _role_names(entries: Iterable[Any]) -> list[str]:
@@ -46,8 +57,8 @@ def _playbook_files(playbooks_dir: Path, playbook: str, seen: set[Path]) -> tupl
     if path in seen:
         return [], []
     seen.add(path)
-    files, roles = [path], []
-    for play in yaml.safe_load(path.read_text()) or []:
+    files, roles = [path, *implicit_vars_files(path.parent)], []
+    for play in _load(path) or []:
         if not isinstance(play, dict):
             continue
         imported = play.get("ansible.builtin.import_playbook") or play.get("import_playbook")
@@ -62,6 +73,16 @@ def _playbook_files(playbooks_dir: Path, playbook: str, seen: set[Path]) -> tupl
     return files, roles
 
 
+IMPLICIT_VARS_DIRS = ("group_vars", "host_vars")
+"""Directories Ansible reads beside a playbook and beside an inventory without being told."""
+
+
+def implicit_vars_files(directory: Path) -> list[Path]:
+    """Every file under ``group_vars/`` and ``host_vars/`` in ``directory`` (Ansible loads them
+    for the hosts and groups they name, so any of them may change a run)."""
+    return [p for d in IMPLICIT_VARS_DIRS for p in sorted((directory / d).rglob("*")) if p.is_file()]
+
+
 def _role_closure(roles_dir: Path, roles: list[str]) -> list[str]:
     """Roles plus those they pull in (meta dependencies, include_role/import_role), transitively."""
     todo, done = list(roles), []
@@ -72,11 +93,11 @@ def _role_closure(roles_dir: Path, roles: list[str]) -> list[str]:
         done.append(role)
         meta = roles_dir / role / "meta" / "main.yml"
         if meta.is_file():
-            body = yaml.safe_load(meta.read_text()) or {}
+            body = _load(meta) or {}
             todo += _role_names(body.get("dependencies", []) if isinstance(body, dict) else [])
         for section in ("tasks", "handlers"):
             for tasks_file in sorted((roles_dir / role / section).glob("*.y*ml")):
-                body = yaml.safe_load(tasks_file.read_text())
+                body = _load(tasks_file)
                 todo += _tasks_roles(body if isinstance(body, list) else [])
     return sorted(done)
 
@@ -90,9 +111,13 @@ def playbook_roles(playbooks_dir: Path, playbook: str) -> list[str]:
         raise ValueError(f"not valid YAML: {getattr(err, 'problem', None) or err}") from None
 
 
-def policy_files(playbooks_dir: Path, playbook: str, vars_files: Iterable[str] = ()) -> list[Path]:
+def policy_files(
+    playbooks_dir: Path, playbook: str, vars_files: Iterable[str] = (), inventory_dir: Path | None = None
+) -> list[Path]:
     """Every file the run of ``playbook`` with ``vars_files`` reads, sorted and unique."""
     files, roles = _playbook_files(playbooks_dir, playbook, set())
+    if inventory_dir is not None:
+        files += implicit_vars_files(inventory_dir)
     for role in _role_closure(playbooks_dir / "roles", roles):
         files += [p for p in (playbooks_dir / "roles" / role).rglob("*") if p.is_file()]
     files += [playbooks_dir / f for f in vars_files]
@@ -106,12 +131,16 @@ def policy_files(playbooks_dir: Path, playbook: str, vars_files: Iterable[str] =
     return sorted({f.resolve() for f in files})
 
 
-def files_digest(playbooks_dir: Path, playbook: str, vars_files: Iterable[str] = ()) -> str:
+def files_digest(
+    playbooks_dir: Path, playbook: str, vars_files: Iterable[str] = (), inventory_dir: Path | None = None
+) -> str:
     """sha256 over the relative names and contents of the policy's files."""
     h = hashlib.sha256()
     root = playbooks_dir.resolve()
-    for f in policy_files(playbooks_dir, playbook, vars_files):
-        h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    for f in policy_files(playbooks_dir, playbook, vars_files, inventory_dir):
+        # A file outside the playbooks (an inventory's group_vars) is named by its full path.
+        name = str(f.relative_to(root)) if f.is_relative_to(root) else str(f)
+        h.update(name.encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()
 
 
@@ -122,3 +151,27 @@ def policy_digest(playbooks_dir: Path, playbook: str, vars_files: Iterable[str] 
 
 def combine(files: str, extra: str) -> str:
     return hashlib.sha256(f"{files}\0{extra}".encode()).hexdigest()
+
+
+def outranking_var_names(playbooks_dir: Path, playbook: str) -> set[str]:
+    """Names a run of ``playbook`` defines above inventory host variables: the plays' ``vars``,
+    the roles' ``vars/``, and the playbook's own ``host_vars/``.
+
+    A policy variable passed as an extra variable (``-e``) beats them all; passed as an
+    inventory host variable (the warm controller's batches) it would lose to them, so a policy
+    that sets one of these names runs on its own, keeping ``-e`` precedence.
+    """
+    names: set[str] = set()
+    path = (playbooks_dir / playbook).resolve()
+    for play in _load(path) or []:
+        if isinstance(play, dict) and isinstance(play.get("vars"), dict):
+            names.update(str(k) for k in play["vars"])
+    _, roles = _playbook_files(playbooks_dir, playbook, set())
+    sources = [playbooks_dir / "roles" / r / "vars" for r in _role_closure(playbooks_dir / "roles", roles)]
+    sources.append(path.parent / "host_vars")
+    for directory in sources:
+        for f in sorted(directory.rglob("*.y*ml")) if directory.is_dir() else []:
+            body = _load(f)
+            if isinstance(body, dict):
+                names.update(str(k) for k in body)
+    return names

@@ -24,6 +24,13 @@ for f in /etc/subuid /etc/subgid; do
   grep -qx 'root:100000:65536' "$f" || echo 'root:100000:65536' >> "$f"
 done
 
+# Every unprivileged container's systemd runs as host uid 100000, and each takes several inotify
+# instances; the kernel's default of 128 per uid stops new containers' init at about two dozen
+# (the local fleet stack runs 24: "Child ended on error (255)" in lxc.log). Raised, never lowered.
+if [ "$(sysctl -n fs.inotify.max_user_instances)" -lt 1024 ]; then
+  sysctl -q -w fs.inotify.max_user_instances=1024
+fi
+
 # The venv is rebuilt only when the pinned requirements change.
 want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
 if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.requirements-stamp 2>/dev/null)" != "$want" ]; then

@@ -29,9 +29,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -198,6 +199,45 @@ class Recap:
         )
 
 
+def host_recap(recap: Recap, name: str) -> Recap:
+    """The part of a run over several targets that concerns ``name`` alone: its own counts,
+    changed and failed tasks and messages; its exit status is the run's only if it failed.
+
+    The run's stderr is left out (it may speak of the other targets)."""
+    hosts = {name: recap.hosts[name]} if name in recap.hosts else {}
+    own = Recap(hosts=hosts, returncode=0, duration_s=recap.duration_s, check=recap.check)
+    code = 0 if own.succeeded else (recap.returncode or 2)
+    return replace(own, returncode=code, task_seconds=recap.task_seconds)
+
+
+def recap_to_dict(recap: Recap) -> dict[str, Any]:
+    """A :class:`Recap` as plain JSON data (the warm controller sends it to the command)."""
+    return asdict(recap)
+
+
+def recap_from_dict(data: Mapping[str, Any]) -> Recap:
+    """The inverse of :func:`recap_to_dict`."""
+    hosts = {
+        name: HostRecap(
+            **{k: v for k, v in h.items() if k not in ("changed_tasks", "failed_tasks", "messages")},
+            changed_tasks=tuple(
+                ChangedTask(t["host"], t["task"], tuple(t["items"]), t["diff"]) for t in h["changed_tasks"]
+            ),
+            failed_tasks=tuple(h["failed_tasks"]),
+            messages=tuple(h["messages"]),
+        )
+        for name, h in data["hosts"].items()
+    }
+    return Recap(
+        hosts=hosts,
+        returncode=int(data["returncode"]),
+        duration_s=float(data["duration_s"]),
+        check=bool(data["check"]),
+        stderr_tail=str(data.get("stderr_tail", "")),
+        task_seconds=tuple((str(n), float(s)) for n, s in data.get("task_seconds", [])),
+    )
+
+
 def ansible_playbook_bin() -> str:
     """The ``ansible-playbook`` next to this interpreter (the venv's), else the one on PATH."""
     local = Path(sys.executable).parent / "ansible-playbook"
@@ -251,34 +291,81 @@ def mitogen_env(targets: Sequence[Target], env: Mapping[str, str]) -> dict[str, 
     return {"ANSIBLE_STRATEGY_PLUGINS": str(plugins), "ANSIBLE_STRATEGY": "mitogen_linear"}
 
 
-def _run_bounded(cmd: list[str], env: Mapping[str, str], timeout: float | None) -> subprocess.CompletedProcess[str]:
-    """``ansible-playbook`` in a session of its own: a timeout stops it and every process it
-    started (Mitogen's connection multiplexer, SSH clients), not only the parent."""
+def _run_bounded(
+    cmd: list[str],
+    env: Mapping[str, str],
+    timeout: float | None,
+    cancel: threading.Event | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``ansible-playbook`` in a session of its own: a timeout (or ``cancel``) stops it and every
+    process it started (Mitogen's connection multiplexer, SSH clients), not only the parent.
+
+    Its stdin is ``/dev/null``, never the caller's: Ansible refuses to start when a stdin it
+    inherited is non-blocking ("Ansible requires blocking IO on stdin/stdout/stderr"), which
+    happens as soon as two runs, or a run and the shell that started ``make test`` in the
+    background, share one open stdin and one of them switches it to non-blocking.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
     with subprocess.Popen(
         cmd,
         cwd=PLAYBOOKS_DIR,
         env=dict(env),
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
     ) as proc:
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise AnsibleRunError(f"ansible-playbook timed out after {timeout}s") from exc
+        while True:
+            wait = 0.25 if cancel is not None else None
+            if deadline is not None:
+                left = max(0.0, deadline - time.monotonic())
+                wait = left if wait is None else min(wait, left)
+            try:
+                stdout, stderr = proc.communicate(timeout=wait)
+                break
+            except subprocess.TimeoutExpired as exc:
+                stopped = cancel is not None and cancel.is_set()
+                if not stopped and (deadline is None or time.monotonic() < deadline):
+                    continue  # communicate() may be called again after a timeout
+                _kill_run(proc.pid, env.get(RUN_MARKER, ""))
+                proc.communicate()
+                why = "was cancelled" if stopped else f"timed out after {timeout}s"
+                raise AnsibleRunError(f"ansible-playbook {why}") from exc
     return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
 
 
-def _inventory(targets: Sequence[Target]) -> dict[str, Any]:
+RUN_MARKER = "SAMAKIA_ANSIBLE_RUN"
+"""Set in each run's environment (its private directory): every process the run starts carries it."""
+
+
+def _kill_run(pid: int, marker: str) -> None:
+    """SIGKILL the run's session and every process that left it but still carries the run's
+    marker: Mitogen's connection multiplexers start sessions of their own
+    (``mitogen/parent.py``, ``os.setsid()`` in the child) and would outlive a killed parent."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    if not marker:
+        return
+    needle = f"{RUN_MARKER}={marker}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            continue
+
+
+def _inventory(targets: Sequence[Target], host_vars: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """Every target as an inventory host; ``host_vars`` adds each target's own variables (a
+    batch of several containers: one host's variables are never another's)."""
     hosts: dict[str, Any] = {}
     for t in targets:
         if t.inventory_name in hosts:
             raise ValueError(f"duplicate target name {t.inventory_name!r}")
-        hosts[t.inventory_name] = t.host_vars()
+        hosts[t.inventory_name] = {**(host_vars or {}).get(t.inventory_name, {}), **t.host_vars()}
     return {"all": {"hosts": hosts}}
 
 
@@ -430,6 +517,9 @@ def run_playbook(
     timeout: float | None = None,
     env: Mapping[str, str] | None = None,
     config: Path | None = None,
+    host_vars: Mapping[str, Mapping[str, Any]] | None = None,
+    forks: int | None = None,
+    cancel: threading.Event | None = None,
 ) -> Recap:
     """Run ``playbook`` against ``target`` (one or several) and return the parsed recap.
 
@@ -440,6 +530,10 @@ def run_playbook(
     reported in the recap, not raised; :class:`AnsibleRunError` means no recap at all.
     ``config`` replaces ``playbooks/ansible.cfg`` (a run of the installed ``samakia.fabric``
     collection, whose roles must not come from the checkout).
+
+    ``host_vars`` maps a target's inventory name to variables of its own (inventory host
+    variables, in the same private file); ``forks`` overrides how many hosts run at once;
+    ``cancel`` stops the run (and everything it started) when set.
     """
     targets: list[Target] = [target] if isinstance(target, ChrootTarget | SshTarget) else list(target)
     if not targets:
@@ -454,7 +548,7 @@ def run_playbook(
         tmpdir = Path(tmp)
         os.chmod(tmpdir, 0o700)
         inventory = tmpdir / "inventory.json"
-        _write_private(inventory, json.dumps(_inventory(targets)))
+        _write_private(inventory, json.dumps(_inventory(targets, host_vars)))
         cmd = [ansible_playbook_bin(), "-i", str(inventory), str(playbook_path)]
         if extra_vars:
             vars_file = tmpdir / "extra-vars.json"
@@ -473,10 +567,16 @@ def run_playbook(
             run_env["ANSIBLE_CONFIG"] = str(config)
         run_env.update(mitogen_env(targets, run_env))
         run_env["ANSIBLE_LOCAL_TEMP"] = str(tmpdir / "local")
+        run_env[RUN_MARKER] = str(tmpdir)
+        # SSH multiplexing sockets live and die with this run: no later run (a replaced container
+        # at the same address) can reach a host through a master this one opened.
+        run_env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(tmpdir / "cp")
+        if forks is not None:
+            run_env["ANSIBLE_FORKS"] = str(max(1, forks))
         # Bounded: concurrent policies (Pulumi starts them all at once) share the machine's cores.
         with run_slot():
             started = time.monotonic()
-            proc = _run_bounded(cmd, run_env, timeout)
+            proc = _run_bounded(cmd, run_env, timeout, cancel)
             duration = time.monotonic() - started
 
     stderr_tail = "\n".join(proc.stderr.strip().splitlines()[-20:])

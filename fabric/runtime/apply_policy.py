@@ -19,6 +19,7 @@ The chroot connection is not a stack connection: only the playbook tier uses it 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -29,7 +30,15 @@ from typing import Any
 import yaml
 
 from fabric.paths import KNOWN_HOSTS_DIR, PLAYBOOKS_DIR
+from fabric.playbook_digest import files_digest, outranking_var_names
 from fabric.runtime.ansible_run import AnsibleRunError, Recap, SshTarget, run_playbook
+from fabric.runtime.controller_client import (
+    STACK_ENV,
+    ControllerKey,
+    ControllerSession,
+    ControllerUnavailable,
+    enabled,
+)
 from fabric.runtime.ssh_hosts import HostKeyError, login_user, pin_host_key, ssh_options, wait_for_sshd
 
 
@@ -78,8 +87,17 @@ def run(
     """Run the request's playbook on its target; ``check`` is the drift detector's dry run.
 
     The known-hosts directory is relative to the Pulumi project (``base``, default: here);
-    ``env`` holds the variable naming the SSH key file.
+    ``env`` holds the variable naming the SSH key file. The run goes through the apply's warm
+    controller (:func:`apply`) unless it is switched off; this function is the one-process path.
     """
+    variables, playbook, target = resolve(request, base=base, env=env)
+    return run_playbook(target, playbook, variables, check=check)
+
+
+def resolve(
+    request: dict[str, Any], *, base: Path | None = None, env: Mapping[str, str] | None = None
+) -> tuple[dict[str, Any], Path, SshTarget]:
+    """The request's variables, playbook and target, its host key pinned and its login chosen."""
     variables = load_vars(request)
     spec = request["target"]
     if spec.get("type", "ssh") != "ssh":
@@ -88,7 +106,50 @@ def run(
     base = base or Path.cwd()
     admin = str(variables.get("fabric_admin_user", "samakia"))
     target = ssh_target(spec, admin, base=base, env=os.environ if env is None else env)
-    return run_playbook(target, playbook, variables, check=check)
+    return variables, playbook, target
+
+
+def apply(
+    request: dict[str, Any], *, base: Path | None = None, env: Mapping[str, str] | None = None
+) -> tuple[Recap, str]:
+    """Run the request, through the apply's warm controller when one can serve it; return the
+    recap and a line saying which path ran (printed on stderr: stdout stays the recap).
+
+    The controller is reached before the target is resolved (see
+    :class:`~fabric.runtime.controller_client.ControllerSession`); the host key is pinned and the
+    login chosen by this command, for its own container, whichever path runs the playbook.
+    """
+    env = os.environ if env is None else env
+    base = base or Path.cwd()
+    session, why = open_session(request, base=base, env=env)
+    with session or contextlib.nullcontext():
+        variables, playbook, target = resolve(request, base=base, env=env)
+        if session is not None:
+            try:
+                shared = session.run(target, playbook, variables)
+            except ControllerUnavailable as err:
+                why = f"unavailable ({err})"
+            else:
+                return shared.recap, f"controller: batch {shared.batch} of {shared.size} target(s)"
+    return run_playbook(target, playbook, variables), f"controller: {why}, ran on its own"
+
+
+def open_session(
+    request: dict[str, Any], *, base: Path, env: Mapping[str, str]
+) -> tuple[ControllerSession | None, str]:
+    """A connection to the controller of this stack and policy version, or why there is none."""
+    if not enabled(env):
+        return None, "off"
+    rel = str(request.get("playbook", "site.yml"))
+    outranked = sorted(set(load_vars(request)) & outranking_var_names(PLAYBOOKS_DIR, rel))
+    if outranked:
+        return None, f"not used ({', '.join(outranked)}: set by the playbook above host variables)"
+    digest = files_digest(PLAYBOOKS_DIR, rel, list(request.get("varsFiles", [])))
+    key = ControllerKey(stack=env.get(STACK_ENV, "-"), files_digest=digest, project=base)
+    try:
+        return ControllerSession(key, env), ""
+    except ControllerUnavailable as err:
+        return None, f"unavailable ({err})"
 
 
 PROFILE_ENV = "SAMAKIA_POLICY_PROFILE"
@@ -115,10 +176,11 @@ def record_profile(request: dict[str, Any], recap: Recap) -> None:
 def main() -> int:
     request = json.loads(sys.stdin.read())
     try:
-        recap = run(request)
+        recap, how = apply(request)
     except AnsibleRunError as err:
         print(f"ansible-playbook could not run: {err}", file=sys.stderr)
         return 2
+    print(how, file=sys.stderr)
     record_profile(request, recap)
     print(recap.summary())
     for host in recap.hosts.values():

@@ -49,7 +49,12 @@ def wait_for_sshd(host: str, port: int = 22, timeout: float = 60.0, name: str | 
 def scan_keys(host: str, port: int = 22) -> list[str]:
     """The host keys ``host`` presents, as ``known_hosts`` lines (``host type base64``)."""
     proc = subprocess.run(
-        ["ssh-keyscan", "-T", "5", "-p", str(port), host], capture_output=True, text=True, timeout=30, check=False
+        ["ssh-keyscan", "-T", "5", "-p", str(port), host],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     lines = sorted({ln.strip() for ln in proc.stdout.splitlines() if ln.strip() and not ln.startswith("#")})
     if not lines:
@@ -118,7 +123,9 @@ def login_user(host: str, users: list[str], key: Path | None, known_hosts: Path,
         cmd = ["ssh", *ssh_options(known_hosts), "-o", "ConnectTimeout=10", "-p", str(port)]
         if key is not None:
             cmd += ["-i", str(key)]
-        proc = subprocess.run([*cmd, f"{user}@{host}", "true"], capture_output=True, timeout=30, check=False)
+        proc = subprocess.run(
+            [*cmd, f"{user}@{host}", "true"], stdin=subprocess.DEVNULL, capture_output=True, timeout=30, check=False
+        )
         if proc.returncode == 0:
             return user
         if b"Host key verification failed" in proc.stderr or b"REMOTE HOST IDENTIFICATION" in proc.stderr:

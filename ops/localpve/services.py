@@ -16,11 +16,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import json
 import os
 import secrets
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -135,9 +136,13 @@ def ssh_key(state: Path) -> tuple[Path, str]:
     return key, key.with_suffix(".pub").read_text().strip()
 
 
-def stack_networks(project_dir: Path, stack: str) -> dict[str, dict[str, Any]]:
+def stack_networks(
+    project_dir: Path, stack: str, rewrite: Callable[[str], str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The stack file's networks (moved by ``rewrite``, a lane-aware local stack's)."""
     raw, _ = read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
-    return dict(raw.get("networks") or {})
+    networks = dict(raw.get("networks") or {})
+    return dict(json.loads(rewrite(json.dumps(networks)))) if rewrite else networks
 
 
 @contextlib.contextmanager
@@ -151,6 +156,7 @@ def local_services(
     containers: bool = True,
     teardown: bool = False,
     lxc_tag: str = "",
+    rewrite: Callable[[str], str] | None = None,
 ) -> Iterator[tuple[dict[str, str], Any]]:
     """Start the mirrors, the bridges and the local Proxmox; yield the environment Pulumi gets and the fake.
 
@@ -185,7 +191,7 @@ def local_services(
             services.enter_context(serve_directory(state / "mirror", "127.0.0.1", mirror_port))
             if lxc is not None:
                 gateways = []
-                for net in stack_networks(project_dir, stack).values():
+                for net in stack_networks(project_dir, stack, rewrite).values():
                     bridge = str(net.get("bridge", "vmbr0"))
                     pve.pve.bridges[bridge] = lxc.ensure_bridge(bridge, str(net["gateway"]), str(net["cidr"]))
                     gateways.append(str(net["gateway"]))

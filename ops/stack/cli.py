@@ -40,11 +40,11 @@ from ops.stack.drift import (
 )
 from ops.stack.local import local_fabric
 from ops.stack.prepare import prepare_apply, unlock
+from ops.stack.local_stacks import LOCAL_STACKS
 from ops.stack.reviewed import apply_plan, policy_args, save_plan
 from ops.stack.workspace import Workspace
 
 ROOT = PROJECT_ROOT
-LOCAL_STACKS = ("local",)
 _STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
@@ -134,11 +134,22 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
 
 def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if args.stack in LOCAL_STACKS:
+        local = LOCAL_STACKS[args.stack]
+        state = local.state_dir(ROOT)
         if args.action in ("preview", "up", "plan", "apply-plan"):
-            ensure_local_images(ROOT, args.stack, ROOT / ".state" / "mirror")
+            ensure_local_images(ROOT, args.stack, state / "mirror")
         # `down` leaves nothing behind: after the destroy, every container and bridge of this
         # checkout's local fabric goes, even if the destroy failed half-way.
-        with local_fabric(ROOT, args.stack, teardown=args.action == "down") as (ws, _):
+        with local_fabric(
+            ROOT,
+            args.stack,
+            state_dir=state,
+            pve_host=local.pve_host,
+            mirror_port=local.mirror_port,
+            teardown=args.action == "down",
+            lxc_tag=local.tag,
+            rewrite=local.rewriter,
+        ) as (ws, _):
             return run_action(ws, args.action, args)
     # A real cluster: the operator's (or CI's) backend, passphrase and credentials apply.
     ws = Workspace(ROOT, args.stack, dict(environ))

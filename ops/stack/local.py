@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,17 @@ def local_fabric(
     teardown: bool = False,
     lxc_tag: str = "",
     backend_env: dict[str, str] | None = None,
+    rewrite: Callable[[str], str] | None = None,
 ) -> Iterator[tuple[Workspace, Any]]:
     """Start the local Proxmox and its services; yield the workspace and the running fake.
 
     The containers are real LXC containers unless ``containers`` is off (see ``local_services``);
     ``teardown`` removes them and their bridges on the way out, also on failure; ``lxc_tag``
     marks their names (the test tiers put their lane in it). ``backend_env`` replaces the state
-    backend (``PULUMI_BACKEND_URL`` and its credentials, e.g. an S3 bucket's) for every engine run.
+    backend (``PULUMI_BACKEND_URL`` and its credentials, e.g. an S3 bucket's) for every engine run;
+    ``rewrite`` moves the stack file's
+    addresses (a lane-aware local stack, ``ops.stack.local_stacks``) where Pulumi and the local
+    Proxmox read them.
     """
     state = state_dir or project_dir / ".state"
     with local_services(
@@ -41,11 +45,12 @@ def local_fabric(
         containers=containers,
         teardown=teardown,
         lxc_tag=lxc_tag,
+        rewrite=rewrite,
     ) as (env, pve):
         env.update(backend_env or {})
         # The generated key's public half joins the containers' keys in the working copy only.
         _, public = ssh_key(state)
-        config = working_config(project_dir, stack, state, extra_ssh_keys=[public])
+        config = working_config(project_dir, stack, state, extra_ssh_keys=[public], rewrite=rewrite)
         ws = Workspace(project_dir, stack, env, config)
         ws.ensure_stack()
         yield ws, pve

@@ -6,11 +6,14 @@ import json
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from fabric.runtime.controller_client import STACK_ENV
 
 PREVIEW_ENV = {"PULUMI_SKIP_CHECKPOINTS": "true"}
 """What every ``pulumi preview`` gets (the caller's environment wins if it sets the same name).
@@ -39,6 +42,11 @@ class Workspace:
     config_file: Path | None = None
     """Where Pulumi reads and writes the stack's config, when not the committed stack file."""
 
+    def __post_init__(self) -> None:
+        # The engine hands its environment to the commands: the policy runner keys the apply's
+        # warm Ansible controller by this stack (fabric.runtime.controller_client).
+        self.env[STACK_ENV] = self.stack
+
     def argv(self, *args: str) -> list[str]:
         """The ``pulumi`` command line for ``args`` on this stack and its working config."""
         cmd = ["pulumi", *args, "--stack", self.stack, "--non-interactive"]
@@ -53,7 +61,10 @@ class Workspace:
     def pulumi(self, *args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess[str]:
         cmd = self.argv(*args)
         env = self.env_for(*args)
-        result = subprocess.run(cmd, cwd=self.project_dir, env=env, text=True, capture_output=capture, check=False)
+        # stdin is never the caller's: the engine's commands (Ansible above all) must not share it.
+        result = subprocess.run(
+            cmd, cwd=self.project_dir, env=env, text=True, capture_output=capture, check=False, stdin=subprocess.DEVNULL
+        )
         if check and result.returncode != 0:
             detail = (result.stdout or "")[-2000:] + (result.stderr or "")[-2000:] if capture else ""
             raise SystemExit(f"pulumi {args[0]} failed (exit {result.returncode}){': ' + detail if detail else ''}")
@@ -61,7 +72,9 @@ class Workspace:
 
     def _stack_cmd(self, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         cmd = ["pulumi", "stack", *args, self.stack, "--non-interactive"]
-        return subprocess.run(cmd, cwd=cwd, env=self.env, text=True, capture_output=True, check=False)
+        return subprocess.run(
+            cmd, cwd=cwd, env=self.env, text=True, capture_output=True, check=False, stdin=subprocess.DEVNULL
+        )
 
     def ensure_stack(self) -> None:
         if self._stack_cmd("select", cwd=self.project_dir).returncode == 0:
@@ -91,14 +104,21 @@ class Workspace:
         return dict(json.loads(out or "{}"))
 
 
-def working_config(project_dir: Path, stack: str, state: Path, extra_ssh_keys: list[str] | None = None) -> Path:
+def working_config(
+    project_dir: Path,
+    stack: str,
+    state: Path,
+    extra_ssh_keys: list[str] | None = None,
+    rewrite: Callable[[str], str] | None = None,
+) -> Path:
     """A working copy of the committed stack file under ``.state``.
 
     Pulumi writes into the config file it uses (the passphrase's salt, normalised values);
     that salt belongs to this checkout's generated passphrase, so it must never reach Git.
     The copy takes the committed intent afresh on every run and keeps only its own salt.
     ``extra_ssh_keys`` (the local fabric's generated public key, whose private half stays under
-    ``.state``) are added to the containers' default keys, so the configuration can log in.
+    ``.state``) are added to the containers' default keys, so the configuration can log in;
+    ``rewrite`` moves a lane-aware local stack's addresses (``ops.stack.local_stacks``).
     """
     committed = project_dir / f"Pulumi.{stack}.yaml"
     working = state / "stacks" / committed.name
@@ -107,6 +127,8 @@ def working_config(project_dir: Path, stack: str, state: Path, extra_ssh_keys: l
         salt = next((line for line in working.read_text().splitlines() if line.startswith("encryptionsalt:")), "")
     working.parent.mkdir(parents=True, exist_ok=True)
     text = committed.read_text()
+    if rewrite is not None:
+        text = rewrite(text)
     if extra_ssh_keys:
         body = yaml.safe_load(text) or {}
         defaults = body.setdefault("config", {}).setdefault("fabric:containerDefaults", {})

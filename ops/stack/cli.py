@@ -39,8 +39,8 @@ from ops.stack.drift import (
     repair_config_drift,
 )
 from ops.stack.local import local_fabric
-from ops.stack.prepare import prepare_apply, unlock
 from ops.stack.local_stacks import LOCAL_STACKS
+from ops.stack.prepare import prepare_apply, unlock
 from ops.stack.reviewed import apply_plan, policy_args, save_plan
 from ops.stack.workspace import Workspace
 

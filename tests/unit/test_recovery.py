@@ -152,16 +152,16 @@ def test_a_lock_that_may_be_live_stops_the_run_saying_what_to_do() -> None:
 def test_another_backend_plugs_in_its_own_finder() -> None:
     seen = []
 
-    def s3_locks(backend_url: str, project: str, stack: str) -> list[locks.StackLock]:
+    def gcs_locks(backend_url: str, project: str, stack: str) -> list[locks.StackLock]:
         seen.append((backend_url, project, stack))
         return []
 
-    locks.register("s3", s3_locks)
+    locks.register("gs", gcs_locks)
     try:
-        assert locks.find_locks({"PULUMI_BACKEND_URL": "s3://state-bucket"}, "samakia-fabric", "prod") == []
-        assert seen == [("s3://state-bucket", "samakia-fabric", "prod")]
+        assert locks.find_locks({"PULUMI_BACKEND_URL": "gs://state-bucket"}, "samakia-fabric", "prod") == []
+        assert seen == [("gs://state-bucket", "samakia-fabric", "prod")]
     finally:
-        del locks.FINDERS["s3"]
+        del locks.FINDERS["gs"]  # a scheme nobody else registers: the real s3 finder stays
 
 
 # ------------------------------------------------------------------ data volumes

@@ -28,7 +28,7 @@ from tests.lane import loopback, port, subnet
 
 STACK = "local-s3"  # a local stack name: the stand-in providers run it
 PVE_HOST = loopback(22)
-MIRROR_PORT = port(8089)
+MIRROR_PORT = port(8083)  # distinct from every other tier: session fixtures of all tiers live until pytest ends
 S3_HOST = loopback(21)
 
 
@@ -50,7 +50,7 @@ class S3Fabric:
 
 
 def _body() -> dict[str, Any]:
-    body = stack_body(subnet(83), PVE_HOST, MIRROR_PORT, "catalog.s3.yaml")
+    body = stack_body(subnet(84), PVE_HOST, MIRROR_PORT, "catalog.s3.yaml")
     config = body["config"]
     config["fabric:images"] = {"base": "debian12-base@1.0.0", "db": "debian12-base@1.0.0"}
     for spec in config["fabric:containers"].values():

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = Path(__file__).resolve().parent / "program"
 STACK = "e2e-wire"  # a local stack name: the stand-in refuses any other
 PVE_HOST = loopback(19)
-MIRROR_PORT = port(8089)
+MIRROR_PORT = port(8084)  # distinct from every other tier: session fixtures of all tiers live until pytest ends
 NET = subnet(89)
 IMAGES = {"t1": ("debian12-base", "1.0.0"), "t2": ("debian12-base", "1.1.0")}
 

@@ -13,6 +13,7 @@ what a class inherits from Pulumi or pydantic is theirs to document). A pydantic
 
 from __future__ import annotations
 
+import importlib
 import sys
 import warnings
 from collections.abc import Iterator
@@ -45,6 +46,15 @@ def _quiet_annotations() -> Iterator[None]:
         yield
 
 
+def _resolve_exports(modules: tuple[str, ...]) -> None:
+    # ``fabric`` exports its names lazily (PEP 562 ``__getattr__``, so apply-time commands skip
+    # the Pulumi SDKs); pdoc looks names up in the module's namespace, so load each one first.
+    for name in modules:
+        module = importlib.import_module(name)
+        for export in getattr(module, "__all__", ()):
+            getattr(module, export)
+
+
 def _documented(member: pdoc.doc.Doc) -> bool:  # type: ignore[type-arg]
     return bool((member.docstring or "").strip())
 
@@ -54,6 +64,7 @@ def undocumented(modules: tuple[str, ...] = PUBLIC) -> list[str]:
     missing: list[str] = []
     # Members inherited from other packages (Pulumi, pydantic) are documented there.
     own = {name.split(".")[0] for name in modules}
+    _resolve_exports(modules)
     for name in modules:
         with _quiet_annotations():
             module = pdoc.doc.Module.from_name(name)

@@ -301,5 +301,5 @@ def test_chroot_targets_take_the_same_path(tmp_path: Path) -> None:
     assert all(r.recap.succeeded for r in results), [r.recap.summary() for r in results]
     assert [list(r.recap.hosts) for r in results] == [["chroot-a"], ["chroot-b"]]
     # One root under two names: the later writer wins, and it wrote its own value.
-    assert (root / "root" / "probe-value").read_text().strip() in ("value-of-chroot-a", "value-of-chroot-b")
+    assert (root / "srv" / "probe-value").read_text().strip() in ("value-of-chroot-a", "value-of-chroot-b")
     wait_until(lambda: not controller_processes(controller_socket(key, env)), 30, "the idle controller exited")

@@ -81,7 +81,9 @@ def test_parse_recap_times_each_task() -> None:
 def test_run_playbook_passes_vars_in_a_private_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     seen: dict[str, Any] = {}
 
-    def fake_run(cmd: list[str], env: dict[str, str], timeout: float | None) -> subprocess.CompletedProcess[str]:
+    def fake_run(
+        cmd: list[str], env: dict[str, str], timeout: float | None, cancel: object = None
+    ) -> subprocess.CompletedProcess[str]:
         vars_arg = cmd[cmd.index("-e") + 1]
         vars_path = Path(vars_arg[1:])
         seen["mode"] = stat.S_IMODE(vars_path.stat().st_mode)
@@ -107,7 +109,9 @@ def test_run_playbook_passes_vars_in_a_private_file(monkeypatch: pytest.MonkeyPa
 
 
 def test_run_playbook_without_recap_raises(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    def no_recap(cmd: list[str], env: dict[str, str], timeout: float | None) -> subprocess.CompletedProcess[str]:
+    def no_recap(
+        cmd: list[str], env: dict[str, str], timeout: float | None, cancel: object = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.CompletedProcess(cmd, 1, stdout="", stderr="ERROR! boom")
 
     monkeypatch.setattr(ar, "_run_bounded", no_recap)

@@ -34,6 +34,7 @@ from ops.stack.reviewed import policy_args
 from providers.pve_api import PveApi
 from tests.e2e.conftest import ROOT, LocalFabric, make_project, stack_body
 from tests.lane import loopback, lxc_tag, port, subnet
+from tests.processes import reap_session
 
 STACK = "e2e-faults"
 PVE_HOST = loopback(11)
@@ -120,7 +121,7 @@ class FaultFabric(LocalFabric):
                 if proc.poll() is None:
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-        _reap_session(proc.pid)
+        reap_session(proc.pid)
         return log.read_text()
 
     def recover_up(self) -> float:
@@ -152,18 +153,6 @@ class FaultFabric(LocalFabric):
         assert locks == [], locks
         self.pulumi("preview", "--expect-no-changes", "--refresh")
         assert self.row() == ROW
-
-
-def _reap_session(sid: int) -> None:
-    """Kill what the killed run's session still holds (an SSH master that double-forked, say)."""
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if os.getsid(int(proc.name)) == sid:
-                os.kill(int(proc.name), signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            continue
 
 
 def in_session(sid: int, needle: str) -> bool:

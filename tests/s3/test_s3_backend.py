@@ -17,6 +17,7 @@ import pytest
 from ops.stack.locks import find_locks
 from ops.stack.prepare import unlock
 from ops.stack.s3_state import raw_checkpoint, s3_locks
+from tests.processes import reap_session
 from tests.s3.conftest import STACK, S3Fabric
 
 PROJECT = "samakia-fabric"
@@ -118,6 +119,7 @@ def test_a_stale_lock_of_a_killed_apply_is_reported_and_cleared_the_runbooks_way
     time.sleep(3)  # midway: the engine is talking to the (slowed) Proxmox
     os.killpg(killed.pid, signal.SIGKILL)  # the runner is lost: nothing of the apply runs on
     killed.communicate(timeout=60)
+    reap_session(killed.pid)  # the language host sits in its own process group of the same session
     # Reported: the lock names the dead process, and the next run says who holds it.
     (lock,) = s3_locks(s3fabric.store.backend_url(), PROJECT, STACK)
     assert lock.pid == killed.pid and lock.where.startswith("s3://fabric-state/.pulumi/locks/organization/")

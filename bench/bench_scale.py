@@ -26,6 +26,7 @@ import itertools
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -115,12 +116,20 @@ def recorder(results: Path, server: ServerCpu, key: tuple[int, str, str]) -> Cal
 
 
 @contextlib.contextmanager
-def backend(name: str, tmp: Path) -> Iterator[S3Store | None]:
-    if name == "s3":
-        with seaweedfs(tmp / "s3", host=loopback(6 if SLOT == 0 else 26)) as store:
-            yield store
-    else:
+def backend(name: str, tmp: Path, keep_log: Path) -> Iterator[S3Store | None]:
+    """The S3 server for ``s3`` (None for ``file``). If the run fails, the server's log is copied
+    to ``keep_log`` first: its data directory goes with the scratch directory, and a server-side
+    error (a 500 from the gateway) is only explained there."""
+    if name != "s3":
         yield None
+        return
+    with seaweedfs(tmp / "s3", host=loopback(6 if SLOT == 0 else 26)) as store:
+        try:
+            yield store
+        except BaseException:
+            shutil.copyfile(store.data_dir / "weed.log", keep_log)
+            print(f"S3 server log kept in {keep_log}", file=sys.stderr, flush=True)
+            raise
 
 
 def run(sizes: list[int], backends: list[str], results: Path, programs: list[str]) -> None:
@@ -130,7 +139,7 @@ def run(sizes: list[int], backends: list[str], results: Path, programs: list[str
         with contextlib.ExitStack() as stack:
             for name in backends:
                 (base / name).mkdir()
-                stores[name] = stack.enter_context(backend(name, base))
+                stores[name] = stack.enter_context(backend(name, base, results.with_suffix(".weed.log")))
             for n in sizes:
                 for name in backends:
                     for program in programs:

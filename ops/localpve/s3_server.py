@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fabric.paths import PROJECT_ROOT
-from ops.localpve.lane import loopback, port
+from ops.localpve.lane import loopback
 
 REGION = "us-east-1"
 """What the S3 client signs for; SeaweedFS accepts any, the engine's client needs one."""
@@ -106,9 +106,36 @@ def weed_binary() -> Path:
     return Path(out.stdout.strip().splitlines()[-1])
 
 
-def _ports() -> dict[str, int]:
-    # HTTP ports per lane; each gRPC port is its HTTP port + 10000 (SeaweedFS's default offset).
-    return {"master": port(19333), "volume": port(19340), "filer": port(18888), "s3": port(18333)}
+PORT_BASE = 20000
+"""First HTTP port of the servers' block; each gRPC port is its HTTP port + 10000 (SeaweedFS's
+default offset), so the blocks span 20000-22499 and 30000-32499: below Linux's ephemeral floor
+(32768), clear of every other port the checkouts bind."""
+SERVICES = ("master", "volume", "filer", "s3", "admin")
+HOSTS_PER_LANE = 50
+
+
+def server_ports(host: str) -> dict[str, int]:
+    """The HTTP ports of the server on ``host`` (``127.LANE.0.N``): a block of its own per lane and
+    address, not one per lane.
+
+    Why not the lane's ports on every address: ``weed mini`` also serves each gRPC service on a
+    Unix socket named by its port alone (``/tmp/seaweedfs-<service>-grpc-<port>.sock``, seaweedfs
+    weed/command/mini.go, the ``pb.RegisterLocalGrpcSocket`` calls in ``runMini``) and dials its
+    own services through it. A second server on the same ports (the S3 tier beside the scale
+    benchmark, another lane's admin port) deletes the first's socket file and binds its own
+    (weed/pb/grpc_client_server.go, ``ListenOnLocalSocket``), and removes it when it stops. The
+    first server's open channels survive, but once one idles past grpc-go's 30 minutes
+    (google.golang.org/grpc dialoptions.go, ``idleTimeout``) its next dial finds no socket: the
+    S3 gateway can no longer ask its filer and answers every request ``500 InternalError``, which
+    is what stopped the scale benchmark's S3 run at 500 containers. Distinct ports give every
+    server distinct socket paths.
+    """
+    octets = host.split(".")
+    lane, last = int(octets[1]), int(octets[3])
+    if octets[0] != "127" or last >= HOSTS_PER_LANE:
+        raise SystemExit(f"SeaweedFS host {host}: expected a lane loopback address 127.LANE.0.N with N < {HOSTS_PER_LANE}")
+    first = PORT_BASE + len(SERVICES) * (HOSTS_PER_LANE * lane + last)
+    return {name: first + k for k, name in enumerate(SERVICES)}
 
 
 def _wait_for(host: str, p: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = STARTUP_S) -> None:
@@ -145,7 +172,7 @@ def seaweedfs(state_dir: Path, *, host: str | None = None, bucket: str = BUCKET)
     """Start SeaweedFS on the lane's loopback address with ``bucket`` made; stop it on the way out,
     also on failure (the process group is killed, so nothing of it outlives the block)."""
     host = host or loopback(6)
-    ports = _ports()
+    ports = server_ports(host)
     data = state_dir / "seaweedfs"
     data.mkdir(parents=True, exist_ok=True)
     access, secret = "fabric" + secrets.token_hex(6), secrets.token_urlsafe(30)
@@ -165,6 +192,9 @@ def seaweedfs(state_dir: Path, *, host: str | None = None, bucket: str = BUCKET)
         f"-volume.port={ports['volume']}",
         f"-filer.port={ports['filer']}",
         f"-s3.port={ports['s3']}",
+        f"-admin.port={ports['admin']}",
+        "-admin.port.legacy=0",
+        "-master.telemetry=false",  # it reports to a server on the internet by default
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
         "-webdav=false",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fabric.errors import InputError
-from ops.localpve.s3_server import S3Store
+from ops.localpve.s3_server import S3Store, server_ports
 from ops.localpve.services import base_env
 from ops.stack.locks import FINDERS
 from ops.stack.s3_state import parse_backend, s3_locks
@@ -52,3 +52,16 @@ def test_the_local_fabric_keeps_the_file_backend_unless_told_otherwise(
     monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
     env = base_env(tmp_path, tmp_path / ".state")
     assert env["PULUMI_BACKEND_URL"] == f"file://{tmp_path / '.state' / 'pulumi'}"
+
+
+def test_every_s3_server_address_gets_ports_and_socket_names_of_its_own() -> None:
+    """The S3 tier (.21) and the scale benchmark's two slots (.6, .26), in every lane, never share a
+    port: weed names its gRPC Unix sockets by port alone, and a second server on the same ports
+    takes the first one's sockets away (ops/localpve/s3_server.py, ``server_ports``)."""
+    blocks = [server_ports(f"127.{lane}.0.{last}") for lane in range(10) for last in (6, 21, 26, 49)]
+    http = [p for block in blocks for p in block.values()]
+    grpc = [p + 10000 for p in http]
+    assert len(set(http + grpc)) == len(http) + len(grpc)
+    assert max(grpc) < 32768  # below Linux's ephemeral ports, which an outbound connection may take
+    with pytest.raises(SystemExit, match="127.4.0.50"):
+        server_ports("127.4.0.50")

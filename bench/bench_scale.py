@@ -30,6 +30,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,9 @@ TITLE = "Scale: one stack's ceiling, file and S3 backends"
 
 
 SLOT = 0
+RUN = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+"""When this run started: every row carries it, so a table merged from several runs says which
+figures came from the same run (and the same load)."""
 
 
 def use_slot(slot: int) -> None:
@@ -79,6 +83,7 @@ def row_of(n: int, backend: str, program: str, step: str, m: Measured) -> dict[s
         "engine_cpu": round(m.cpu_by_role.get(ENGINE, 0.0), 2),
         "peak_mib": round(m.peak / 2**20),
         "load": round(os.getloadavg()[0], 1),
+        "run": RUN,
     }
 
 
@@ -162,6 +167,14 @@ def _cpu(r: dict[str, Any]) -> float:
     return float(r["cpu"]) + float(r.get("server_cpu", 0.0))
 
 
+CROSS_RUN = "†"
+"""Marks a ratio or exponent whose two figures come from different runs (so different loads)."""
+
+
+def _across(*rows: dict[str, Any]) -> str:
+    return CROSS_RUN if len({r.get("run") for r in rows}) > 1 else ""
+
+
 def _exponents(
     by: dict[tuple[Any, ...], dict[str, Any]], key: tuple[str, str, str], sizes: list[int], field: str
 ) -> str:
@@ -170,7 +183,7 @@ def _exponents(
         ra, rb = by.get((*key, a)), by.get((*key, b))
         if ra and rb:
             ca, cb = (_cpu(ra), _cpu(rb)) if field == "cpu" else (ra[field], rb[field])
-            out.append(f"{exponent(ca, cb, a, b):.2f}")
+            out.append(f"{exponent(ca, cb, a, b):.2f}{_across(ra, rb)}")
         else:
             out.append("-")
     return ", ".join(out)
@@ -229,7 +242,7 @@ def render(rows: list[dict[str, Any]]) -> str:
     pairs = ", ".join(f"{a}->{b}" for a, b in itertools.pairwise(sizes))
     lines = [
         "| backend | step | program | "
-        + " | ".join(f"{n}: wall s / CPU s / peak MiB" for n in sizes)
+        + " | ".join(f"{n}: wall s / CPU s / peak MiB / load" for n in sizes)
         + f" | exponent, CPU ({pairs}) | exponent, engine CPU |",
         "| --- | --- | --- |" + " ---: |" * len(sizes) + " ---: | ---: |",
     ]
@@ -240,7 +253,7 @@ def render(rows: list[dict[str, Any]]) -> str:
                 cells = []
                 for n in sizes:
                     r = by.get((*key, n))
-                    cells.append(f"{r['wall']:.1f} / {_cpu(r):.1f} / {r['peak_mib']}" if r else "not run")
+                    cells.append(f"{r['wall']:.1f} / {_cpu(r):.1f} / {r['peak_mib']} / {r['load']}" if r else "not run")
                 if all(c == "not run" for c in cells):
                     continue
                 lines.append(
@@ -248,7 +261,7 @@ def render(rows: list[dict[str, Any]]) -> str:
                     + " | ".join(cells)
                     + f" | {_exponents(by, key, sizes, 'cpu')} | {_exponents(by, key, sizes, 'engine_cpu')} |"
                 )
-    lines += ["", "Fabric / raw CPU ratio in the same run:", ""]
+    lines += ["", f"Fabric / raw CPU ratio ({CROSS_RUN}: the two from different runs):", ""]
     lines += [
         "| backend | step | " + " | ".join(str(n) for n in sizes) + " |",
         "| --- | --- |" + " ---: |" * len(sizes),
@@ -258,13 +271,16 @@ def render(rows: list[dict[str, Any]]) -> str:
             cells = []
             for n in sizes:
                 f, r = by.get((name, step, "fabric", n)), by.get((name, step, "raw", n))
-                cells.append(f"{_cpu(f) / _cpu(r):.2f}" if f and r and _cpu(r) else "-")
+                cells.append(f"{_cpu(f) / _cpu(r):.2f}{_across(f, r)}" if f and r and _cpu(r) else "-")
             if any(c != "-" for c in cells):
                 lines.append(f"| {name} | {step} | " + " | ".join(cells) + " |")
     lines += fit_lines(by, sizes)
-    loads = [r["load"] for r in rows]
-    if loads:
-        lines += ["", f"Load average (1 min) at the end of each step: {min(loads)} to {max(loads)} (2 cores)."]
+    lines += ["", "Runs (load = the 1-minute load average at the end of each step, 2 cores):", ""]
+    for run in sorted({str(r.get("run", "unrecorded")) for r in rows}):
+        mine = [r for r in rows if str(r.get("run", "unrecorded")) == run]
+        what = [f"{b} {p} {n}" for b, n, p in sorted({(r["backend"], r["n"], r["program"]) for r in mine})]
+        loads = [r["load"] for r in mine]
+        lines.append(f"- {run}: load {min(loads)} to {max(loads)}; {', '.join(what)}.")
     return "\n".join(lines)
 
 

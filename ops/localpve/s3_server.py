@@ -133,7 +133,9 @@ def server_ports(host: str) -> dict[str, int]:
     octets = host.split(".")
     lane, last = int(octets[1]), int(octets[3])
     if octets[0] != "127" or last >= HOSTS_PER_LANE:
-        raise SystemExit(f"SeaweedFS host {host}: expected a lane loopback address 127.LANE.0.N with N < {HOSTS_PER_LANE}")
+        raise SystemExit(
+            f"SeaweedFS host {host}: expected a lane loopback address 127.LANE.0.N with N < {HOSTS_PER_LANE}"
+        )
     first = PORT_BASE + len(SERVICES) * (HOSTS_PER_LANE * lane + last)
     return {name: first + k for k, name in enumerate(SERVICES)}
 

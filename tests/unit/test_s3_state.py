@@ -63,5 +63,5 @@ def test_every_s3_server_address_gets_ports_and_socket_names_of_its_own() -> Non
     grpc = [p + 10000 for p in http]
     assert len(set(http + grpc)) == len(http) + len(grpc)
     assert max(grpc) < 32768  # below Linux's ephemeral ports, which an outbound connection may take
-    with pytest.raises(SystemExit, match="127.4.0.50"):
+    with pytest.raises(SystemExit, match=r"127\.4\.0\.50"):
         server_ports("127.4.0.50")

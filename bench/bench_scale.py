@@ -276,8 +276,9 @@ def render(rows: list[dict[str, Any]]) -> str:
                 lines.append(f"| {name} | {step} | " + " | ".join(cells) + " |")
     lines += fit_lines(by, sizes)
     lines += ["", "Runs (load = the 1-minute load average at the end of each step, 2 cores):", ""]
-    for run in sorted({str(r.get("run", "unrecorded")) for r in rows}):
-        mine = [r for r in rows if str(r.get("run", "unrecorded")) == run]
+    shown = list(by.values())  # a row measured again in a later run is replaced by it above
+    for run in sorted({str(r.get("run", "unrecorded")) for r in shown}):
+        mine = [r for r in shown if str(r.get("run", "unrecorded")) == run]
         what = [f"{b} {p} {n}" for b, n, p in sorted({(r["backend"], r["n"], r["program"]) for r in mine})]
         loads = [r["load"] for r in mine]
         lines.append(f"- {run}: load {min(loads)} to {max(loads)}; {', '.join(what)}.")

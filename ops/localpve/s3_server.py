@@ -126,9 +126,11 @@ def server_ports(host: str) -> dict[str, int]:
     (weed/pb/grpc_client_server.go, ``ListenOnLocalSocket``), and removes it when it stops. The
     first server's open channels survive, but once one idles past grpc-go's 30 minutes
     (google.golang.org/grpc dialoptions.go, ``idleTimeout``) its next dial finds no socket: the
-    S3 gateway can no longer ask its filer and answers every request ``500 InternalError``, which
-    is what stopped the scale benchmark's S3 run at 500 containers. Distinct ports give every
-    server distinct socket paths.
+    S3 gateway can no longer reach its filer and answers ``500 InternalError`` (reproduced: a PUT
+    after 31 idle minutes, ``dial unix /tmp/seaweedfs-filer-grpc-<port>.sock: no such file``),
+    which matches the scale benchmark's S3 run failing at 500 containers (its server had idled
+    37 minutes while the file backend ran, and the S3 tier, on the same ports, ran around it).
+    Distinct ports give every server distinct socket paths.
     """
     octets = host.split(".")
     lane, last = int(octets[1]), int(octets[3])

@@ -4,24 +4,33 @@
    ``pulumi cancel``; any other lock stops the run, naming who holds it and what to do.
 2. **Pending operations** (``ops.stack.recovery``): each pending create is adopted (provably ours)
    or cleared with ``pulumi refresh``; other pending operations are read back by that refresh.
+2b. **Lost nodes** (``ops.stack.lost_nodes``), before anything refreshes: containers recorded on a
+   node that does not answer are forgotten when the stack file moved them, or stop the run.
 3. **Data volumes** (``ops.stack.volume_check``): a volume the state knows but PVE no longer holds
    stops the run, unless the stack file accepts it empty; then the apply allocates it again.
 
-It returns the extra ``--replace`` arguments the preview and the apply take.
+It returns the extra ``--replace`` arguments the preview and the apply take. A pull request's
+preview (``preview_workspace``) runs the same checks without changing anything, on a scratch copy
+of the state when containers are lost with their node, so the reviewed plan is the apply's own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 from fabric.errors import InputError
+from fabric.tokens import CONTAINER
 from ops.stack.locks import engine_alive, find_locks, lock_report, project_name, stale_or_stop
+from ops.stack.lost_nodes import LostResource, Placement, find_lost, forget_lost, forgotten_copy
 from ops.stack.pve_access import stack_api
 from ops.stack.recovery import recover, stack_file_of
-from ops.stack.volume_check import accepted_empty, check_volumes
+from ops.stack.volume_check import accepted_empty, check_volumes, stack_intent
 from ops.stack.workspace import Workspace
 from providers.pve_api import PveApi
 
@@ -53,13 +62,74 @@ def unlock(ws: Workspace) -> int:
     return 0
 
 
-def prepare_apply(ws: Workspace, log: Callable[[str], None] = print) -> list[str]:
-    """Lock, pending operations, data volumes, in that order; the ``--replace`` arguments for the apply."""
-    clear_stale_lock(ws, log)
-    api: Callable[[], PveApi] = functools.cache(lambda: stack_api(stack_file_of(ws), ws.env))
-    recover(ws, api, log)
-    state = json.loads(ws.pulumi("stack", "export", capture=True).stdout or "{}")
+def _state(ws: Workspace) -> dict[str, Any]:
+    return dict(json.loads(ws.pulumi("stack", "export", capture=True).stdout or "{}"))
+
+
+def _api(ws: Workspace) -> Callable[[], PveApi]:
+    return functools.cache(lambda: stack_api(stack_file_of(ws), ws.env))
+
+
+def _placement(ws: Workspace) -> Placement:
+    intent = stack_intent(stack_file_of(ws), ws.project_dir, ws.stack)
+    return Placement({name: spec.node for name, spec in intent.containers.items()}, frozenset(intent.nodes))
+
+
+def _lost(ws: Workspace, state: dict[str, Any], api: Callable[[], PveApi]) -> list[LostResource]:
+    return find_lost(state, api, lambda: _placement(ws))
+
+
+def _volume_replacements(
+    ws: Workspace, state: dict[str, Any], api: Callable[[], PveApi], log: Callable[[str], None]
+) -> list[str]:
     urns = check_volumes(state, api, lambda: accepted_empty(stack_file_of(ws), ws.project_dir, ws.stack), log)
     for urn in urns:
         log(f"recovery: {urn.rsplit('::', 1)[-1]} is gone and accepted empty (acceptEmpty): allocating it again")
     return [arg for urn in urns for arg in ("--replace", urn)]
+
+
+def prepare_apply(ws: Workspace, log: Callable[[str], None] = print) -> list[str]:
+    """Lock, lost nodes, pending operations, data volumes, in that order; the ``--replace`` arguments for the apply."""
+    clear_stale_lock(ws, log)
+    api = _api(ws)
+    lost = _lost(ws, _state(ws), api)
+    if lost:
+        forget_lost(ws, _state(ws), lost, api(), log)
+    recover(ws, api, log)
+    return _volume_replacements(ws, _state(ws), api, log)
+
+
+@dataclass
+class PreviewPlace:
+    """Where a read-only preview runs, and what it must say about lost containers."""
+
+    ws: Workspace
+    replace: list[str] = field(default_factory=list)
+    """The ``--replace`` arguments the apply will take (data volumes accepted empty)."""
+    lost: list[LostResource] = field(default_factory=list)
+
+    def lost_entries(self) -> list[dict[str, Any]]:
+        """For the preview document (``plan_summary.LOST_KEY``): what moves, from which lost node."""
+        return [
+            {"urn": c.urn, "name": c.name, "vmid": c.vmid, "node": c.node, "movedTo": c.moved_to}
+            for c in self.lost
+            if c.type == CONTAINER
+        ]
+
+
+@contextlib.contextmanager
+def preview_workspace(ws: Workspace, log: Callable[[str], None] = print) -> Iterator[PreviewPlace]:
+    """The workspace a pull request's preview runs in: the stack itself, or, when containers are lost
+    with their node, a scratch copy with them forgotten as the apply will. Nothing is changed."""
+    api = _api(ws)
+    state = _state(ws)
+    lost = _lost(ws, state, api)
+    replace = _volume_replacements(ws, state, api, log)
+    if not lost:
+        yield PreviewPlace(ws, replace)
+        return
+    for container in lost:
+        log(f"lost node: {container.line()}")
+    log("lost node: previewing on a copy of the state with them forgotten, as the apply will (the state is unchanged)")
+    with forgotten_copy(ws, state, lost) as copy:
+        yield PreviewPlace(copy, replace, lost)

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fabric.errors import InputError
+from fabric.intent import FabricIntent
 from fabric.stack_config import decode
 from fabric.stack_file import read_stack_file
 from fabric.tokens import COMMAND, DATA_VOLUME
@@ -79,12 +80,17 @@ def missing_volumes(volumes: list[StateVolume], pve: PveApi) -> list[StateVolume
     return missing
 
 
-def accepted_empty(stack_file: Path, project_dir: Path, stack: str) -> set[tuple[str, str]]:
-    """(container, mount point) pairs the stack file lets be re-created empty (``acceptEmpty: true``)."""
+def stack_intent(stack_file: Path, project_dir: Path, stack: str) -> FabricIntent:
+    """The validated intent of the stack file the runner is about to apply."""
     raw, secret_keys = read_stack_file(stack_file)
     # The working copy is a file Pulumi rewrites (``config set``): its values are text, as the program gets them.
     raw = {key: decode(value) for key, value in raw.items()}
-    intent = validate(raw, project_dir=project_dir, secret_keys=secret_keys, stack=stack).intent
+    return validate(raw, project_dir=project_dir, secret_keys=secret_keys, stack=stack).intent
+
+
+def accepted_empty(stack_file: Path, project_dir: Path, stack: str) -> set[tuple[str, str]]:
+    """(container, mount point) pairs the stack file lets be re-created empty (``acceptEmpty: true``)."""
+    intent = stack_intent(stack_file, project_dir, stack)
     return {(c, m.name) for c, spec in intent.containers.items() for m in spec.mount_points if m.accept_empty}
 
 

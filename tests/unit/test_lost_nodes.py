@@ -1,0 +1,111 @@
+"""A node lost for good, without the engine: which containers are lost, what is forgotten with them,
+and how the plan summary names the move. tests/e2e/test_prod_shape.py proves the path end to end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fabric.errors import InputError
+from fabric.tokens import COMMAND, CONTAINER, FILE, HA
+from ops.stack.lost_nodes import LostResource, Placement, dependents, find_lost, forget
+from ops.stack.plan_summary import LOST_KEY, summarize
+from providers.pve_api import PveApiError
+
+PARENT = "urn:pulumi:prod::samakia-fabric::samakia:fabric:LxcContainer::dns-2"
+CT = f"urn:pulumi:prod::samakia-fabric::samakia:fabric:LxcContainer${CONTAINER}::dns-2"
+RELEASE = f"urn:pulumi:prod::samakia-fabric::samakia:fabric:LxcContainer${COMMAND}::dns-2-release"
+HA_URN = f"urn:pulumi:prod::samakia-fabric::samakia:fabric:LxcContainer${HA}::dns-2-ha"
+CONFIG = f"urn:pulumi:prod::samakia-fabric::samakia:fabric:ConfigPolicy${COMMAND}::dns-2-config"
+TEMPLATE = f"urn:pulumi:prod::samakia-fabric::samakia:fabric:Image${FILE}::debian12-base-1.0.0-pve2"
+OTHER = f"urn:pulumi:prod::samakia-fabric::samakia:fabric:LxcContainer${CONTAINER}::dns-1"
+
+
+class Nodes:
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+
+    def get(self, path: str, **_: Any) -> Any:
+        if path not in self.answers:
+            raise PveApiError(f"GET {path}: 404", 404)
+        return self.answers[path]
+
+
+def state() -> dict[str, Any]:
+    return {
+        "deployment": {
+            "resources": [
+                {"urn": PARENT, "type": "samakia:fabric:LxcContainer"},
+                {
+                    "urn": CT,
+                    "type": CONTAINER,
+                    "parent": PARENT,
+                    "id": "3102",
+                    "outputs": {"nodeName": "pve2", "vmId": 3102},
+                },
+                {"urn": OTHER, "type": CONTAINER, "id": "3101", "outputs": {"nodeName": "pve1", "vmId": 3101}},
+                {"urn": RELEASE, "type": COMMAND, "parent": PARENT, "dependencies": [CT]},
+                {"urn": HA_URN, "type": HA, "id": "ct:3102", "propertyDependencies": {"resourceId": [CT]}},
+                {"urn": CONFIG, "type": COMMAND, "dependencies": [HA_URN]},
+            ]
+        }
+    }
+
+
+PVE2_DOWN = Nodes({"/nodes": [{"node": "pve1", "status": "online"}, {"node": "pve2", "status": "offline"}]})
+
+
+def test_a_container_the_stack_file_moved_off_a_dead_node_is_lost() -> None:
+    lost = find_lost(
+        state(), lambda: PVE2_DOWN, lambda: Placement({"dns-1": "pve1", "dns-2": "pve3"}, frozenset({"pve1", "pve3"}))
+    )  # type: ignore[arg-type,return-value]
+    assert lost == [LostResource(CT, CONTAINER, "pve2", "pve3", 3102)]
+
+
+def test_a_node_removed_from_the_cluster_counts_as_down() -> None:
+    gone = Nodes({"/nodes": [{"node": "pve1", "status": "online"}]})
+    lost = find_lost(state(), lambda: gone, lambda: Placement({"dns-1": "pve1"}, frozenset({"pve1"})))  # type: ignore[arg-type,return-value]
+    assert [(c.name, c.moved_to) for c in lost] == [("dns-2", None)]
+
+
+def test_a_template_on_a_dead_node_is_lost_only_once_the_node_leaves_fabric_nodes() -> None:
+    with_template = state()
+    with_template["deployment"]["resources"].append(
+        {"urn": TEMPLATE, "type": FILE, "id": "local:vztmpl/x", "outputs": {"nodeName": "pve2"}}
+    )
+    moved = {"dns-1": "pve1", "dns-2": "pve3"}
+    with pytest.raises(InputError, match=r"debian12-base-1.0.0-pve2 \(pve2 is still in fabric:nodes\)"):
+        find_lost(with_template, lambda: PVE2_DOWN, lambda: Placement(moved, frozenset({"pve1", "pve2", "pve3"})))  # type: ignore[arg-type,return-value]
+    lost = find_lost(with_template, lambda: PVE2_DOWN, lambda: Placement(moved, frozenset({"pve1", "pve3"})))  # type: ignore[arg-type,return-value]
+    assert {(c.name, c.type) for c in lost} == {("dns-2", CONTAINER), ("debian12-base-1.0.0-pve2", FILE)}
+
+
+def test_a_container_still_placed_on_a_dead_node_stops_the_run_naming_both() -> None:
+    with pytest.raises(InputError, match=r"pve2 do not answer.*dns-2 \(VMID 3102\).*runbooks/lost-node.md"):
+        find_lost(
+            state(),
+            lambda: PVE2_DOWN,
+            lambda: Placement({"dns-1": "pve1", "dns-2": "pve2"}, frozenset({"pve1", "pve2"})),
+        )  # type: ignore[arg-type,return-value]
+
+
+def test_nothing_is_lost_while_every_node_answers() -> None:
+    up = Nodes({"/nodes": [{"node": n, "status": "online"} for n in ("pve1", "pve2")]})
+    assert find_lost(state(), lambda: up, lambda: Placement({}, frozenset())) == []  # type: ignore[arg-type,return-value]
+
+
+def test_forgetting_takes_every_dependent_and_nothing_else() -> None:
+    assert set(dependents(state(), {CT})) == {CT, RELEASE, HA_URN, CONFIG}
+    cleaned, dropped = forget(state(), [LostResource(CT, CONTAINER, "pve2", "pve3", 3102)])
+    assert [r["urn"] for r in cleaned["deployment"]["resources"]] == [PARENT, OTHER]
+    assert {r["urn"] for r in dropped} == {CT, RELEASE, HA_URN, CONFIG}
+
+
+def test_the_plan_summary_names_a_lost_container_s_move() -> None:
+    preview = {
+        "steps": [{"op": "create", "urn": CT, "newState": {"inputs": {"nodeName": "pve3"}}}],
+        LOST_KEY: [{"urn": CT, "name": "dns-2", "vmid": 3102, "node": "pve2", "movedTo": "pve3"}],
+    }
+    (change,) = summarize(preview, {}).changes
+    assert change.why == "moves pve2 (lost) -> pve3; data: no data volume"

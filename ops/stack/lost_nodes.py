@@ -17,6 +17,9 @@ surviving node (docs/runbooks/lost-node.md). This module is what the stack runne
   or the create would fail on "already exists"), and it removes the container's HA entry, which
   is cluster-wide and would otherwise refuse the new one; that entry is provably the fabric's (its
   id is in the state);
+- a data volume on that node's storage is lost with it: the run stops naming it unless the stack
+  file accepts an empty one (``acceptEmpty: true``, as for any lost volume), and then it is
+  forgotten too (its delete could not run) and allocated again beside the container's new node;
 - a pull request's preview (``make plan``, ``preview``) never changes the state: it runs on a
   scratch copy of the state with the same resources forgotten (``forgotten_copy``), so the plan a
   reviewer reads, and the plan ``apply-plan`` applies, are the apply's own.
@@ -34,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from fabric.errors import InputError
-from fabric.tokens import CONTAINER, HA
+from fabric.tokens import COMMAND, CONTAINER, HA
+from ops.stack.volume_check import state_volumes
 from ops.stack.workspace import Workspace
 from providers.pve_api import PveApi, PveApiError
 
@@ -58,6 +62,8 @@ class LostResource:
         return self.urn.rsplit("::", 1)[-1]
 
     def line(self) -> str:
+        if self.type == COMMAND:
+            return f"{self.name} on {self.node}: lost with its node; accepted empty (acceptEmpty), allocated again"
         if self.type != CONTAINER:
             return f"{self.name} on {self.node}: {self.node} left fabric:nodes; forgotten with its node"
         where = f"moves {self.node} -> {self.moved_to}" if self.moved_to else "removed from the stack file"
@@ -70,6 +76,8 @@ class Placement:
 
     containers: Mapping[str, str]
     nodes: frozenset[str]
+    accepted_empty: frozenset[tuple[str, str]] = frozenset()
+    """(container, mount point) pairs whose volume may be re-created empty (``acceptEmpty: true``)."""
 
 
 def resources(state: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -100,6 +108,13 @@ def find_lost(
         return []
     wanted = placement()
     lost, stuck = [], []
+    for vol in state_volumes(state):
+        if not unreachable(vol.node):
+            continue
+        if (vol.container, vol.name) in wanted.accepted_empty:
+            lost.append(LostResource(vol.urn, COMMAND, vol.node))
+        else:
+            stuck.append(f"data volume {vol.label()}, lost with it unless restored (or accepted empty: acceptEmpty)")
     for res, node in on_dead:
         urn, typ = str(res["urn"]), str(res.get("type"))
         name = urn.rsplit("::", 1)[-1]

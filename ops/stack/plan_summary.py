@@ -293,6 +293,8 @@ def _name_moves(merged: dict[str, Change], steps: list[dict[str, Any]], lost: li
         owner = str(request.get("container", name))
         if step.get("op") in ("replace", "create-replacement") and old and new and old != new:
             volumes[owner].append(f"{name} is a NEW EMPTY volume on {new} (the old one stays on {old})")
+        elif step.get("op") == "create" and owner in {str(e.get("name")) for e in lost}:
+            volumes[owner].append(f"{name} is a NEW EMPTY volume on {new} (the old one was lost with its node)")
         elif step.get("op") in ("same", "update", None):
             volumes[owner].append(f"{name} stays on {old or new}")
     for step in steps:

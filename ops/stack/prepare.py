@@ -30,7 +30,7 @@ from ops.stack.locks import engine_alive, find_locks, lock_report, project_name,
 from ops.stack.lost_nodes import LostResource, Placement, find_lost, forget_lost, forgotten_copy
 from ops.stack.pve_access import stack_api
 from ops.stack.recovery import recover, stack_file_of
-from ops.stack.volume_check import accepted_empty, check_volumes, stack_intent
+from ops.stack.volume_check import accepted_empty, accepted_in, check_volumes, stack_intent
 from ops.stack.workspace import Workspace
 from providers.pve_api import PveApi
 
@@ -72,7 +72,8 @@ def _api(ws: Workspace) -> Callable[[], PveApi]:
 
 def _placement(ws: Workspace) -> Placement:
     intent = stack_intent(stack_file_of(ws), ws.project_dir, ws.stack)
-    return Placement({name: spec.node for name, spec in intent.containers.items()}, frozenset(intent.nodes))
+    containers = {name: spec.node for name, spec in intent.containers.items()}
+    return Placement(containers, frozenset(intent.nodes), frozenset(accepted_in(intent)))
 
 
 def _lost(ws: Workspace, state: dict[str, Any], api: Callable[[], PveApi]) -> list[LostResource]:

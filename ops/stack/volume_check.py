@@ -15,7 +15,7 @@ accepted volume is allocated again by replacing its ``DataVolume`` command in th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ class StateVolume:
         return f"{self.volid} ({self.container} mount point '{self.name}', node {self.node})"
 
 
-def state_volumes(state: dict[str, Any]) -> list[StateVolume]:
+def state_volumes(state: Mapping[str, Any]) -> list[StateVolume]:
     found = []
     for res in (state.get("deployment") or {}).get("resources") or []:
         if res.get("type") != COMMAND or DATA_VOLUME not in str(res.get("parent", "")):
@@ -90,7 +90,11 @@ def stack_intent(stack_file: Path, project_dir: Path, stack: str) -> FabricInten
 
 def accepted_empty(stack_file: Path, project_dir: Path, stack: str) -> set[tuple[str, str]]:
     """(container, mount point) pairs the stack file lets be re-created empty (``acceptEmpty: true``)."""
-    intent = stack_intent(stack_file, project_dir, stack)
+    return accepted_in(stack_intent(stack_file, project_dir, stack))
+
+
+def accepted_in(intent: FabricIntent) -> set[tuple[str, str]]:
+    """(container, mount point) pairs of ``intent`` with ``acceptEmpty: true``."""
     return {(c, m.name) for c, spec in intent.containers.items() for m in spec.mount_points if m.accept_empty}
 
 

@@ -109,3 +109,45 @@ def test_the_plan_summary_names_a_lost_container_s_move() -> None:
     }
     (change,) = summarize(preview, {}).changes
     assert change.why == "moves pve2 (lost) -> pve3; data: no data volume"
+
+
+VOLUME_URN = f"urn:pulumi:prod::samakia-fabric::samakia:fabric:DataVolume${COMMAND}::db-1-pgdata"
+
+
+def with_volume() -> dict[str, Any]:
+    request = '{"container": "db-1", "name": "pgdata", "node": "pve2", "storage": "local-data"}'
+    s = state()
+    s["deployment"]["resources"].append(
+        {
+            "urn": VOLUME_URN,
+            "type": COMMAND,
+            "parent": "urn:pulumi:prod::samakia-fabric::samakia:fabric:DataVolume::db-1-pgdata",
+            "inputs": {"stdin": request},
+            "outputs": {"stdout": "local-data:9000/subvol-9000-db-1-pgdata.subvol"},
+        }
+    )
+    return s
+
+
+def test_a_data_volume_lost_with_its_node_stops_the_run_unless_accepted_empty() -> None:
+    moved = {"dns-1": "pve1", "dns-2": "pve3"}
+    nodes = frozenset({"pve1", "pve3"})
+    with pytest.raises(InputError, match=r"data volume local-data:9000/subvol-9000-db-1-pgdata.subvol \(db-1"):
+        find_lost(with_volume(), lambda: PVE2_DOWN, lambda: Placement(moved, nodes))  # type: ignore[arg-type,return-value]
+    accepted = Placement(moved, nodes, frozenset({("db-1", "pgdata")}))
+    lost = find_lost(with_volume(), lambda: PVE2_DOWN, lambda: accepted)  # type: ignore[arg-type,return-value]
+    assert (VOLUME_URN, COMMAND) in {(c.urn, c.type) for c in lost}
+
+
+def test_the_plan_summary_says_a_lost_container_s_volume_is_new_and_empty() -> None:
+    volume_create = {
+        "op": "create",
+        "urn": VOLUME_URN,
+        "newState": {"inputs": {"stdin": '{"container": "dns-2", "node": "pve3"}'}},
+    }
+    preview = {
+        "steps": [{"op": "create", "urn": CT, "newState": {"inputs": {"nodeName": "pve3"}}}, volume_create],
+        LOST_KEY: [{"urn": CT, "name": "dns-2", "vmid": 3102, "node": "pve2", "movedTo": "pve3"}],
+    }
+    change = next(c for c in summarize(preview, {}).changes if c.name == "dns-2")
+    assert "db-1-pgdata is a NEW EMPTY volume on pve3 (the old one was lost with its node)" in change.why

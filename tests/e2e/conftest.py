@@ -140,14 +140,18 @@ def make_project(tmp_path_factory: pytest.TempPathFactory, stack: str, body: dic
     return project
 
 
+def root_api(ws: Workspace, pve: RunningPve) -> PveApi:
+    """root@pam on a running local PVE, with the password the local fabric generated for it."""
+    return PveApi(pve.url, str(pve.cafile), username="root@pam", password=ws.env["SAMAKIA_PVE_PASSWORD"])
+
+
 @pytest.fixture(scope="session")
 def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFabric]:
     project = make_project(tmp_path_factory, STACK, _e2e_body())
     with local_fabric(
         project, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT, teardown=True, lxc_tag=lxc_tag("e")
     ) as (ws, pve):
-        api = PveApi(pve.url, str(pve.cafile), username="root@pam", password=ws.env["SAMAKIA_PVE_PASSWORD"])
-        yield LocalFabric(ws=ws, pve=pve, api=api, project=project)
+        yield LocalFabric(ws=ws, pve=pve, api=root_api(ws, pve), project=project)
 
 
 RECORD_VAR = "SAMAKIA_RECORD_FIXTURES"

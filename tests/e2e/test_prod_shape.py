@@ -28,10 +28,9 @@ from ops.stack.drift import drift_check
 from ops.stack.local import local_fabric
 from ops.stack.plan_summary import main as plan_summary_main
 from ops.stack.prepare import preview_workspace
-from providers.pve_api import PveApi
 from tests.lane import loopback, lxc_tag, port, subnet
 
-from .conftest import ROOT, LocalFabric, make_project
+from .conftest import ROOT, LocalFabric, make_project, root_api
 
 STACK = "e2e-prod"
 PVE_HOST = loopback(8)  # no other e2e file binds 8; 127.0.0.4 is the engine benchmark's
@@ -61,7 +60,7 @@ def prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProdShape]:
         project, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT, teardown=True, lxc_tag=lxc_tag("p")
     )
     with fabric_of as (ws, pve):
-        root = PveApi(pve.url, str(pve.cafile), username="root@pam", password=ws.env["SAMAKIA_PVE_PASSWORD"])
+        root = root_api(ws, pve)
         root.post("/pools", poolid=POOL, comment="the fabric's containers")
         tokens = {PREVIEW: secrets.token_urlsafe(18), APPLY: secrets.token_urlsafe(18)}  # this run's only
         pve.call(lambda: pve.pve.grant_role(PREVIEW.split("!", maxsplit=1)[0], "/", "PVEAuditor"))

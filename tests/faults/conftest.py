@@ -31,8 +31,7 @@ from ops.localpve.tripwire import Tripwire
 from ops.stack.cli import run_action
 from ops.stack.local import local_fabric
 from ops.stack.reviewed import policy_args
-from providers.pve_api import PveApi
-from tests.e2e.conftest import ROOT, LocalFabric, make_project, stack_body
+from tests.e2e.conftest import ROOT, LocalFabric, make_project, root_api, stack_body
 from tests.lane import loopback, lxc_tag, port, subnet
 from tests.processes import reap_session
 
@@ -177,8 +176,7 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultFabric]:
     with local_fabric(
         project, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT, teardown=True, lxc_tag=lxc_tag("f")
     ) as (ws, pve):
-        api = PveApi(pve.url, str(pve.cafile), username="root@pam", password=ws.env["SAMAKIA_PVE_PASSWORD"])
-        yield FaultFabric(ws=ws, pve=pve, api=api, project=project)
+        yield FaultFabric(ws=ws, pve=pve, api=root_api(ws, pve), project=project)
 
 
 def table() -> str:

@@ -159,7 +159,7 @@ def test_a_node_lost_for_good_is_rebuilt_on_a_surviving_node(faults: FaultFabric
     """docs/runbooks/lost-node.md on the configured container: pve2 dies with dns-1."""
     vmid = CONTAINERS["dns-1"]
     # db-1's volume came back empty from the last fault: a row again, which pve2's loss must not touch.
-    faults.attach(CONTAINERS["db-1"], "sh", "-c", f"echo '{ROW.strip()}' > /var/lib/postgresql/row")
+    (faults.volume_dir() / "row").write_text(ROW)  # on the node's storage, where row() reads it
     faults.pve.call(lambda: faults.pve.pve.lose_node("pve2"))
     with pytest.raises(InputError, match=r"pve2 .*dns-1 \(VMID 1101\)"):
         run_action(faults.ws, "up")  # unchanged code: the node may come back, nothing is given up

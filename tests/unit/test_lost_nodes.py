@@ -11,7 +11,7 @@ from fabric.errors import InputError
 from fabric.tokens import COMMAND, CONTAINER, FILE, HA
 from ops.stack.lost_nodes import LostResource, Placement, dependents, find_lost, forget
 from ops.stack.plan_summary import LOST_KEY, summarize
-from providers.pve_api import PveApiError
+from tests.unit.test_recovery import FakePve
 
 PARENT = "urn:pulumi:prod::samakia-fabric::samakia:fabric:LxcContainer::dns-2"
 CT = f"urn:pulumi:prod::samakia-fabric::samakia:fabric:LxcContainer${CONTAINER}::dns-2"
@@ -20,16 +20,6 @@ HA_URN = f"urn:pulumi:prod::samakia-fabric::samakia:fabric:LxcContainer${HA}::dn
 CONFIG = f"urn:pulumi:prod::samakia-fabric::samakia:fabric:ConfigPolicy${COMMAND}::dns-2-config"
 TEMPLATE = f"urn:pulumi:prod::samakia-fabric::samakia:fabric:Image${FILE}::debian12-base-1.0.0-pve2"
 OTHER = f"urn:pulumi:prod::samakia-fabric::samakia:fabric:LxcContainer${CONTAINER}::dns-1"
-
-
-class Nodes:
-    def __init__(self, answers: dict[str, Any]) -> None:
-        self.answers = answers
-
-    def get(self, path: str, **_: Any) -> Any:
-        if path not in self.answers:
-            raise PveApiError(f"GET {path}: 404", 404)
-        return self.answers[path]
 
 
 def state() -> dict[str, Any]:
@@ -53,7 +43,7 @@ def state() -> dict[str, Any]:
     }
 
 
-PVE2_DOWN = Nodes({"/nodes": [{"node": "pve1", "status": "online"}, {"node": "pve2", "status": "offline"}]})
+PVE2_DOWN = FakePve({"/nodes": [{"node": "pve1", "status": "online"}, {"node": "pve2", "status": "offline"}]})
 
 
 def test_a_container_the_stack_file_moved_off_a_dead_node_is_lost() -> None:
@@ -64,7 +54,7 @@ def test_a_container_the_stack_file_moved_off_a_dead_node_is_lost() -> None:
 
 
 def test_a_node_removed_from_the_cluster_counts_as_down() -> None:
-    gone = Nodes({"/nodes": [{"node": "pve1", "status": "online"}]})
+    gone = FakePve({"/nodes": [{"node": "pve1", "status": "online"}]})
     lost = find_lost(state(), lambda: gone, lambda: Placement({"dns-1": "pve1"}, frozenset({"pve1"})))  # type: ignore[arg-type,return-value]
     assert [(c.name, c.moved_to) for c in lost] == [("dns-2", None)]
 
@@ -91,7 +81,7 @@ def test_a_container_still_placed_on_a_dead_node_stops_the_run_naming_both() -> 
 
 
 def test_nothing_is_lost_while_every_node_answers() -> None:
-    up = Nodes({"/nodes": [{"node": n, "status": "online"} for n in ("pve1", "pve2")]})
+    up = FakePve({"/nodes": [{"node": n, "status": "online"} for n in ("pve1", "pve2")]})
     assert find_lost(state(), lambda: up, lambda: Placement({}, frozenset())) == []  # type: ignore[arg-type,return-value]
 
 

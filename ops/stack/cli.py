@@ -75,24 +75,22 @@ def _up(ws: Workspace, _: argparse.Namespace) -> int:
     # retried instead of being taken from stale state.
     # First, whatever a killed or disturbed last run left (a stale lock, pending creates, a lost
     # data volume) is resolved or named (ops/stack/prepare.py).
-    replace = prepare_apply(ws)
-    ws.pulumi("preview", "--diff", "--refresh", *policy_args(ws), *replace)
-    ws.pulumi("up", "--yes", "--skip-preview", "--refresh", *policy_args(ws), *replace)
+    prepare_apply(ws)
+    ws.pulumi("preview", "--diff", "--refresh", *policy_args(ws))
+    ws.pulumi("up", "--yes", "--skip-preview", "--refresh", *policy_args(ws))
     return _print_outputs(ws)
 
 
 def _preview(ws: Workspace, _: argparse.Namespace) -> int:
     with preview_workspace(ws) as place:
-        return place.ws.pulumi(
-            "preview", "--diff", "--refresh", *policy_args(ws), *place.replace, check=False
-        ).returncode
+        return place.ws.pulumi("preview", "--diff", "--refresh", *policy_args(ws), check=False).returncode
 
 
 def _plan(ws: Workspace, args: argparse.Namespace) -> int:
     # The apply runs the recovery steps first (``_apply_plan``): the plan is made as they leave the
     # state, so what was reviewed is what applies.
     with preview_workspace(ws) as place:
-        code = save_plan(place.ws, Path(args.out), tuple(place.replace))
+        code = save_plan(place.ws, Path(args.out))
         if place.lost:
             preview = plan_dir(Path(args.out), ws.stack).resolve() / "preview.json"
             document = json.loads(preview.read_text() or "{}")
@@ -108,8 +106,8 @@ def _apply_plan(ws: Workspace, args: argparse.Namespace) -> int:
     except PlanRefused as err:
         print(f"apply-plan refused: {err}")
         return EXIT_REFUSED
-    replace = prepare_apply(ws)
-    code = apply_plan(ws, Path(args.plan), tuple(replace))
+    prepare_apply(ws)
+    code = apply_plan(ws, Path(args.plan))
     return _print_outputs(ws) if code == 0 else code
 
 

@@ -7,9 +7,10 @@
 2b. **Lost nodes** (``ops.stack.lost_nodes``), before anything refreshes: containers recorded on a
    node that does not answer are forgotten when the stack file moved them, or stop the run.
 3. **Data volumes** (``ops.stack.volume_check``): a volume the state knows but PVE no longer holds
-   stops the run, unless the stack file accepts it empty; then the apply allocates it again.
+   stops the run, unless the stack file accepts it empty; then it is allocated again, empty, under
+   the same id, before the preview.
 
-It returns the extra ``--replace`` arguments the preview and the apply take. A pull request's
+A pull request's
 preview (``preview_workspace``) runs the same checks without changing anything, on a scratch copy
 of the state when containers are lost with their node, so the reviewed plan is the apply's own.
 """
@@ -20,6 +21,8 @@ import contextlib
 import functools
 import json
 import socket
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +33,7 @@ from ops.stack.locks import engine_alive, find_locks, lock_report, project_name,
 from ops.stack.lost_nodes import LostResource, Placement, find_lost, forget_lost, forgotten_copy
 from ops.stack.pve_access import stack_api
 from ops.stack.recovery import recover, stack_file_of
-from ops.stack.volume_check import accepted_empty, accepted_in, check_volumes, stack_intent
+from ops.stack.volume_check import StateVolume, accepted_empty, accepted_in, check_volumes, stack_intent
 from ops.stack.workspace import Workspace
 from providers.pve_api import PveApi
 
@@ -80,24 +83,44 @@ def _lost(ws: Workspace, state: dict[str, Any], api: Callable[[], PveApi]) -> li
     return find_lost(state, api, lambda: _placement(ws))
 
 
-def _volume_replacements(
+def _missing_accepted(
     ws: Workspace, state: dict[str, Any], api: Callable[[], PveApi], log: Callable[[str], None]
-) -> list[str]:
-    urns = check_volumes(state, api, lambda: accepted_empty(stack_file_of(ws), ws.project_dir, ws.stack), log)
-    for urn in urns:
-        log(f"recovery: {urn.rsplit('::', 1)[-1]} is gone and accepted empty (acceptEmpty): allocating it again")
-    return [arg for urn in urns for arg in ("--replace", urn)]
+) -> list[StateVolume]:
+    return check_volumes(state, api, lambda: accepted_empty(stack_file_of(ws), ws.project_dir, ws.stack), log)
 
 
-def prepare_apply(ws: Workspace, log: Callable[[str], None] = print) -> list[str]:
-    """Lock, lost nodes, pending operations, data volumes, in that order; the ``--replace`` arguments for the apply."""
+def reallocate(ws: Workspace, volumes: list[StateVolume], log: Callable[[str], None]) -> None:
+    """Allocate each accepted-empty volume again under the same id, as ``DataVolume``'s create does.
+
+    Not ``--replace`` of its command: that creates the new volume and then runs the old command's
+    delete, which frees a volume by its name, the new one's too, and leaves the container mounting
+    a volume PVE no longer holds. Run in place, the create finds or allocates the one volume its
+    request names; the state's volume id stays true, and the plan has nothing to replace.
+    """
+    for vol in volumes:
+        log(f"recovery: {vol.label()} is gone and accepted empty (acceptEmpty): allocating it again, empty")
+        made = subprocess.run(
+            [sys.executable, "-m", "fabric.runtime.volume", "create"],
+            input=json.dumps(vol.request),
+            env=ws.env,
+            cwd=ws.project_dir,
+            text=True,
+            capture_output=True,
+            check=False,
+        )
+        if made.returncode != 0 or made.stdout.strip() != vol.volid:
+            raise InputError(f"{vol.label()}: allocating it again failed: {(made.stderr or made.stdout).strip()}")
+
+
+def prepare_apply(ws: Workspace, log: Callable[[str], None] = print) -> None:
+    """Lock, lost nodes, pending operations, data volumes, in that order."""
     clear_stale_lock(ws, log)
     api = _api(ws)
     lost = _lost(ws, _state(ws), api)
     if lost:
         forget_lost(ws, _state(ws), lost, api(), log)
     recover(ws, api, log)
-    return _volume_replacements(ws, _state(ws), api, log)
+    reallocate(ws, _missing_accepted(ws, _state(ws), api, log), log)
 
 
 @dataclass
@@ -105,8 +128,6 @@ class PreviewPlace:
     """Where a read-only preview runs, and what it must say about lost containers."""
 
     ws: Workspace
-    replace: list[str] = field(default_factory=list)
-    """The ``--replace`` arguments the apply will take (data volumes accepted empty)."""
     lost: list[LostResource] = field(default_factory=list)
 
     def lost_entries(self) -> list[dict[str, Any]]:
@@ -125,12 +146,12 @@ def preview_workspace(ws: Workspace, log: Callable[[str], None] = print) -> Iter
     api = _api(ws)
     state = _state(ws)
     lost = _lost(ws, state, api)
-    replace = _volume_replacements(ws, state, api, log)
+    _missing_accepted(ws, state, api, log)  # a gone volume not accepted empty stops the PR check too
     if not lost:
-        yield PreviewPlace(ws, replace)
+        yield PreviewPlace(ws)
         return
     for container in lost:
         log(f"lost node: {container.line()}")
     log("lost node: previewing on a copy of the state with them forgotten, as the apply will (the state is unchanged)")
     with forgotten_copy(ws, state, lost) as copy:
-        yield PreviewPlace(copy, replace, lost)
+        yield PreviewPlace(copy, lost)

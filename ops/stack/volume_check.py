@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -40,6 +40,8 @@ class StateVolume:
     node: str
     storage: str
     volid: str
+    request: dict[str, Any] = field(default_factory=dict, compare=False)
+    """The ``DataVolume`` command's request (its stdin: names of credentials, never their values)."""
 
     def label(self) -> str:
         return f"{self.volid} ({self.container} mount point '{self.name}', node {self.node})"
@@ -61,6 +63,7 @@ def state_volumes(state: Mapping[str, Any]) -> list[StateVolume]:
                     node=str(request.get("node")),
                     storage=str(request.get("storage")),
                     volid=volid,
+                    request=request,
                 )
             )
     return found
@@ -103,8 +106,8 @@ def check_volumes(
     api: Callable[[], PveApi],
     accepted: Callable[[], set[tuple[str, str]]],
     log: Callable[[str], None] = lambda _: None,
-) -> list[str]:
-    """URNs of the volume commands to allocate again (gone, and accepted empty); raise naming the rest."""
+) -> list[StateVolume]:
+    """The volumes to allocate again (gone, and accepted empty); raise naming the rest."""
     volumes = state_volumes(state)
     if not volumes:
         return []
@@ -122,4 +125,4 @@ def check_volumes(
             "from backup, or accept an empty one with `acceptEmpty: true` on that mount point in the stack file "
             "(docs/runbooks/deleted-outside-pulumi.md)"
         )
-    return [v.urn for v in missing]
+    return [v for v in missing]

@@ -11,6 +11,7 @@ for this stack (see tests/e2e/stacks/prod-shape.yaml); the `e2e` stack covers it
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import secrets
 import subprocess
@@ -25,12 +26,11 @@ from fabric.errors import InputError
 from fabric.runtime.health import ssh_banner
 from ops.stack.cli import run_action
 from ops.stack.drift import drift_check
-from ops.stack.local import local_fabric
 from ops.stack.plan_summary import main as plan_summary_main
 from ops.stack.prepare import preview_workspace
-from tests.lane import loopback, lxc_tag, port, subnet
+from tests.lane import loopback, port, subnet
 
-from .conftest import ROOT, LocalFabric, make_project, root_api
+from .conftest import ROOT, LocalFabric, lane_fabric, make_project
 
 STACK = "e2e-prod"
 PVE_HOST = loopback(8)  # no other e2e file binds 8; 127.0.0.4 is the engine benchmark's
@@ -56,19 +56,15 @@ def prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProdShape]:
     body["config"]["fabric:proxmox"]["endpoint"] = f"https://{PVE_HOST}:8006/"
     body["config"]["fabric:imageMirror"] = f"http://127.0.0.1:{MIRROR_PORT}"
     project = make_project(tmp_path_factory, STACK, body)
-    fabric_of = local_fabric(
-        project, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT, teardown=True, lxc_tag=lxc_tag("p")
-    )
-    with fabric_of as (ws, pve):
-        root = root_api(ws, pve)
+    with lane_fabric(ProdShape, project, stack=STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT, tag="p") as fabric:
+        pve, root = fabric.pve, fabric.api
         root.post("/pools", poolid=POOL, comment="the fabric's containers")
         tokens = {PREVIEW: secrets.token_urlsafe(18), APPLY: secrets.token_urlsafe(18)}  # this run's only
         pve.call(lambda: pve.pve.grant_role(PREVIEW.split("!", maxsplit=1)[0], "/", "PVEAuditor"))
         pve.call(lambda: pve.pve.grant_role(APPLY.split("!", maxsplit=1)[0], "/", "FabricApply"))
         pve.call(lambda: pve.pve.grant_role(APPLY.split("!", maxsplit=1)[0], "/storage/local", "FabricTemplates"))
         for tokenid, secret in tokens.items():
-            pve.call(lambda t=tokenid, s=secret: pve.pve.add_token(t, s))
-        fabric = ProdShape(ws=ws, pve=pve, api=root, project=project)
+            pve.call(functools.partial(pve.pve.add_token, tokenid, secret))
         fabric.tokens = tokens
         fabric.as_token(APPLY)
         try:

@@ -13,6 +13,8 @@ set -euo pipefail
 
 # shellcheck source=scripts/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+# shellcheck source=scripts/build-once.sh
+. "$(dirname "${BASH_SOURCE[0]}")/build-once.sh"
 
 log() { printf 'conformance.sh: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -33,10 +35,7 @@ done
 RESOURCES=(proxmox_virtual_environment_container proxmox_download_file proxmox_haresource proxmox_pool_membership)
 
 SRC=$SAMAKIA_ROOT/providers/conformance
-GO=$(command -v go 2>/dev/null || echo /usr/local/go/bin/go)
-[ -x "$GO" ] || die "no Go toolchain (looked on PATH and at /usr/local/go/bin/go)"
-export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
-export GOFLAGS="-mod=mod -buildvcs=false"
+go_toolchain
 
 BPG=$(sed -n 's|^require github.com/bpg/terraform-provider-proxmox \(v[^ ]*\).*|\1|p; s|^[[:space:]]*github.com/bpg/terraform-provider-proxmox \(v[^ ]*\).*|\1|p' "$SRC/go.mod" | head -n1)
 [ -n "$BPG" ] || die "$SRC/go.mod does not require github.com/bpg/terraform-provider-proxmox"
@@ -47,18 +46,16 @@ KEY="bpg$BPG-$("$GO" env GOVERSION)-$srchash"
 DIR=$SAMAKIA_CACHE/conformance/$KEY
 BIN=$DIR/conformance
 
-if [ ! -x "$BIN" ]; then
+build_dumper() {
+    log "building the schema dumper against bpg $BPG into $DIR (cold: a few minutes)"
+    local start
+    start=$(date +%s)
     mkdir -p "$DIR"
-    exec 9>"$DIR.lock"
-    flock 9
-    if [ ! -x "$BIN" ]; then
-        log "building the schema dumper against bpg $BPG into $DIR (cold: a few minutes)"
-        start=$(date +%s)
-        (cd "$SRC" && "$GO" build -trimpath -ldflags "-s -w" -o "$BIN.tmp" .)
-        mv -f "$BIN.tmp" "$BIN"
-        log "built in $(($(date +%s) - start))s"
-    fi
-fi
+    (cd "$SRC" && "$GO" build -trimpath -ldflags "-s -w" -o "$BIN.tmp" .)
+    mv -f "$BIN.tmp" "$BIN"
+    log "built in $(($(date +%s) - start))s"
+}
+built_once "$BIN" "$DIR.lock" build_dumper
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT

@@ -17,29 +17,24 @@ SEAWEEDFS_VERSION=${SAMAKIA_SEAWEEDFS_VERSION:-v0.0.0-20261109003541-7506e5f91cd
 
 log() { printf 'seaweedfs.sh: %s\n' "$*" >&2; }
 
-GO=$(command -v go 2>/dev/null || echo /usr/local/go/bin/go)
-[ -x "$GO" ] || { log "ERROR: no Go toolchain (looked on PATH and at /usr/local/go/bin/go)"; exit 1; }
-export GOTOOLCHAIN=${GOTOOLCHAIN:-local}   # never fetch another Go behind our back
-export GOFLAGS="-mod=mod -buildvcs=false"
+# shellcheck source=scripts/build-once.sh
+. "$(dirname "${BASH_SOURCE[0]}")/build-once.sh"
+go_toolchain
 CACHE=${SAMAKIA_CACHE:-$HOME/.cache/samakia-fabric}
 DIR=$CACHE/seaweedfs-$SEAWEEDFS_VERSION-$("$GO" env GOVERSION)
 
-if [ ! -x "$DIR/weed" ]; then
-    mkdir -p "$CACHE"
-    exec 9>"$CACHE/seaweedfs.lock"
-    flock 9
-    if [ ! -x "$DIR/weed" ]; then
-        log "building $SEAWEEDFS_MODULE@$SEAWEEDFS_VERSION (cold: several minutes)"
-        started=$(date +%s)
-        src=$("$GO" mod download -json "$SEAWEEDFS_MODULE@$SEAWEEDFS_VERSION" |
-            sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-        [ -d "$src" ] || { log "ERROR: go mod download gave no source directory"; exit 1; }
-        rm -rf "$DIR.tmp" && mkdir -p "$DIR.tmp"
-        # The module cache's copy is read-only; go build writes only to GOCACHE and the -o path.
-        (cd "$src" && "$GO" build -trimpath -ldflags "-s -w" -o "$DIR.tmp/weed" ./weed)
-        rm -rf "$DIR" && mv "$DIR.tmp" "$DIR"
-        log "built in $(( $(date +%s) - started )) s"
-    fi
-    exec 9>&-
-fi
+build_weed() {
+    log "building $SEAWEEDFS_MODULE@$SEAWEEDFS_VERSION (cold: several minutes)"
+    local started src
+    started=$(date +%s)
+    src=$("$GO" mod download -json "$SEAWEEDFS_MODULE@$SEAWEEDFS_VERSION" |
+        sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    [ -d "$src" ] || { log "ERROR: go mod download gave no source directory"; exit 1; }
+    rm -rf "$DIR.tmp" && mkdir -p "$DIR.tmp"
+    # The module cache's copy is read-only; go build writes only to GOCACHE and the -o path.
+    (cd "$src" && "$GO" build -trimpath -ldflags "-s -w" -o "$DIR.tmp/weed" ./weed)
+    rm -rf "$DIR" && mv "$DIR.tmp" "$DIR"
+    log "built in $(( $(date +%s) - started )) s"
+}
+built_once "$DIR/weed" "$CACHE/seaweedfs.lock" build_weed
 printf '%s\n' "$DIR/weed"

@@ -16,6 +16,8 @@ set -euo pipefail
 
 # shellcheck source=scripts/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+# shellcheck source=scripts/build-once.sh
+. "$(dirname "${BASH_SOURCE[0]}")/build-once.sh"
 
 TOFU_MODULE=github.com/opentofu/opentofu
 TOFU_VERSION=v1.12.6
@@ -24,10 +26,7 @@ BPG_MODULE=github.com/bpg/terraform-provider-proxmox
 log() { printf 'wire.sh: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-GO=$(command -v go 2>/dev/null || echo /usr/local/go/bin/go)
-[ -x "$GO" ] || die "no Go toolchain (looked on PATH and at /usr/local/go/bin/go)"
-export GOTOOLCHAIN=${GOTOOLCHAIN:-local}   # never fetch another Go behind our back
-export GOFLAGS="-mod=mod -buildvcs=false"
+go_toolchain
 
 SRC=$SAMAKIA_ROOT/scripts/wire
 BPG_VERSION=$(sed -n "s|^[[:space:]]*$BPG_MODULE \(v[^ ]*\).*|\1|p" "$SRC/provider/go.mod" | head -n1)
@@ -38,34 +37,31 @@ DIR=$SAMAKIA_CACHE/wire/$KEY
 BIN=$DIR/bin
 STAMP=$DIR/stamp
 
-if [ ! -f "$STAMP" ]; then
+build_wire() {
+    local start mid moddir
     mkdir -p "$DIR"
-    exec 9>"$DIR.lock"
-    flock 9
-    if [ ! -f "$STAMP" ]; then
-        start=$(date +%s)
-        rm -rf "$DIR/src" && mkdir -p "$DIR/src" "$BIN"
-        cp -r "$SRC/provider" "$DIR/src/provider"
-        log "go build $BPG_MODULE ($BPG_VERSION, its own main) into $BIN (cold: minutes)"
-        (cd "$DIR/src/provider" && "$GO" build -trimpath -ldflags "-s -w" \
-            -o "$BIN/terraform-provider-proxmox.tmp" "$BPG_MODULE")
-        mv -f "$BIN/terraform-provider-proxmox.tmp" "$BIN/terraform-provider-proxmox"
-        log "provider built in $(($(date +%s) - start))s"
+    start=$(date +%s)
+    rm -rf "$DIR/src" && mkdir -p "$DIR/src" "$BIN"
+    cp -r "$SRC/provider" "$DIR/src/provider"
+    log "go build $BPG_MODULE ($BPG_VERSION, its own main) into $BIN (cold: minutes)"
+    (cd "$DIR/src/provider" && "$GO" build -trimpath -ldflags "-s -w" \
+        -o "$BIN/terraform-provider-proxmox.tmp" "$BPG_MODULE")
+    mv -f "$BIN/terraform-provider-proxmox.tmp" "$BIN/terraform-provider-proxmox"
+    log "provider built in $(($(date +%s) - start))s"
 
-        mid=$(date +%s)
-        moddir=$("$GO" mod download -json "$TOFU_MODULE@$TOFU_VERSION" |
-            sed -n 's|^[[:space:]]*"Dir": "\(.*\)",*$|\1|p')
-        [ -d "$moddir" ] || die "go mod download $TOFU_MODULE@$TOFU_VERSION gave no directory"
-        cp -r "$moddir" "$DIR/src/tofu" && chmod -R u+w "$DIR/src/tofu"
-        log "go build $TOFU_MODULE/cmd/tofu ($TOFU_VERSION) into $BIN (cold: minutes)"
-        (cd "$DIR/src/tofu" && "$GO" build -trimpath \
-            -ldflags "-s -w -X $TOFU_MODULE/version.dev=no" -o "$BIN/tofu.tmp" ./cmd/tofu)
-        mv -f "$BIN/tofu.tmp" "$BIN/tofu"
-        log "tofu built in $(($(date +%s) - mid))s"
-        rm -rf "$DIR/src"
-        printf 'built %s in %ss\n' "$KEY" "$(($(date +%s) - start))" >"$STAMP"
-        log "wire tools built in $(($(date +%s) - start))s"
-    fi
-    exec 9>&-
-fi
+    mid=$(date +%s)
+    moddir=$("$GO" mod download -json "$TOFU_MODULE@$TOFU_VERSION" |
+        sed -n 's|^[[:space:]]*"Dir": "\(.*\)",*$|\1|p')
+    [ -d "$moddir" ] || die "go mod download $TOFU_MODULE@$TOFU_VERSION gave no directory"
+    cp -r "$moddir" "$DIR/src/tofu" && chmod -R u+w "$DIR/src/tofu"
+    log "go build $TOFU_MODULE/cmd/tofu ($TOFU_VERSION) into $BIN (cold: minutes)"
+    (cd "$DIR/src/tofu" && "$GO" build -trimpath \
+        -ldflags "-s -w -X $TOFU_MODULE/version.dev=no" -o "$BIN/tofu.tmp" ./cmd/tofu)
+    mv -f "$BIN/tofu.tmp" "$BIN/tofu"
+    log "tofu built in $(($(date +%s) - mid))s"
+    rm -rf "$DIR/src"
+    printf 'built %s in %ss\n' "$KEY" "$(($(date +%s) - start))" >"$STAMP"
+    log "wire tools built in $(($(date +%s) - start))s"
+}
+built_once "$STAMP" "$DIR.lock" build_wire
 printf '%s\n' "$BIN"

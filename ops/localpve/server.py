@@ -36,14 +36,16 @@ from fakepve.model import PveError, TaskError
 
 from ops.localpve.fidelity import PveFidelity
 from ops.localpve.lxc import BindMount, LxcError, LxcNode
+from ops.localpve.node_loss import NodeLoss
 from ops.localpve.node_templates import NodeTemplates
 from ops.localpve.tripwire import Tripwires
 from ops.localpve.volumes import VolumeSemantics
 
-NODES = ("pve1", "pve2")
+NODES = ("pve1", "pve2", "pve3")
+"""pve3 holds nothing unless a stack places something there: the spare a lost node's containers move to."""
 
 
-class LocalPve(Tripwires, NodeTemplates, PveFidelity, VolumeSemantics, FakePve):  # type: ignore[misc]
+class LocalPve(NodeLoss, Tripwires, NodeTemplates, PveFidelity, VolumeSemantics, FakePve):  # type: ignore[misc]
     """fakepve whose template downloads are real and kept per node (``ops.localpve.node_templates``);
     volumes as on PVE; HA, roles and tokens as ``ops.localpve.fidelity`` describes; tripwires for
     the fault tier (``ops.localpve.tripwire``)."""

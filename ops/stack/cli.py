@@ -40,8 +40,9 @@ from ops.stack.drift import (
 )
 from ops.stack.local import local_fabric
 from ops.stack.local_stacks import LOCAL_STACKS
-from ops.stack.prepare import prepare_apply, unlock
-from ops.stack.reviewed import apply_plan, policy_args, save_plan
+from ops.stack.plan_summary import LOST_KEY
+from ops.stack.prepare import prepare_apply, preview_workspace, unlock
+from ops.stack.reviewed import EXIT_REFUSED, PlanRefused, apply_plan, check_plan, plan_dir, policy_args, save_plan
 from ops.stack.workspace import Workspace
 
 ROOT = PROJECT_ROOT
@@ -74,23 +75,46 @@ def _up(ws: Workspace, _: argparse.Namespace) -> int:
     # retried instead of being taken from stale state.
     # First, whatever a killed or disturbed last run left (a stale lock, pending creates, a lost
     # data volume) is resolved or named (ops/stack/prepare.py).
-    replace = prepare_apply(ws)
-    ws.pulumi("preview", "--diff", "--refresh", *policy_args(ws), *replace)
-    ws.pulumi("up", "--yes", "--skip-preview", "--refresh", *policy_args(ws), *replace)
+    prepare_apply(ws)
+    ws.pulumi("preview", "--diff", "--refresh", *policy_args(ws))
+    ws.pulumi("up", "--yes", "--skip-preview", "--refresh", *policy_args(ws))
     return _print_outputs(ws)
+
+
+def _preview(ws: Workspace, _: argparse.Namespace) -> int:
+    with preview_workspace(ws) as place:
+        return place.ws.pulumi("preview", "--diff", "--refresh", *policy_args(ws), check=False).returncode
+
+
+def _plan(ws: Workspace, args: argparse.Namespace) -> int:
+    # The apply runs the recovery steps first (``_apply_plan``): the plan is made as they leave the
+    # state, so what was reviewed is what applies.
+    with preview_workspace(ws) as place:
+        code = save_plan(place.ws, Path(args.out))
+        if place.lost:
+            preview = plan_dir(Path(args.out), ws.stack).resolve() / "preview.json"
+            document = json.loads(preview.read_text() or "{}")
+            preview.write_text(json.dumps({**document, LOST_KEY: place.lost_entries()}))
+        return code
 
 
 def _apply_plan(ws: Workspace, args: argparse.Namespace) -> int:
     if not args.plan:
         raise SystemExit("apply-plan needs --plan DIR (the directory `make plan` wrote, e.g. plans/prod)")
+    try:
+        check_plan(ws.project_dir, ws.stack, Path(args.plan))  # before the recovery steps touch anything
+    except PlanRefused as err:
+        print(f"apply-plan refused: {err}")
+        return EXIT_REFUSED
+    prepare_apply(ws)
     code = apply_plan(ws, Path(args.plan))
     return _print_outputs(ws) if code == 0 else code
 
 
 ACTIONS: dict[str, Callable[[Workspace, argparse.Namespace], int]] = {
-    "preview": lambda ws, _: ws.pulumi("preview", "--diff", "--refresh", *policy_args(ws), check=False).returncode,
+    "preview": _preview,
     "up": _up,
-    "plan": lambda ws, args: save_plan(ws, Path(args.out)),
+    "plan": _plan,
     "apply-plan": _apply_plan,
     "down": lambda ws, _: ws.pulumi("destroy", "--yes", check=False).returncode,
     "drift": lambda ws, _: drift_check(ws),

@@ -242,7 +242,7 @@ def summarize(preview: dict[str, Any], groups: dict[str, str], shape: StackShape
         if typ == CONTAINER and old and new and old != new:
             after = _version(new) if new != UNKNOWN else (pending.get(name) or "a new template")
             change.image_change = (_version(old), after)
-    _name_moves(merged, steps)
+    _name_moves(merged, steps, preview.get(LOST_KEY) or [])
     changes = sorted(merged.values(), key=lambda c: (c.type, c.name))
     warnings = []
     lost: dict[str, set[str]] = defaultdict(set)
@@ -269,11 +269,17 @@ def _node(state: dict[str, Any] | None) -> str | None:
     return value if isinstance(value, str) and value != UNKNOWN else None
 
 
-def _name_moves(merged: dict[str, Change], steps: list[dict[str, Any]]) -> None:
+LOST_KEY = "fabricLostContainers"
+"""The preview document's list of containers lost with their node (urn, name, vmid, node, movedTo)."""
+
+
+def _name_moves(merged: dict[str, Change], steps: list[dict[str, Any]], lost: list[dict[str, Any]]) -> None:
     """Mark each container the plan re-creates on another node, and say what its data volumes do.
 
     A data volume lives on its node's storage (``DataVolume``'s node is a trigger): a container that
     moves gets a new, empty volume on its new node unless the volume is restored there first.
+    A container lost with its node is a create in the plan (the runner forgets it first,
+    ``ops.stack.lost_nodes``); the runner lists those under ``LOST_KEY`` in the preview document.
     """
     volumes: dict[str, list[str]] = defaultdict(list)
     for step in steps:
@@ -287,6 +293,8 @@ def _name_moves(merged: dict[str, Change], steps: list[dict[str, Any]]) -> None:
         owner = str(request.get("container", name))
         if step.get("op") in ("replace", "create-replacement") and old and new and old != new:
             volumes[owner].append(f"{name} is a NEW EMPTY volume on {new} (the old one stays on {old})")
+        elif step.get("op") == "create" and owner in {str(e.get("name")) for e in lost}:
+            volumes[owner].append(f"{name} is a NEW EMPTY volume on {new} (the old one was lost with its node)")
         elif step.get("op") in ("same", "update", None):
             volumes[owner].append(f"{name} stays on {old or new}")
     for step in steps:
@@ -300,6 +308,12 @@ def _name_moves(merged: dict[str, Change], steps: list[dict[str, Any]]) -> None:
         change = merged.get(urn)
         if change is not None and old and new and old != new:
             change.move = (old, new)
+            change.data = "; ".join(volumes.get(change.name, [])) or "no data volume"
+    for entry in lost:
+        urn, old, new = str(entry.get("urn")), str(entry.get("node")), entry.get("movedTo")
+        change = merged.get(urn)
+        if change is not None and change.op == "create" and new:
+            change.move = (f"{old} (lost)", str(new))
             change.data = "; ".join(volumes.get(change.name, [])) or "no data volume"
 
 

@@ -15,13 +15,14 @@ accepted volume is allocated again by replacing its ``DataVolume`` command in th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from fabric.errors import InputError
+from fabric.intent import FabricIntent
 from fabric.stack_config import decode
 from fabric.stack_file import read_stack_file
 from fabric.tokens import COMMAND, DATA_VOLUME
@@ -39,12 +40,14 @@ class StateVolume:
     node: str
     storage: str
     volid: str
+    request: dict[str, Any] = field(default_factory=dict, compare=False)
+    """The ``DataVolume`` command's request (its stdin: names of credentials, never their values)."""
 
     def label(self) -> str:
         return f"{self.volid} ({self.container} mount point '{self.name}', node {self.node})"
 
 
-def state_volumes(state: dict[str, Any]) -> list[StateVolume]:
+def state_volumes(state: Mapping[str, Any]) -> list[StateVolume]:
     found = []
     for res in (state.get("deployment") or {}).get("resources") or []:
         if res.get("type") != COMMAND or DATA_VOLUME not in str(res.get("parent", "")):
@@ -60,6 +63,7 @@ def state_volumes(state: dict[str, Any]) -> list[StateVolume]:
                     node=str(request.get("node")),
                     storage=str(request.get("storage")),
                     volid=volid,
+                    request=request,
                 )
             )
     return found
@@ -79,12 +83,21 @@ def missing_volumes(volumes: list[StateVolume], pve: PveApi) -> list[StateVolume
     return missing
 
 
-def accepted_empty(stack_file: Path, project_dir: Path, stack: str) -> set[tuple[str, str]]:
-    """(container, mount point) pairs the stack file lets be re-created empty (``acceptEmpty: true``)."""
+def stack_intent(stack_file: Path, project_dir: Path, stack: str) -> FabricIntent:
+    """The validated intent of the stack file the runner is about to apply."""
     raw, secret_keys = read_stack_file(stack_file)
     # The working copy is a file Pulumi rewrites (``config set``): its values are text, as the program gets them.
     raw = {key: decode(value) for key, value in raw.items()}
-    intent = validate(raw, project_dir=project_dir, secret_keys=secret_keys, stack=stack).intent
+    return validate(raw, project_dir=project_dir, secret_keys=secret_keys, stack=stack).intent
+
+
+def accepted_empty(stack_file: Path, project_dir: Path, stack: str) -> set[tuple[str, str]]:
+    """(container, mount point) pairs the stack file lets be re-created empty (``acceptEmpty: true``)."""
+    return accepted_in(stack_intent(stack_file, project_dir, stack))
+
+
+def accepted_in(intent: FabricIntent) -> set[tuple[str, str]]:
+    """(container, mount point) pairs of ``intent`` with ``acceptEmpty: true``."""
     return {(c, m.name) for c, spec in intent.containers.items() for m in spec.mount_points if m.accept_empty}
 
 
@@ -93,8 +106,8 @@ def check_volumes(
     api: Callable[[], PveApi],
     accepted: Callable[[], set[tuple[str, str]]],
     log: Callable[[str], None] = lambda _: None,
-) -> list[str]:
-    """URNs of the volume commands to allocate again (gone, and accepted empty); raise naming the rest."""
+) -> list[StateVolume]:
+    """The volumes to allocate again (gone, and accepted empty); raise naming the rest."""
     volumes = state_volumes(state)
     if not volumes:
         return []
@@ -112,4 +125,4 @@ def check_volumes(
             "from backup, or accept an empty one with `acceptEmpty: true` on that mount point in the stack file "
             "(docs/runbooks/deleted-outside-pulumi.md)"
         )
-    return [v.urn for v in missing]
+    return [v for v in missing]

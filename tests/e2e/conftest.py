@@ -11,6 +11,7 @@ everything is torn down at the end of the session, also when a test fails.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -20,7 +21,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -140,14 +141,28 @@ def make_project(tmp_path_factory: pytest.TempPathFactory, stack: str, body: dic
     return project
 
 
+def root_api(ws: Workspace, pve: RunningPve) -> PveApi:
+    """root@pam on a running local PVE, with the password the local fabric generated for it."""
+    return PveApi(pve.url, str(pve.cafile), username="root@pam", password=ws.env["SAMAKIA_PVE_PASSWORD"])
+
+
+F = TypeVar("F", bound=LocalFabric)
+
+
+@contextlib.contextmanager
+def lane_fabric(kind: type[F], project: Path, *, stack: str, pve_host: str, mirror_port: int, tag: str) -> Iterator[F]:
+    """A test tier's own local fabric (its lane's address, port and LXC tag), torn down at the end."""
+    with local_fabric(
+        project, stack, pve_host=pve_host, mirror_port=mirror_port, teardown=True, lxc_tag=lxc_tag(tag)
+    ) as (ws, pve):
+        yield kind(ws=ws, pve=pve, api=root_api(ws, pve), project=project)
+
+
 @pytest.fixture(scope="session")
 def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFabric]:
     project = make_project(tmp_path_factory, STACK, _e2e_body())
-    with local_fabric(
-        project, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT, teardown=True, lxc_tag=lxc_tag("e")
-    ) as (ws, pve):
-        api = PveApi(pve.url, str(pve.cafile), username="root@pam", password=ws.env["SAMAKIA_PVE_PASSWORD"])
-        yield LocalFabric(ws=ws, pve=pve, api=api, project=project)
+    with lane_fabric(LocalFabric, project, stack=STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT, tag="e") as f:
+        yield f
 
 
 RECORD_VAR = "SAMAKIA_RECORD_FIXTURES"

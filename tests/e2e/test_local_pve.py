@@ -15,6 +15,7 @@ from ops.localpve.server import RunningPve
 from ops.localpve.services import ensure_local_images, serve_directory
 from ops.stack.local import local_fabric
 from providers.pve_api import PveApi, PveApiError
+from tests.e2e.conftest import root_api
 from tests.lane import loopback, lxc_tag, port, subnet
 
 
@@ -89,7 +90,7 @@ def test_a_failed_run_leaves_nothing_running(tmp_path: Path) -> None:
 
     fabric = local_fabric(project, "cleanup", pve_host=host, mirror_port=mirror_port, teardown=True, lxc_tag=tag)
     with pytest.raises(Boom), fabric as (ws, pve):
-        api = PveApi(pve.url, str(pve.cafile), username="root@pam", password=ws.env["SAMAKIA_PVE_PASSWORD"])
+        api = root_api(ws, pve)
         upid = api.post(
             "/nodes/pve1/storage/local/download-url",
             url=f"http://127.0.0.1:{mirror_port}/debian12-base/{artifact.name}",

@@ -10,21 +10,27 @@ for this stack (see tests/e2e/stacks/prod-shape.yaml); the `e2e` stack covers it
 
 from __future__ import annotations
 
+import argparse
+import functools
 import json
 import secrets
+import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 
+from fabric.errors import InputError
+from fabric.runtime.health import ssh_banner
+from ops.stack.cli import run_action
 from ops.stack.drift import drift_check
-from ops.stack.local import local_fabric
 from ops.stack.plan_summary import main as plan_summary_main
-from providers.pve_api import PveApi
-from tests.lane import loopback, lxc_tag, port, subnet
+from ops.stack.prepare import preview_workspace
+from tests.lane import loopback, port, subnet
 
-from .conftest import ROOT, LocalFabric, make_project
+from .conftest import ROOT, LocalFabric, lane_fabric, make_project
 
 STACK = "e2e-prod"
 PVE_HOST = loopback(8)  # no other e2e file binds 8; 127.0.0.4 is the engine benchmark's
@@ -50,19 +56,15 @@ def prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProdShape]:
     body["config"]["fabric:proxmox"]["endpoint"] = f"https://{PVE_HOST}:8006/"
     body["config"]["fabric:imageMirror"] = f"http://127.0.0.1:{MIRROR_PORT}"
     project = make_project(tmp_path_factory, STACK, body)
-    fabric_of = local_fabric(
-        project, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT, teardown=True, lxc_tag=lxc_tag("p")
-    )
-    with fabric_of as (ws, pve):
-        root = PveApi(pve.url, str(pve.cafile), username="root@pam", password=ws.env["SAMAKIA_PVE_PASSWORD"])
+    with lane_fabric(ProdShape, project, stack=STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT, tag="p") as fabric:
+        pve, root = fabric.pve, fabric.api
         root.post("/pools", poolid=POOL, comment="the fabric's containers")
         tokens = {PREVIEW: secrets.token_urlsafe(18), APPLY: secrets.token_urlsafe(18)}  # this run's only
         pve.call(lambda: pve.pve.grant_role(PREVIEW.split("!", maxsplit=1)[0], "/", "PVEAuditor"))
         pve.call(lambda: pve.pve.grant_role(APPLY.split("!", maxsplit=1)[0], "/", "FabricApply"))
         pve.call(lambda: pve.pve.grant_role(APPLY.split("!", maxsplit=1)[0], "/storage/local", "FabricTemplates"))
         for tokenid, secret in tokens.items():
-            pve.call(lambda t=tokenid, s=secret: pve.pve.add_token(t, s))
-        fabric = ProdShape(ws=ws, pve=pve, api=root, project=project)
+            pve.call(functools.partial(pve.pve.add_token, tokenid, secret))
         fabric.tokens = tokens
         fabric.as_token(APPLY)
         try:
@@ -201,6 +203,64 @@ def test_ha_pool_and_protection_changed_outside_pulumi_are_named_by_drift(prod: 
     prod.as_token(APPLY)
     up(prod, "--refresh")
     assert_guarded(prod)
+
+
+def _git(project: Any, *args: str) -> None:
+    cmd = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid", "-c", "commit.gpgsign=false", *args]
+    subprocess.run(cmd, cwd=project, check=True, capture_output=True, text=True)
+
+
+def _answers_ssh(address: str, within_s: float = 60) -> str | None:
+    give_up = time.monotonic() + within_s
+    while (problem := ssh_banner(address, "")) and time.monotonic() < give_up:
+        time.sleep(1)
+    return problem
+
+
+def test_a_node_lost_for_good_is_rebuilt_on_a_surviving_node_from_a_reviewed_plan(prod: ProdShape, capsys: Any) -> None:
+    """docs/runbooks/lost-node.md, end to end: pve2 dies with dns-2; the stack file moves it to pve3
+    and takes pve2 out of fabric:nodes; the PR's plan names the move; main's apply-plan rebuilds
+    it with its guards."""
+    prod.as_token(APPLY)
+    kept = {n: v for n, v in macs(prod).items() if n != "dns-2"}
+    prod.pve.call(lambda: prod.pve.pve.lose_node("pve2"))
+    # Unchanged code while the node is down: every run stops, naming the node and what it held.
+    with pytest.raises(InputError, match=r"pve2 .*dns-2 \(VMID 3102\).*lost-node.md"), preview_workspace(prod.ws):
+        pass
+    # The pull request: one line of the stack file.
+    committed = prod.project / f"Pulumi.{STACK}.yaml"
+    body = yaml.safe_load(committed.read_text())
+    assert [n for n, c in body["config"]["fabric:containers"].items() if c["node"] == "pve2"] == ["dns-2"]
+    body["config"]["fabric:containers"]["dns-2"]["node"] = "pve3"
+    del body["config"]["fabric:nodes"]["pve2"]
+    committed.write_text(yaml.safe_dump(body, sort_keys=False))
+    (prod.project / ".gitignore").write_text(".state/\nplans/\n")
+    _git(prod.project, "init", "-q", "-b", "main")
+    _git(prod.project, "add", "-A")
+    _git(prod.project, "commit", "-q", "-m", "dns-2: pve2 is lost, move it to pve3")
+    prod.set_config("containers.dns-2.node", "pve3")  # the runner's working copy of the stack file
+    prod.pulumi("config", "rm", "--path", "fabric:nodes.pve2")
+    before = json.loads(prod.pulumi("stack", "export").stdout)
+    plans = prod.project / "plans"
+    prod.as_token(PREVIEW)  # the PR check's token: it reads, it cannot change anything
+    assert run_action(prod.ws, "plan", argparse.Namespace(out=str(plans), plan=None, json=False)) == 0
+    assert json.loads(prod.pulumi("stack", "export").stdout) == before, "a preview never changes the state"
+    capsys.readouterr()
+    gate = [str(plans / STACK / "preview.json"), "--stack-file", str(committed), "--project-dir", str(prod.project)]
+    assert plan_summary_main([*gate, "--strict"]) == 0
+    summary = capsys.readouterr().out
+    assert "moves pve2 (lost) -> pve3; data: no data volume" in summary, summary
+    # The operator removes the dead node from the cluster (PVE's side of the runbook), then merges.
+    prod.pve.call(lambda: prod.pve.pve.remove_node("pve2"))
+    prod.as_token(APPLY)
+    assert run_action(prod.ws, "apply-plan", argparse.Namespace(out=None, plan=str(plans / STACK), json=False)) == 0
+    out = capsys.readouterr().out
+    assert "recovery: dns-2 (VMID 3102): moves pve2 -> pve3" in out, out
+    assert prod.api.containers()[CONTAINERS["dns-2"]]["node"] == "pve3"
+    assert_guarded(prod)
+    assert {n: v for n, v in macs(prod).items() if n != "dns-2"} == kept, "nothing else was touched"
+    assert _answers_ssh(subnet(81) + "12") is None, "dns-2 answers on its address"
+    prod.pulumi("preview", "--expect-no-changes", "--refresh")
 
 
 def test_destroy_releases_the_guards_and_removes_everything(prod: ProdShape) -> None:

@@ -24,7 +24,7 @@ from ops.stack.local import local_fabric
 from ops.stack.sites import apply_each, report
 from ops.stack.workspace import Workspace, working_config
 from providers.pve_api import PveApi
-from tests.e2e.conftest import LINKED, ROOT
+from tests.e2e.conftest import LINKED, ROOT, root_api
 from tests.lane import loopback, port, subnet
 from tests.stack_files import edit_stack
 
@@ -62,7 +62,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, 
         other = Workspace(project, SITES[1], ws.env, working_config(project, SITES[1], project / ".state"))
         other.ensure_stack()
         workspaces = {SITES[0]: ws, SITES[1]: other}
-        api = PveApi(pve.url, str(pve.cafile), username="root@pam", password=ws.env["SAMAKIA_PVE_PASSWORD"])
+        api = root_api(ws, pve)
         try:
             yield workspaces, api, project
         finally:

@@ -29,11 +29,9 @@ import pytest
 
 from ops.localpve.tripwire import Tripwire
 from ops.stack.cli import run_action
-from ops.stack.local import local_fabric
 from ops.stack.reviewed import policy_args
-from providers.pve_api import PveApi
-from tests.e2e.conftest import ROOT, LocalFabric, make_project, stack_body
-from tests.lane import loopback, lxc_tag, port, subnet
+from tests.e2e.conftest import ROOT, LocalFabric, lane_fabric, make_project, stack_body
+from tests.lane import loopback, port, subnet
 from tests.processes import reap_session
 
 STACK = "e2e-faults"
@@ -174,11 +172,8 @@ def in_session(sid: int, needle: str) -> bool:
 @pytest.fixture(scope="session")
 def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultFabric]:
     project = make_project(tmp_path_factory, STACK, fault_body())
-    with local_fabric(
-        project, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT, teardown=True, lxc_tag=lxc_tag("f")
-    ) as (ws, pve):
-        api = PveApi(pve.url, str(pve.cafile), username="root@pam", password=ws.env["SAMAKIA_PVE_PASSWORD"])
-        yield FaultFabric(ws=ws, pve=pve, api=api, project=project)
+    with lane_fabric(FaultFabric, project, stack=STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT, tag="f") as f:
+        yield f
 
 
 def table() -> str:

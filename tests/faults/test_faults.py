@@ -141,6 +141,12 @@ def test_a_lost_data_volume_stops_the_apply_until_the_stack_file_accepts_it(faul
     seconds = faults.recover_up()
     assert faults.row() is None and vmid in faults.containers()
     assert str(faults.api.get(f"/nodes/pve1/lxc/{vmid}/config")["mp0"]).startswith(VOLUME + ",")
+    # The empty volume is PVE's, under the same id, and it is what the container mounts: a row
+    # written inside lands on it (the next fault keeps it).
+    listed = faults.api.get("/nodes/pve1/storage/local-data/content", vmid=9000)
+    assert [v["volid"] for v in listed] == [VOLUME]
+    faults.attach(vmid, "sh", "-c", f"echo '{ROW.strip()}' > /var/lib/postgresql/row")
+    assert faults.row() == ROW
     faults.pulumi("config", "rm", "--path", "fabric:containers.db-1.mountPoints[0].acceptEmpty")
     faults.pulumi("preview", "--expect-no-changes", "--refresh")
     assert faults.pending() == []
@@ -153,3 +159,21 @@ def test_a_lost_data_volume_stops_the_apply_until_the_stack_file_accepts_it(faul
             seconds,
         )
     )
+
+
+def test_a_node_lost_for_good_is_rebuilt_on_a_surviving_node(faults: FaultFabric) -> None:
+    """docs/runbooks/lost-node.md on the configured container: pve2 dies with dns-1."""
+    vmid = CONTAINERS["dns-1"]
+    faults.pve.call(lambda: faults.pve.pve.lose_node("pve2"))
+    with pytest.raises(InputError, match=r"pve2 .*dns-1 \(VMID 1101\)"):
+        run_action(faults.ws, "up")  # unchanged code: the node may come back, nothing is given up
+    # The pull request: pve3 joins fabric:nodes, pve2 leaves it, dns-1 moves.
+    faults.set_config("nodes.pve3.templateStorage", "local")
+    faults.set_config("nodes.pve3.diskStorage", "local-lvm")
+    faults.set_config("containers.dns-1.node", "pve3")
+    faults.pulumi("config", "rm", "--path", "fabric:nodes.pve2")
+    # PVE's side of the runbook: the dead node is removed from the cluster, freeing its VMIDs.
+    faults.pve.call(lambda: faults.pve.pve.remove_node("pve2"))
+    seconds = faults.recover_up()
+    assert faults.api.containers()[vmid]["node"] == "pve3"
+    record(faults, "node lost for good", "pve2 (dns-1, configured over SSH) moved to pve3 by the stack file", seconds)

@@ -23,6 +23,10 @@ EXERCISED = {
         "test_up_and_preview_work_from_refreshed_state_through_the_policy_pack",
     ),
     "drift": ("tests/e2e/test_lifecycle.py", "test_drift_is_detected_and_named"),
+    "drift-infra": (
+        "tests/e2e/test_prod_shape.py",
+        "test_ha_pool_and_protection_changed_outside_pulumi_are_named_by_drift",
+    ),
     "repair": ("tests/e2e/test_lifecycle.py", "test_configuration_drift_is_detected_and_repaired_from_git"),
     "image": ("tests/images/test_build.py", "test_sha256_matches_packer_manifest_and_catalog"),
     "catalog-check": ("tests/images/test_catalog_immutability.py", "test_"),
@@ -38,6 +42,15 @@ EXERCISED = {
 OTHER = {
     "git revert": ("tests/e2e/test_lifecycle.py", "test_rollback_restores_the_previous_image"),
     "SAMAKIA_BREAK_GLASS_REASON=": ("tests/unit/test_guard.py", "test_break_glass_is_recorded_in_outputs_and_log"),
+    # Proxmox's own commands for removing a dead node: the local PVE models what they leave
+    # (ops/localpve/node_loss.py, remove_node), and the lost-node test applies after it.
+    **dict.fromkeys(
+        ("pvecm delnode ", "ls /etc/pve/nodes/", "rm -r /etc/pve/nodes/"),
+        (
+            "tests/e2e/test_prod_shape.py",
+            "test_a_node_lost_for_good_is_rebuilt_on_a_surviving_node_from_a_reviewed_plan",
+        ),
+    ),
 }
 
 

@@ -192,9 +192,9 @@ def test_a_lost_volume_stops_the_apply_naming_it_unless_the_stack_file_accepts_i
         check_volumes(volume_state(), lambda: gone, set)  # type: ignore[arg-type,return-value]
     assert VOLID in str(stopped.value) and "db-1" in str(stopped.value) and "acceptEmpty" in str(stopped.value)
     (vol,) = state_volumes(volume_state())
-    assert check_volumes(volume_state(), lambda: gone, lambda: {("db-1", "pgdata")}) == [vol.urn]  # type: ignore[arg-type,return-value]
+    assert check_volumes(volume_state(), lambda: gone, lambda: {("db-1", "pgdata")}) == [vol]  # type: ignore[arg-type,return-value]
     # A node that does not answer holds no volume either.
-    assert check_volumes(volume_state(), lambda: FakePve({}), lambda: {("db-1", "pgdata")}) == [vol.urn]  # type: ignore[arg-type,return-value]
+    assert check_volumes(volume_state(), lambda: FakePve({}), lambda: {("db-1", "pgdata")}) == [vol]  # type: ignore[arg-type,return-value]
 
 
 def test_an_adopted_create_is_completed_in_the_checkpoint_after_what_it_depends_on(tmp_path: Path) -> None:

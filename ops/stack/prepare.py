@@ -116,9 +116,10 @@ def prepare_apply(ws: Workspace, log: Callable[[str], None] = print) -> None:
     """Lock, lost nodes, pending operations, data volumes, in that order."""
     clear_stale_lock(ws, log)
     api = _api(ws)
-    lost = _lost(ws, _state(ws), api)
+    state = _state(ws)
+    lost = _lost(ws, state, api)
     if lost:
-        forget_lost(ws, _state(ws), lost, api(), log)
+        forget_lost(ws, state, lost, api(), log)
     recover(ws, api, log)
     reallocate(ws, _missing_accepted(ws, _state(ws), api, log), log)
 

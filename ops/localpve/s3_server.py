@@ -119,7 +119,7 @@ def server_ports(host: str) -> dict[str, int]:
     address, not one per lane.
 
     Why not the lane's ports on every address: ``weed mini`` also serves each gRPC service on a
-    Unix socket named by its port alone (``/tmp/seaweedfs-<service>-grpc-<port>.sock``, seaweedfs
+    Unix socket named by its port alone (``seaweedfs-<service>-grpc-<port>.sock`` in the temporary directory, seaweedfs
     weed/command/mini.go, the ``pb.RegisterLocalGrpcSocket`` calls in ``runMini``) and dials its
     own services through it. A second server on the same ports (the S3 tier beside the scale
     benchmark, another lane's admin port) deletes the first's socket file and binds its own
@@ -127,7 +127,7 @@ def server_ports(host: str) -> dict[str, int]:
     first server's open channels survive, but once one idles past grpc-go's 30 minutes
     (google.golang.org/grpc dialoptions.go, ``idleTimeout``) its next dial finds no socket: the
     S3 gateway can no longer reach its filer and answers ``500 InternalError`` (reproduced: a PUT
-    after 31 idle minutes, ``dial unix /tmp/seaweedfs-filer-grpc-<port>.sock: no such file``),
+    after 31 idle minutes, ``dial unix .../seaweedfs-filer-grpc-<port>.sock: no such file``),
     which matches the scale benchmark's S3 run failing at 500 containers (its server had idled
     37 minutes while the file backend ran, and the S3 tier, on the same ports, ran around it).
     Distinct ports give every server distinct socket paths.

@@ -28,7 +28,6 @@ surviving node (docs/runbooks/lost-node.md). This module is what the stack runne
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -38,6 +37,7 @@ from typing import Any
 
 from fabric.errors import InputError
 from fabric.tokens import COMMAND, CONTAINER, HA
+from ops.stack.recovery import import_checkpoint, stack_file_of
 from ops.stack.volume_check import state_volumes
 from ops.stack.workspace import Workspace
 from providers.pve_api import PveApi, PveApiError
@@ -168,13 +168,6 @@ def forget(state: Mapping[str, Any], lost: list[LostResource]) -> tuple[dict[str
     return {**state, "deployment": deployment}, dropped
 
 
-def _import(ws: Workspace, state: Mapping[str, Any]) -> None:
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / "checkpoint.json"
-        path.write_text(json.dumps(state))
-        ws.pulumi("stack", "import", "--file", str(path), capture=True)
-
-
 def _vmids_still_held(pve: PveApi, lost: list[LostResource]) -> list[str]:
     listed = {int(r.get("vmid", -1)): str(r.get("node")) for r in pve.get("/cluster/resources", type="vm") or []}
     return [f"VMID {c.vmid} ({c.name}) on {listed[c.vmid]}" for c in lost if c.vmid is not None and c.vmid in listed]
@@ -203,7 +196,7 @@ def forget_lost(
     for container in lost:
         log(f"recovery: {container.line()}")
     log(f"recovery: forgetting {len(dropped)} resource(s) of lost containers from the state (they are created again)")
-    _import(ws, cleaned)
+    import_checkpoint(ws, cleaned)
 
 
 @contextlib.contextmanager
@@ -215,7 +208,7 @@ def forgotten_copy(ws: Workspace, state: Mapping[str, Any], lost: list[LostResou
     holds serves both.
     """
     cleaned, _ = forget(state, lost)
-    config = ws.config_file or ws.project_dir / f"Pulumi.{ws.stack}.yaml"
+    config = stack_file_of(ws)
     with tempfile.TemporaryDirectory(prefix="lost-node-preview-") as scratch:
         root = Path(scratch)
         (root / "backend").mkdir()
@@ -226,5 +219,5 @@ def forgotten_copy(ws: Workspace, state: Mapping[str, Any], lost: list[LostResou
         made = copy._stack_cmd("init", cwd=root)
         if made.returncode != 0:
             raise SystemExit(f"pulumi stack init (scratch copy for the lost-node preview) failed: {made.stderr}")
-        _import(copy, cleaned)
+        import_checkpoint(copy, cleaned)
         yield copy

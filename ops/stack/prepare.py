@@ -2,17 +2,17 @@
 
 1. **Lock** (``ops.stack.locks``): a lock left by a killed run on this host is cleared with
    ``pulumi cancel``; any other lock stops the run, naming who holds it and what to do.
-2. **Pending operations** (``ops.stack.recovery``): each pending create is adopted (provably ours)
-   or cleared with ``pulumi refresh``; other pending operations are read back by that refresh.
-2b. **Lost nodes** (``ops.stack.lost_nodes``), before anything refreshes: containers recorded on a
+2. **Lost nodes** (``ops.stack.lost_nodes``), before anything refreshes: resources recorded on a
    node that does not answer are forgotten when the stack file moved them, or stop the run.
-3. **Data volumes** (``ops.stack.volume_check``): a volume the state knows but PVE no longer holds
+3. **Pending operations** (``ops.stack.recovery``): each pending create is adopted (provably ours)
+   or cleared with ``pulumi refresh``; other pending operations are read back by that refresh.
+4. **Data volumes** (``ops.stack.volume_check``): a volume the state knows but PVE no longer holds
    stops the run, unless the stack file accepts it empty; then it is allocated again, empty, under
    the same id, before the preview.
 
-A pull request's
-preview (``preview_workspace``) runs the same checks without changing anything, on a scratch copy
-of the state when containers are lost with their node, so the reviewed plan is the apply's own.
+A pull request's preview (``preview_workspace``) runs the same checks without changing anything,
+on a scratch copy of the state when containers are lost with their node, so the reviewed plan is
+the apply's own.
 """
 
 from __future__ import annotations

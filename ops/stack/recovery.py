@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,9 +212,14 @@ def complete_creates(ws: Workspace, state: dict[str, Any], imports: list[tuple[s
         ]
         resources.insert(max(after, default=-1) + 1, resource)
     deployment["resources"], deployment["pending_operations"] = resources, ops
+    import_checkpoint(ws, {**state, "deployment": deployment})
+
+
+def import_checkpoint(ws: Workspace, state: Mapping[str, Any]) -> None:
+    """Replace ``ws``'s state with ``state`` through ``pulumi stack import`` (which checks its integrity)."""
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "checkpoint.json"
-        path.write_text(json.dumps({**state, "deployment": deployment}))
+        path.write_text(json.dumps(state))
         ws.pulumi("stack", "import", "--file", str(path), capture=True)
 
 

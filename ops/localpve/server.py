@@ -34,6 +34,7 @@ from fakepve.certs import make_cert
 from fakepve.lxc import FakeCt
 from fakepve.model import PveError, TaskError
 
+from ops.localpve.chaos import PveChaos
 from ops.localpve.fidelity import PveFidelity
 from ops.localpve.lxc import BindMount, LxcError, LxcNode
 from ops.localpve.node_loss import NodeLoss
@@ -45,10 +46,11 @@ NODES = ("pve1", "pve2", "pve3")
 """pve3 holds nothing unless a stack places something there: the spare a lost node's containers move to."""
 
 
-class LocalPve(NodeLoss, Tripwires, NodeTemplates, PveFidelity, VolumeSemantics, FakePve):  # type: ignore[misc]
+class LocalPve(PveChaos, NodeLoss, Tripwires, NodeTemplates, PveFidelity, VolumeSemantics, FakePve):  # type: ignore[misc]
     """fakepve whose template downloads are real and kept per node (``ops.localpve.node_templates``);
     volumes as on PVE; HA, roles and tokens as ``ops.localpve.fidelity`` describes; tripwires for
-    the fault tier (``ops.localpve.tripwire``)."""
+    the fault tier (``ops.localpve.tripwire``); Proxmox's own misbehaviour on a seeded schedule, off
+    unless started (``ops.localpve.chaos``)."""
 
     def __init__(self, storage_dir: Path, lxc: LxcNode | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

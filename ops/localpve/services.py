@@ -31,6 +31,20 @@ from fabric.intent import parse_image_ref
 from fabric.stack_file import read_stack_file
 
 SSH_KEY_ENV = "SAMAKIA_SSH_KEY_FILE"
+CHAOS_ENV = "SAMAKIA_PVE_CHAOS"
+"""A JSON chaos schedule (``ops.localpve.chaos_schedule``) the local Proxmox starts with; unset: none."""
+
+
+def start_chaos_from(pve: Any, environ: Any) -> None:
+    """Put the schedule ``SAMAKIA_PVE_CHAOS`` holds in force on a started local Proxmox (off when unset)."""
+    raw = environ.get(CHAOS_ENV)
+    if not raw:
+        return
+    from ops.localpve.chaos_schedule import ChaosSchedule
+
+    schedule = ChaosSchedule.from_json(raw)
+    pve.call(lambda: pve.pve.start_chaos(schedule))
+    print(f"local Proxmox: chaos schedule in force ({CHAOS_ENV}): {schedule.to_json()}", flush=True)
 
 
 def _state_secret(path: Path, nbytes: int = 24) -> str:
@@ -197,6 +211,7 @@ def local_services(
                     gateways.append(str(net["gateway"]))
                 services.enter_context(serve_package_mirror(gateways, cache_root() / "apt-mirror"))
             pve.start()
+            start_chaos_from(pve, os.environ)
             try:
                 bundle = state / "pve" / "ca-bundle.pem"
                 system = Path(os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pulumi
 
+from .cancellation import quiet_when_stopped
 from .fleet import Fleet
 from .guard import decide
 from .provider import proxmox_provider
@@ -26,6 +27,7 @@ def load_fabric(project_dir: Path) -> ValidatedStack:
 
 def run(project_dir: Path) -> Fleet:
     """Everything ``__main__`` does, importable for tests and benchmarks."""
+    quiet_when_stopped()  # a failed run's output ends with its error, not the program's shutdown traceback
     fabric = load_fabric(project_dir)
     decision = decide(pulumi.get_stack(), fabric.intent.protected, pulumi.runtime.is_dry_run(), os.environ)
     if decision.mode == "break-glass":

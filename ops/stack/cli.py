@@ -11,7 +11,11 @@ all afterwards. Secrets the local fabric needs are generated once into ``.state/
 
 Exit status: 0 success; 1 findings (``drift``/``drift-config`` found drift); 2 the command could
 not do its job: an unusable stack name or stack file (one line naming it), a refused ``down`` of
-a protected stack, or a failed engine run (the engine's own output is shown above the line).
+a protected stack, or a failed engine run; 3 ``apply-plan`` refused the reviewed plan. A failed
+``up``, ``preview`` or ``apply-plan`` ends, below the engine's own output, with a summary naming
+each failed resource and Proxmox's message (or Ansible's failed task) and what to do next
+(``ops.stack.failure_summary``). The program's tracebacks from its shutdown are not shown unless
+``--debug`` or ``SAMAKIA_DEBUG=1`` asks for them (``fabric.cancellation``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from fabric.cancellation import DEBUG_ENV
 from fabric.errors import EXIT_UNUSABLE, InputError
 from fabric.paths import PROJECT_ROOT
 from fabric.protection import is_protected
@@ -38,6 +43,7 @@ from ops.stack.drift import (
     has_targets,
     repair_config_drift,
 )
+from ops.stack.failure_summary import RunFailed, logged_run
 from ops.stack.local import local_fabric
 from ops.stack.local_stacks import LOCAL_STACKS
 from ops.stack.plan_summary import LOST_KEY
@@ -76,14 +82,14 @@ def _up(ws: Workspace, _: argparse.Namespace) -> int:
     # First, whatever a killed or disturbed last run left (a stale lock, pending creates, a lost
     # data volume) is resolved or named (ops/stack/prepare.py).
     prepare_apply(ws)
-    ws.pulumi("preview", "--diff", "--refresh", *policy_args(ws))
-    ws.pulumi("up", "--yes", "--skip-preview", "--refresh", *policy_args(ws))
+    logged_run(ws, "up", "preview", "--diff", "--refresh", *policy_args(ws))
+    logged_run(ws, "up", "up", "--yes", "--skip-preview", "--refresh", *policy_args(ws))
     return _print_outputs(ws)
 
 
 def _preview(ws: Workspace, _: argparse.Namespace) -> int:
     with preview_workspace(ws) as place:
-        return place.ws.pulumi("preview", "--diff", "--refresh", *policy_args(ws), check=False).returncode
+        return logged_run(place.ws, "preview", "preview", "--diff", "--refresh", *policy_args(ws)).returncode
 
 
 def _plan(ws: Workspace, args: argparse.Namespace) -> int:
@@ -138,7 +144,13 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     add_target_arguments(parser.add_argument_group("drift-config on explicit targets instead of the stack"))
     parser.add_argument("--out", default="plans", help="plan: where <stack>/plan.json and its key go")
     parser.add_argument("--plan", help="apply-plan: the directory `plan` wrote (e.g. plans/prod)")
+    parser.add_argument(
+        "--debug", action="store_true", help=f"show the program's own tracebacks when a run fails (or {DEBUG_ENV}=1)"
+    )
     args = parser.parse_args(argv)
+    if args.debug:
+        os.environ[DEBUG_ENV] = "1"  # the local fabric's engine runs take the process environment
+        environ = {**environ, DEBUG_ENV: "1"}
     if has_targets(args):
         if args.action != "drift-config":
             parser.error("--root, --host and --targets-file only go with drift-config")
@@ -149,6 +161,9 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     except InputError as err:
         print(f"stack: error: {err}", file=sys.stderr)
         return EXIT_UNUSABLE
+    except RunFailed as failed:  # the engine's output is above; the summary is the last thing shown
+        print(f"\n{failed.summary}", file=sys.stderr)
+        return EXIT_REFUSED if failed.code == EXIT_REFUSED else EXIT_UNUSABLE
     except SystemExit as stop:  # the workspace stops with a message when the engine fails
         if isinstance(stop.code, str):
             print(f"stack: error: {stop.code.splitlines()[0] if stop.code else 'failed'}", file=sys.stderr)

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ops.stack.failure_summary import RunFailed, logged_run
 from ops.stack.workspace import Workspace
 
 PLAN_FORMAT = 1
@@ -174,22 +175,27 @@ def apply_plan(ws: Workspace, plan: Path, extra_args: tuple[str, ...] = ()) -> i
     except PlanRefused as err:
         print(f"apply-plan refused: {err}")
         return EXIT_REFUSED
-    result = ws.pulumi(
-        "up", "--yes", "--refresh", "--plan", str(plan_file.resolve()), *policy_args(ws), *extra_args,
-        check=False, capture=True,
-    )  # fmt: skip
+    try:
+        result = logged_run(
+            ws, "apply-plan", "up", "--yes", "--refresh", "--plan", str(plan_file.resolve()), *policy_args(ws),
+            *extra_args, capture=True,
+        )  # fmt: skip
+    except RunFailed as failed:
+        print(failed.output[-8000:])
+        if "violates plan" not in failed.output:
+            print(failed.summary)
+            return failed.code
+        moved = [f for f in failed.found if "violates plan" in f.message] or failed.found
+        print(
+            "apply-plan refused: reality or code moved since the plan was reviewed (the engine's plan check "
+            f"failed; nothing was applied): {len(moved)} resource(s)"
+        )
+        for failure in moved:
+            print(f"  - {failure.line()}")
+        for line in failed.output.splitlines():
+            if "violates plan" in line and not moved:
+                print(f"  {line.strip()}")
+        print(f"  next: investigate the change, then re-run the PR check (`make plan STACK={ws.stack}`) for a new plan")
+        return EXIT_REFUSED
     print(result.stdout[-8000:])
-    if result.returncode != 0:
-        output = result.stdout + result.stderr
-        if "violates plan" in output:
-            print(
-                "apply-plan refused: reality or code moved since the plan was reviewed (the engine's plan check "
-                "failed; nothing was applied). Investigate the change, then re-run the PR check for a new plan."
-            )
-            for line in output.splitlines():
-                if "violates plan" in line:
-                    print(f"  {line.strip()}")
-            return EXIT_REFUSED
-        print(result.stderr[-4000:])
-        return result.returncode
     return 0

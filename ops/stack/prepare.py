@@ -9,6 +9,9 @@
 4. **Data volumes** (``ops.stack.volume_check``): a volume the state knows but PVE no longer holds
    stops the run, unless the stack file accepts it empty; then it is allocated again, empty, under
    the same id, before the preview.
+5. **Locked containers** (``ops.stack.guest_locks``): a container another Proxmox task holds
+   locked (a backup) is waited for, up to ``SAMAKIA_LOCK_WAIT_S``; then the run stops, naming the
+   lock and its holder, before the engine changes anything.
 
 A pull request's preview (``preview_workspace``) runs the same checks without changing anything,
 on a scratch copy of the state when containers are lost with their node, so the reviewed plan is
@@ -29,6 +32,7 @@ from typing import Any
 
 from fabric.errors import InputError
 from fabric.tokens import CONTAINER
+from ops.stack.guest_locks import lock_wait_s, wait_for_locks
 from ops.stack.locks import engine_alive, find_locks, lock_report, project_name, stale_or_stop
 from ops.stack.lost_nodes import LostResource, Placement, find_lost, forget_lost, forgotten_copy
 from ops.stack.pve_access import stack_api
@@ -113,7 +117,7 @@ def reallocate(ws: Workspace, volumes: list[StateVolume], log: Callable[[str], N
 
 
 def prepare_apply(ws: Workspace, log: Callable[[str], None] = print) -> None:
-    """Lock, lost nodes, pending operations, data volumes, in that order."""
+    """Lock, lost nodes, pending operations, data volumes, locked containers, in that order."""
     clear_stale_lock(ws, log)
     api = _api(ws)
     state = _state(ws)
@@ -121,7 +125,9 @@ def prepare_apply(ws: Workspace, log: Callable[[str], None] = print) -> None:
     if lost:
         forget_lost(ws, state, lost, api(), log)
     recover(ws, api, log)
-    reallocate(ws, _missing_accepted(ws, _state(ws), api, log), log)
+    state = _state(ws)
+    reallocate(ws, _missing_accepted(ws, state, api, log), log)
+    wait_for_locks(state, api, lock_wait_s(ws.env), log)
 
 
 @dataclass

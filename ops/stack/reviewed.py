@@ -33,6 +33,10 @@ from ops.stack.workspace import Workspace
 
 PLAN_FORMAT = 1
 EXIT_REFUSED = 3
+#: How the engine words a step its plan does not allow (pulumi/pulumi pkg/v3 v3.274.1
+#: resource/deploy/step_generator.go, validateSteps: "<op> is not allowed by the plan: ...", raised
+#: before the step runs; step_executor.go and GenerateSteps: "resource ... violates plan: ...").
+PLAN_VIOLATIONS = ("violates plan", "is not allowed by the plan")
 """``apply-plan`` refused before anything was applied (missing plan, wrong key, dirty tree, plan check)."""
 
 
@@ -181,13 +185,13 @@ def apply_plan(ws: Workspace, plan: Path, extra_args: tuple[str, ...] = ()) -> i
     print(result.stdout[-8000:])
     if result.returncode != 0:
         output = result.stdout + result.stderr
-        if "violates plan" in output:
+        if any(sign in output for sign in PLAN_VIOLATIONS):
             print(
                 "apply-plan refused: reality or code moved since the plan was reviewed (the engine's plan check "
                 "failed; nothing was applied). Investigate the change, then re-run the PR check for a new plan."
             )
             for line in output.splitlines():
-                if "violates plan" in line:
+                if any(sign in line for sign in PLAN_VIOLATIONS):
                     print(f"  {line.strip()}")
             return EXIT_REFUSED
         print(result.stderr[-4000:])

@@ -60,6 +60,8 @@ class ReleaseTarget:
 
 
 RELEASE = "python3 -m fabric.runtime.release"
+GROW_LIFT = "python3 -m fabric.runtime.grow_window lift"
+GROW_RESTORE = "python3 -m fabric.runtime.grow_window restore"
 
 
 @dataclass(frozen=True)
@@ -202,11 +204,35 @@ class LxcContainer(pulumi.ComponentResource):
         super().__init__(LXC_CONTAINER, name, None, opts)
         self.args = args
         """The args the container was built from."""
+        # Upstream gives dns.servers MinItems 1 (proxmoxtf/resource/container/container.go), so a
+        # network with a search domain and no resolvers sends no servers at all, never an empty
+        # list; PVE takes a searchdomain without a nameserver (the container keeps the node's).
         dns = (
-            proxmoxve.ContainerLegacyInitializationDnsArgs(servers=args.dns_servers, domain=args.domain)
+            proxmoxve.ContainerLegacyInitializationDnsArgs(servers=list(args.dns_servers) or None, domain=args.domain)
             if args.dns_servers or args.domain
             else None
         )
+        # A protected container's root disk grows in place only with protection lifted around the
+        # update (fabric/runtime/grow_window.py says why); both commands re-run when the size changes.
+        guarded = args.release is not None and args.protection
+        grow_env = (
+            {**args.release.environment(args.node, args.vmid), "SAMAKIA_GROW_DISK_GB": str(args.disk_gb)}
+            if guarded and args.release is not None
+            else {}
+        )
+        self.grow_lift = (
+            local.Command(
+                f"{name}-grow-lift",
+                create=GROW_LIFT,
+                environment=grow_env,
+                triggers=[args.disk_gb],
+                add_previous_output_in_env=False,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            if guarded
+            else None
+        )
+        """Lifts protection before a root disk grow (None unless protected with ``release``)."""
         self.container = proxmoxve.ContainerLegacy(
             name,
             node_name=args.node,
@@ -252,7 +278,7 @@ class LxcContainer(pulumi.ComponentResource):
                 parent=self,
                 replacement_trigger=args.image_identity,
                 delete_before_replace=True,
-                depends_on=list(args.wait_for) or None,
+                depends_on=[*args.wait_for, *([self.grow_lift] if self.grow_lift else [])] or None,
             ),
         )
         """The ``proxmoxve.ContainerLegacy`` resource itself."""
@@ -275,6 +301,19 @@ class LxcContainer(pulumi.ComponentResource):
             else None
         )
         """The release step that lifts protection and HA before a replace or destroy (None without ``release``)."""
+        self.grow_restore = (
+            local.Command(
+                f"{name}-grow-restore",
+                create=GROW_RESTORE,
+                environment=grow_env,
+                triggers=[args.disk_gb],
+                add_previous_output_in_env=False,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.container]),
+            )
+            if guarded
+            else None
+        )
+        """Restores protection after a root disk grow (None unless protected with ``release``)."""
         after = [r for r in (self.container, self.release) if r is not None]
         self.pool_membership = (
             proxmoxve.pool.Membership(

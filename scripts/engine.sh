@@ -120,6 +120,9 @@ providers() {
         esac
         if [ -n "$dir" ] && [ -x "$dir/pulumi-resource-$name" ]; then
             register "$name" "$version" "$dir/pulumi-resource-$name"
+        elif [ "$name" = proxmoxve ] && [ "${SAMAKIA_ENGINE_STRICT:-0}" != 1 ]; then
+            # Upstream's own code: bpg's provider through Pulumi's bridge, built by the project.
+            register "$name" "$version" "$("$SAMAKIA_ROOT/scripts/proxmoxve.sh")"
         elif [ "${SAMAKIA_ENGINE_STRICT:-0}" = 1 ]; then
             if ! installed_real "$name" "$version"; then
                 log "ERROR: no real $name $version plugin: run 'pulumi plugin install resource $name $version --reinstall'" \

@@ -34,26 +34,28 @@ class ReleaseError(RuntimeError):
     pass
 
 
-def _env(env: dict[str, str], name: str) -> str:
+def required(env: dict[str, str], name: str) -> str:
     value = env.get(name, "")
     if not value:
         raise ReleaseError(f"{name} is not set")
     return value
 
 
-class _Pve:
+class PveSession:
+    """A PVE API session from the release environment (a token by reference, or a ticket login)."""
+
     def __init__(self, env: dict[str, str]) -> None:
-        self.base = _env(env, "SAMAKIA_RELEASE_ENDPOINT").rstrip("/") + "/api2/json"
+        self.base = required(env, "SAMAKIA_RELEASE_ENDPOINT").rstrip("/") + "/api2/json"
         self.verify: str | bool = (
             False if env.get("SAMAKIA_RELEASE_INSECURE") == "1" else env.get("SSL_CERT_FILE") or True
         )
         self.session = requests.Session()
         token_env = env.get("SAMAKIA_RELEASE_TOKEN_ENV")
         if token_env:
-            self.session.headers["Authorization"] = f"PVEAPIToken={_env(env, token_env)}"
+            self.session.headers["Authorization"] = f"PVEAPIToken={required(env, token_env)}"
         else:
             user = env.get("SAMAKIA_RELEASE_USER", "")
-            password = _env(env, env.get("SAMAKIA_RELEASE_PASSWORD_ENV") or "SAMAKIA_RELEASE_PASSWORD_ENV")
+            password = required(env, env.get("SAMAKIA_RELEASE_PASSWORD_ENV") or "SAMAKIA_RELEASE_PASSWORD_ENV")
             ticket = self.call("POST", "/access/ticket", data={"username": user, "password": password})
             self.session.cookies.set("PVEAuthCookie", ticket["ticket"])
             self.session.headers["CSRFPreventionToken"] = ticket["CSRFPreventionToken"]
@@ -64,18 +66,24 @@ class _Pve:
             raise ReleaseError(f"{method} {path}: {response.status_code} {response.text[:300]}")
         return response.json().get("data")
 
+    def config(self, node: str, vmid: int) -> dict[str, Any] | None:
+        """The container's config, or None when PVE says it does not exist."""
+        try:
+            return dict(self.call("GET", f"/nodes/{node}/lxc/{vmid}/config") or {})
+        except ReleaseError as err:
+            if "does not exist" in str(err) or " 404 " in str(err):
+                return None
+            raise
+
 
 def release(env: dict[str, str]) -> list[str]:
     """Clear protection and remove the HA resource of one container; return what was done."""
-    node, vmid = _env(env, "SAMAKIA_RELEASE_NODE"), int(_env(env, "SAMAKIA_RELEASE_VMID"))
-    pve = _Pve(env)
+    node, vmid = required(env, "SAMAKIA_RELEASE_NODE"), int(required(env, "SAMAKIA_RELEASE_VMID"))
+    pve = PveSession(env)
     done = []
-    try:
-        config = pve.call("GET", f"/nodes/{node}/lxc/{vmid}/config")
-    except ReleaseError as err:
-        if "does not exist" in str(err) or " 404 " in str(err):
-            return ["container already gone"]
-        raise
+    config = pve.config(node, vmid)
+    if config is None:
+        return ["container already gone"]
     sid = f"ct:{vmid}"
     resources = pve.call("GET", "/cluster/ha/resources") or []
     if any(r.get("sid") == sid for r in resources):

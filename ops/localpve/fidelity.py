@@ -21,7 +21,7 @@ does. What this adds (each difference that remains is listed in docs/engine.md):
   URL (loopback mirrors only), answering filename, size and mimetype as PVE does. (fakepve
   enforces every endpoint's permission check from PVE's own schema.)
 - **Roles and API tokens.** ``grant_role`` gives a user (and so its tokens) a role on a path,
-  with PVE's built-in role privileges; ``add_token`` registers ``user@realm!id``. The fabric's own
+  with PVE's built-in role privileges; ``issue_token`` issues ``user@realm!id`` with a UUID secret, as PVE does. The fabric's own
   least-privilege roles for preview (read-only) and apply live here.
 """
 
@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import urllib.request
+import uuid
 from typing import Any
 
 from fakepve.model import PveError
@@ -100,9 +101,14 @@ class PveFidelity:
         """``PUT /access/acl`` with ``roles=role``: the user and its tokens hold the role's privileges."""
         self.grant(userid, path, *sorted(ROLES[role]))  # type: ignore[attr-defined]
 
-    def add_token(self, tokenid: str, secret: str) -> None:
-        """An API token ``user@realm!id`` (privilege separation off: it has its user's rights)."""
+    def issue_token(self, tokenid: str) -> str:
+        """Issue an API token ``user@realm!id`` (privilege separation off: it has its user's rights)
+        and return its secret, a UUID as PVE generates it (``POST /access/users/{userid}/token/{tokenid}``).
+        Upstream refuses any other shape when it configures the provider: bpg's
+        ``proxmox/api/credentials.go`` (``ErrInvalidAPIToken``) wants ``USER@REALM!TOKENID=UUID``."""
+        secret = str(uuid.uuid4())
         self.apitokens[tokenid] = secret  # type: ignore[attr-defined]
+        return secret
 
     # ------------------------------------------------------------------ HA resources
 

@@ -34,6 +34,10 @@ from ops.stack.workspace import Workspace
 
 PLAN_FORMAT = 1
 EXIT_REFUSED = 3
+#: How the engine words a step its plan does not allow (pulumi/pulumi pkg/v3 v3.274.1
+#: resource/deploy/step_generator.go, validateSteps: "<op> is not allowed by the plan: ...", raised
+#: before the step runs; step_executor.go and GenerateSteps: "resource ... violates plan: ...").
+PLAN_VIOLATIONS = ("violates plan", "is not allowed by the plan")
 """``apply-plan`` refused before anything was applied (missing plan, wrong key, dirty tree, plan check)."""
 
 
@@ -182,10 +186,10 @@ def apply_plan(ws: Workspace, plan: Path, extra_args: tuple[str, ...] = ()) -> i
         )  # fmt: skip
     except RunFailed as failed:
         print(failed.output[-8000:])
-        if "violates plan" not in failed.output:
+        if not any(sign in failed.output for sign in PLAN_VIOLATIONS):
             print(failed.summary)
             return failed.code
-        moved = [f for f in failed.found if "violates plan" in f.message] or failed.found
+        moved = [f for f in failed.found if any(sign in f.message for sign in PLAN_VIOLATIONS)] or failed.found
         print(
             "apply-plan refused: reality or code moved since the plan was reviewed (the engine's plan check "
             f"failed; nothing was applied): {len(moved)} resource(s)"
@@ -193,7 +197,7 @@ def apply_plan(ws: Workspace, plan: Path, extra_args: tuple[str, ...] = ()) -> i
         for failure in moved:
             print(f"  - {failure.line()}")
         for line in failed.output.splitlines():
-            if "violates plan" in line and not moved:
+            if any(sign in line for sign in PLAN_VIOLATIONS) and not moved:
                 print(f"  {line.strip()}")
         print(f"  next: investigate the change, then re-run the PR check (`make plan STACK={ws.stack}`) for a new plan")
         return EXIT_REFUSED

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import secrets
 import subprocess
 import time
 from collections.abc import Iterator
@@ -59,12 +58,10 @@ def prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProdShape]:
     with lane_fabric(ProdShape, project, stack=STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT, tag="p") as fabric:
         pve, root = fabric.pve, fabric.api
         root.post("/pools", poolid=POOL, comment="the fabric's containers")
-        tokens = {PREVIEW: secrets.token_urlsafe(18), APPLY: secrets.token_urlsafe(18)}  # this run's only
         pve.call(lambda: pve.pve.grant_role(PREVIEW.split("!", maxsplit=1)[0], "/", "PVEAuditor"))
         pve.call(lambda: pve.pve.grant_role(APPLY.split("!", maxsplit=1)[0], "/", "FabricApply"))
         pve.call(lambda: pve.pve.grant_role(APPLY.split("!", maxsplit=1)[0], "/storage/local", "FabricTemplates"))
-        for tokenid, secret in tokens.items():
-            pve.call(functools.partial(pve.pve.add_token, tokenid, secret))
+        tokens = {t: pve.call(functools.partial(pve.pve.issue_token, t)) for t in (PREVIEW, APPLY)}  # this run's only
         fabric.tokens = tokens
         fabric.as_token(APPLY)
         try:
@@ -175,19 +172,22 @@ def test_ssh_key_rotation_replaces_and_the_strict_plan_check_needs_an_override(p
     prod.pulumi("preview", "--expect-no-changes")
 
 
-def test_disk_grow_is_in_place_and_its_rootfs_update_refused_while_protected(prod: ProdShape) -> None:
+def test_disk_grow_of_a_protected_container_succeeds_in_place_with_protection_restored(prod: ProdShape) -> None:
     before = macs(prod)["db-1"]
     prod.set_config("containers.db-1.diskGb", "6")
     preview = prod.preview_json()
     ops = {s["op"] for s in preview["steps"] if s["urn"].endswith("::db-1") and is_container(s["urn"])}
     assert ops == {"update"}, ops
-    # Upstream resizes, then PVE refuses the rootfs in its config update of a protected container
-    # (docs/engine.md, "The wire tier"): the up fails, the disk is grown all the same.
-    failed = prod.pulumi("up", "--yes", "--skip-preview", check=False)
-    assert failed.returncode != 0 and "drive 'rootfs' - protection mode enabled" in failed.stdout + failed.stderr
+    # Upstream resizes, then sends rootfs in its config update, which PVE refuses while the container
+    # is protected; the fabric's grow window lifts protection before and restores it after.
+    prod.as_token(APPLY)
+    up(prod)
     cfg = prod.api.containers()[CONTAINERS["db-1"]]["config"]
     assert "size=6G" in cfg["rootfs"] and macs(prod)["db-1"] == before
+    assert_guarded(prod)
     prod.pulumi("preview", "--expect-no-changes", "--refresh")
+    # A second up with nothing changed leaves protection alone (the window opens only for a grow).
+    prod.pulumi("up", "--yes", "--skip-preview", "--expect-no-changes")
 
 
 def test_ha_pool_and_protection_changed_outside_pulumi_are_named_by_drift(prod: ProdShape, capsys: Any) -> None:

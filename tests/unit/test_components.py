@@ -94,6 +94,30 @@ def test_protected_or_ha_containers_get_a_release_step_that_takes_the_vmid_from_
     assert rec.named(CONTAINER, "db-1").urn in db.dependencies
 
 
+def test_a_network_without_resolvers_sends_its_domain_and_no_empty_server_list() -> None:
+    # Upstream gives initialization.dns.servers MinItems 1: an empty list fails its preview.
+    raw = good_raw()[0]
+    for net in raw["networks"].values():
+        net.pop("dnsServers", None)
+    init = run_fleet(raw).named(CONTAINER, "db-1").inputs["initialization"]
+    assert init["dns"] == {"domain": "lan.test"}, init.get("dns")
+
+
+def test_a_protected_container_lifts_and_restores_protection_around_a_disk_grow() -> None:
+    rec = run_fleet()
+    commands = {c.name: c for c in rec.of_type(COMMAND)}
+    lift, restore, db = commands["db-1-grow-lift"], commands["db-1-grow-restore"], rec.named(CONTAINER, "db-1")
+    assert lift.inputs["create"] == "python3 -m fabric.runtime.grow_window lift"
+    assert restore.inputs["create"] == "python3 -m fabric.runtime.grow_window restore"
+    for cmd in (lift, restore):
+        assert cmd.inputs["triggers"] == [100], "re-run exactly when the disk size changes"
+        assert cmd.inputs["environment"]["SAMAKIA_GROW_DISK_GB"] == "100"
+        assert cmd.inputs["environment"]["SAMAKIA_RELEASE_VMID"] == "201"
+    assert lift.urn in db.dependencies, "lifted before the container's update"
+    assert db.urn in restore.dependencies, "restored after it"
+    assert "dns-2-grow-lift" not in commands and "dns-1-grow-lift" not in commands, "only protected containers"
+
+
 def test_image_is_a_verified_retained_never_overwritten_download() -> None:
     rec = run_fleet()
     files = {f.name: f for f in rec.of_type(FILE)}

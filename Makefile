@@ -14,7 +14,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ENV := source scripts/env.sh &&
 
-.PHONY: help setup engine lint unit conformance conformance-write test-playbooks test-images test-e2e test-wire wire test-controller test bench \
+.PHONY: help setup engine lint unit proxmoxve test-playbooks test-images test-e2e test-wire wire test-controller test bench \
         preview up down drift drift-infra drift-config image catalog-check tools \
         plan apply-plan plan-key fetch-plan blast-radius pr-comment drift-incident publish-image repair record-fixtures \
         test-pipeline image-compare images-ci real-providers test-faults unlock \
@@ -29,7 +29,7 @@ setup: ## Install everything the project needs (Debian packages, venv, Ansible c
 real-providers: setup ## Production runners: install the real provider plugins (pinned) and refuse stand-ins
 	scripts/real-providers.sh
 
-engine: setup ## Build (or find) the Pulumi engine; stand-in providers only for local stacks (local*, e2e*)
+engine: setup ## Build (or find) the Pulumi engine and the bridged proxmoxve plugin; the command stand-in only for local stacks
 	$(if $(filter local local-% e2e e2e-%,$(STACK)),,SAMAKIA_ENGINE_STRICT=1) scripts/engine.sh
 
 tools: ## Build (or find) the pinned gitleaks and actionlint from the Go module proxy, cached by version
@@ -79,13 +79,10 @@ affected-stacks: ## Print the JSON list of deployable stacks a change since BASE
 apply-sites: engine ## Apply each reviewed plan of STACKS="a b ..." in turn; one report, non-zero if any failed
 	$(ENV) python -m ops.stack.sites apply --stacks $(STACKS)
 
-conformance: ## Check the committed upstream-schema dump against bpg's Go module (built once, cached)
-	scripts/conformance.sh
+proxmoxve: ## Build (or find) the proxmoxve plugin: bpg v0.112.0 through Pulumi's bridge, cached by version
+	scripts/proxmoxve.sh >/dev/null
 
-conformance-write: ## Regenerate providers/conformance/bpg-<version>.json after bumping the pin in its go.mod
-	scripts/conformance.sh --write
-
-test: setup tools engine conformance wire seaweedfs ## Everything CI runs, every tier
+test: setup tools engine wire seaweedfs ## Everything CI runs, every tier
 	$(ENV) scripts/lint.sh
 	$(ENV) pytest tests/unit tests/pipeline tests/playbooks tests/images tests/package tests/e2e tests/controller tests/faults tests/wire tests/s3
 

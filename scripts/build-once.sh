@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# What the cached Go builds share (scripts/wire.sh, seaweedfs.sh, conformance.sh): the toolchain,
+# What the cached Go builds share (scripts/wire.sh, seaweedfs.sh, proxmoxve.sh): the toolchain,
 # and one build per cache key at a time, outside the repository.
 #
 #   . scripts/build-once.sh

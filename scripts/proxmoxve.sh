@@ -45,14 +45,14 @@ build_plugin() {
     log "go build tfgen (bpg $BPG_VERSION, bridge $BRIDGE_VERSION) into $DIR (cold: minutes)"
     (cd "$work" && "$GO" build -trimpath -ldflags "-s -w" -o "$DIR/tfgen" ./cmd/tfgen)
     log "tfgen built in $(($(date +%s) - start))s; writing the schema and the mux table"
-    (cd "$work" && "$DIR/tfgen" schema --skip-examples --out "$work/cmd/pulumi-resource-proxmoxve" >&2)
+    (cd "$work" && "$DIR/tfgen" schema --skip-examples --skip-docs --out "$work/cmd/pulumi-resource-proxmoxve" >"$DIR/tfgen.log" 2>&1) || { cat "$DIR/tfgen.log" >&2; die "tfgen failed"; }
     [ -s "$work/cmd/pulumi-resource-proxmoxve/schema.json" ] || die "tfgen wrote no schema.json"
     [ -s "$work/cmd/pulumi-resource-proxmoxve/bridge-metadata.json" ] || die "tfgen wrote no bridge-metadata.json"
     mid=$(date +%s)
     log "go build pulumi-resource-proxmoxve"
     (cd "$work" && "$GO" build -trimpath -ldflags "-s -w" -o "$PLUGIN.tmp" ./cmd/pulumi-resource-proxmoxve)
     cp "$work/cmd/pulumi-resource-proxmoxve/schema.json" "$DIR/schema.json"
-    rm -rf "$work" "$DIR/tfgen"
+    rm -rf "$work" "$DIR/tfgen" "$DIR/tfgen.log"
     mv -f "$PLUGIN.tmp" "$PLUGIN"
     log "plugin built in $(($(date +%s) - mid))s ($(($(date +%s) - start))s in all)"
 }

@@ -1,9 +1,9 @@
-"""The wire tier's one local Proxmox session: upstream's provider (OpenTofu) and the stand-in (Pulumi).
+"""The wire tier's one local Proxmox session: bpg's own main (OpenTofu) and bpg bridged (Pulumi).
 
 One local Proxmox on real LXC serves the whole tier (lane-aware: its own loopback address,
 mirror port, network and LXC names). The templates are the local image cache's builds of
 debian12-base 1.0.0 and 1.1.0 (``ops.localpve.services.local_build``, shared with the engine
-tier). The upstream run goes first, then the stand-in's; each is a session fixture, so the test
+tier). The upstream run goes first, then the bridged one's; each is a session fixture, so the test
 modules read the same records. Everything is torn down at the end, also on failure.
 """
 
@@ -31,7 +31,7 @@ from tests.wire.tofu import Tofu
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = Path(__file__).resolve().parent / "program"
-STACK = "e2e-wire"  # a local stack name: the stand-in refuses any other
+STACK = "e2e-wire"  # a local stack name: the command stand-in refuses any other
 PVE_HOST = loopback(19)
 MIRROR_PORT = port(8084)  # distinct from every other tier: session fixtures of all tiers live until pytest ends
 NET = subnet(89)
@@ -130,12 +130,12 @@ def upstream(wire: Wire) -> Run:
 
 
 @pytest.fixture(scope="session")
-def standin(wire: Wire, upstream: Run) -> Run:
-    """The same scenario through Pulumi and the stand-in, after the upstream run (same local Proxmox)."""
-    return standin_run(wire)
+def bridged(wire: Wire, upstream: Run) -> Run:
+    """The same scenario through Pulumi and the bridged plugin, after the upstream run (same local Proxmox)."""
+    return bridged_run(wire)
 
 
-def standin_run(wire: Wire) -> Run:
+def bridged_run(wire: Wire) -> Run:
     # The session's own file backend, whatever the caller's environment names.
     env = {**wire.env, "PULUMI_BACKEND_URL": f"file://{wire.project / '.state' / 'pulumi'}"}
     ws = Workspace(wire.project, STACK, env)
@@ -145,5 +145,5 @@ def standin_run(wire: Wire) -> Run:
         run = run_scenario(side, wire.running, wire.env, wire.api)
     finally:
         (wire.logs / "pulumi.log").write_text("\n".join(side.logs))
-    record(run, wire.logs / "standin.json")
+    record(run, wire.logs / "bridged.json")
     return run

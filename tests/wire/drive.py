@@ -1,4 +1,4 @@
-"""The scenario, driven once per side: upstream through OpenTofu, the stand-in through Pulumi.
+"""The scenario, driven once per side: bpg's main through OpenTofu, bpg bridged through Pulumi.
 
 ``run_scenario`` performs the same steps against the same local Proxmox with either ``Side``
 and records, after each step, what the local Proxmox holds (``pve_view.view``) and the changing
@@ -98,11 +98,11 @@ class TofuSide:
 
 @dataclass
 class PulumiSide:
-    """The stand-in provider (providers/proxmoxve.py) driven by the Pulumi engine."""
+    """bpg's provider through Pulumi's bridge (scripts/proxmoxve/), driven by the Pulumi engine."""
 
     ws: Workspace
     site: Site
-    name: str = "stand-in"
+    name: str = "bridged"
     logs: list[str] = field(default_factory=list)
 
     def _env(self, intent: Intent) -> None:

@@ -5,7 +5,7 @@ Both sides declare the same four resources the fabric uses (``fabric/image.py``,
 fabric's features, a data-volume mount point, an unprivileged root and SSH keys, its pool
 membership and its HA resource. Each step is one apply and exercises several operations, so the
 tier needs few applies. The same ``Intent`` feeds ``tofu_config`` (upstream's provider through
-OpenTofu) and ``tests/wire/program/__main__.py`` (the stand-in through Pulumi), so a difference
+OpenTofu) and ``tests/wire/program/__main__.py`` (bpg bridged, through Pulumi), so a difference
 in what they leave in the local Proxmox is a difference of the providers, never of the input.
 """
 

@@ -34,8 +34,8 @@ const (
 )
 
 // intIDResources have a settable numeric Terraform "id". Pulumi's id is always a string, so the
-// setting is published as resourceId (the name pulumi-proxmoxve 8.6.0 uses) and the id is computed
-// from it.
+// setting is published as a string resourceId (name and type as pulumi-proxmoxve 8.6.0's SDK has
+// them) and the id is computed from it (pkg/pf/internal/check/checks.go, resourceHasRegularID).
 var intIDResources = []string{
 	"proxmox_vm",
 	"proxmox_cloned_vm",
@@ -71,7 +71,7 @@ func Provider(metadata []byte) tfbridge.ProviderInfo {
 	for _, name := range intIDResources {
 		prov.Resources[name] = &tfbridge.ResourceInfo{
 			Tok:       tokens.Type(token(Package, name, false)),
-			Fields:    map[string]*tfbridge.SchemaInfo{"id": {Name: "resourceId"}},
+			Fields:    map[string]*tfbridge.SchemaInfo{"id": {Name: "resourceId", Type: "string"}},
 			ComputeID: numericID("resourceId"),
 		}
 	}

@@ -1,4 +1,4 @@
-"""The wire tier's scenario through Pulumi and the stand-in provider (tests/wire/scenario.py).
+"""The wire tier's scenario through Pulumi and the bridged proxmoxve plugin (tests/wire/scenario.py).
 
 The same resources and options as ``fabric/image.py`` and ``fabric/container.py`` (delete before
 replace, membership and HA following a replaced container), from the same intent OpenTofu gets.

@@ -128,9 +128,17 @@ def failure_of(urn: str, message: str) -> Failure | None:
 
 
 def failures(events: Iterable[dict[str, object]]) -> list[Failure]:
-    """Each failed resource once (its first error), in the order the engine reported them."""
+    """Each failed resource once (its first error), in the order the engine reported them; a mandatory
+    policy violation counts as a failure of the resource it names (``policyEvent``, apitype.PolicyEvent)."""
     found: dict[str, Failure] = {}
     for event in events:
+        policy = event.get("policyEvent")
+        if isinstance(policy, dict) and policy.get("enforcementLevel") == "mandatory":
+            urn = str(policy.get("resourceUrn") or "")
+            kind, name = _kind_and_name(urn) if urn else ("stack", "")
+            source = f"policy {policy.get('policyName')}"
+            found.setdefault(urn or source, Failure(kind, name, source, _plain(str(policy.get("message") or ""))))
+            continue
         diag = event.get("diagnosticEvent")
         if not isinstance(diag, dict) or diag.get("severity") != "error":
             continue
@@ -152,6 +160,8 @@ def next_step(failure: Failure, command: str) -> str:
             f"a {locked.group(1)} task holds {failure.name}'s lock: wait for it to end (the node's task list "
             f"shows it), then run `{command}` again"
         )
+    if failure.source.startswith("policy "):
+        return "the change breaks a rule of the policy pack (policy/): change the stack file, then run it again"
     if failure.source == "Ansible":
         return (
             f"the configuration of {failure.name} failed in the task named; fix its cause (playbooks/, the "

@@ -17,7 +17,7 @@ ENV := source scripts/env.sh &&
 .PHONY: help setup engine lint unit proxmoxve test-playbooks test-images test-e2e test-wire wire test-controller test bench \
         preview up down drift drift-infra drift-config image catalog-check tools \
         plan apply-plan plan-key fetch-plan blast-radius pr-comment drift-incident publish-image repair record-fixtures \
-        test-pipeline image-compare images-ci real-providers test-faults unlock \
+        test-pipeline image-compare images-ci real-providers test-faults test-chaos unlock \
         test-s3 seaweedfs affected-stacks apply-sites dist docs-api test-package
 
 help: ## List the targets
@@ -53,6 +53,9 @@ test-e2e: engine ## Engine tier: real Pulumi engine against fakepve, whole lifec
 test-faults: engine ## Fault tier: SIGKILL at each apply phase, deletes outside Pulumi, lost volume, stuck lock; prints the fault table
 	$(ENV) pytest -q tests/faults
 
+test-chaos: engine ## Chaos tier: seeded applies while Proxmox misbehaves (5xx, unreachable, backup locks, slow/failed tasks, SSH drop); prints the chaos table
+	$(ENV) pytest -q tests/chaos
+
 record-fixtures: engine ## Re-record tests/unit/fixtures/ (the PR comment's preview JSON) from the engine tier
 	$(ENV) SAMAKIA_RECORD_FIXTURES=1 pytest -x -q tests/e2e/test_lifecycle.py -k "up_from_empty or image_bump"
 
@@ -84,7 +87,7 @@ proxmoxve: ## Build (or find) the proxmoxve plugin: bpg v0.112.0 through Pulumi'
 
 test: setup tools engine wire seaweedfs ## Everything CI runs, every tier
 	$(ENV) scripts/lint.sh
-	$(ENV) pytest tests/unit tests/pipeline tests/playbooks tests/images tests/package tests/e2e tests/controller tests/faults tests/wire tests/s3
+	$(ENV) pytest tests/unit tests/pipeline tests/playbooks tests/images tests/package tests/e2e tests/controller tests/faults tests/chaos tests/wire tests/s3
 
 # The distribution (issue 23): the wheel, the samakia.fabric collection, the API reference.
 dist: setup ## Build the wheel and the samakia.fabric collection into dist/

@@ -46,7 +46,8 @@ class PveChaos:
         """Put ``schedule`` in force (on the local PVE's loop); a backup it names starts now."""
         self._chaos_ledger: ChaosLedger | None = ChaosLedger(schedule)
         if schedule.backup is not None:
-            await self.start_backup(schedule.backup.vmid, schedule.backup.seconds)
+            upid = await self.start_backup(schedule.backup.vmid, schedule.backup.seconds)
+            self._chaos_ledger.injected.append(Injected("backup", f"vzdump:{schedule.backup.vmid}", upid))
 
     def stop_chaos(self) -> list[Injected]:
         """No more faults from now on (a running backup runs to its end); what was injected."""

@@ -83,10 +83,13 @@ def _kind_and_name(urn: str) -> tuple[str, str]:
     return KINDS.get(typ, typ.rsplit(":", 1)[-1] or "resource"), name
 
 
+_PROVIDER_SUFFIX = re.compile(r": provider=[\w.-]+@[\w.-]+$")
+
+
 def _plain(text: str) -> str:
-    """One line: JSON escapes undone, whitespace folded."""
+    """One line: JSON escapes undone, whitespace folded, the engine's ``: provider=NAME@VERSION`` tail cut."""
     text = text.replace("\\n", " ").replace('\\"', '"').replace("\\'", "'")
-    return " ".join(text.split())
+    return _PROVIDER_SUFFIX.sub("", " ".join(text.split()))
 
 
 def proxmox_message(text: str) -> str | None:
@@ -167,7 +170,7 @@ def next_step(failure: Failure, command: str) -> str:
             f"the configuration of {failure.name} failed in the task named; fix its cause (playbooks/, the "
             f"stack's policy variables) or, if it was the connection, run `{command}` again: it re-applies the policy"
         )
-    transient = ("got timeout", "lock request timeout", "unable to read file", "No route to host", "connection")
+    transient = ("got timeout", "lock request timeout", "unable to read file", "No route to host", "connection", "EOF")
     if failure.source == "Proxmox" and any(t.lower() in message.lower() for t in transient):
         return f"Proxmox was briefly unavailable: run `{command}` again; it continues from the refreshed state"
     return f"fix what the message names, then run `{command}` again; it continues from the refreshed state"

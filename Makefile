@@ -82,9 +82,8 @@ apply-sites: engine ## Apply each reviewed plan of STACKS="a b ..." in turn; one
 proxmoxve: ## Build (or find) the proxmoxve plugin: bpg v0.112.0 through Pulumi's bridge, cached by version
 	scripts/proxmoxve.sh >/dev/null
 
-test: setup tools engine wire seaweedfs ## Everything CI runs, every tier
-	$(ENV) scripts/lint.sh
-	$(ENV) pytest tests/unit tests/pipeline tests/playbooks tests/images tests/package tests/e2e tests/controller tests/faults tests/wire tests/s3
+test: ## Everything CI runs, every tier (scripts/test.sh: the cold Go builds overlap the tiers that need no engine)
+	scripts/test.sh
 
 # The distribution (issue 23): the wheel, the samakia.fabric collection, the API reference.
 dist: setup ## Build the wheel and the samakia.fabric collection into dist/

@@ -18,7 +18,7 @@ ENV := source scripts/env.sh &&
         preview up down drift drift-infra drift-config image catalog-check tools \
         plan apply-plan plan-key fetch-plan blast-radius pr-comment drift-incident publish-image repair record-fixtures \
         test-pipeline image-compare images-ci real-providers test-faults unlock \
-        test-s3 seaweedfs affected-stacks apply-sites dist docs-api test-package
+        test-s3 seaweedfs affected-stacks apply-sites dist docs-api test-package test-provider
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -82,9 +82,12 @@ apply-sites: engine ## Apply each reviewed plan of STACKS="a b ..." in turn; one
 proxmoxve: ## Build (or find) the proxmoxve plugin: bpg v0.112.0 through Pulumi's bridge, cached by version
 	scripts/proxmoxve.sh >/dev/null
 
+test-provider: setup proxmoxve ## Provider tier: the bridged plugin's GetSchema against the pulumi_proxmoxve SDK (tokens, properties, nested types)
+	$(ENV) pytest -q tests/provider
+
 test: setup tools engine wire seaweedfs ## Everything CI runs, every tier
 	$(ENV) scripts/lint.sh
-	$(ENV) pytest tests/unit tests/pipeline tests/playbooks tests/images tests/package tests/e2e tests/controller tests/faults tests/wire tests/s3
+	$(ENV) pytest tests/unit tests/provider tests/pipeline tests/playbooks tests/images tests/package tests/e2e tests/controller tests/faults tests/wire tests/s3
 
 # The distribution (issue 23): the wheel, the samakia.fabric collection, the API reference.
 dist: setup ## Build the wheel and the samakia.fabric collection into dist/

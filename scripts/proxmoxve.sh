@@ -12,7 +12,8 @@
 # Into ${SAMAKIA_CACHE:-$HOME/.cache/samakia-fabric}/proxmoxve/<key>/, keyed by the bridge and bpg
 # versions (from scripts/proxmoxve/go.mod), the Go version and a hash of scripts/proxmoxve/, under an
 # flock; Go's module and build caches are the default ones the other builds share. The directory also
-# keeps schema.json, which tests/unit/test_bridged_schema.py holds against the Python SDK.
+# keeps schema.json for reading; tests/provider/ holds the running plugin's GetSchema against the
+# Python SDK (make test-provider).
 set -euo pipefail
 
 # shellcheck source=scripts/env.sh

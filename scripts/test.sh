@@ -42,7 +42,7 @@ wait_for() {
     fi
 }
 wait_for scripts/engine.sh
-pytest tests/e2e tests/faults
+pytest tests/provider tests/e2e tests/faults
 wait_for scripts/seaweedfs.sh
 pytest tests/s3
 wait_for scripts/wire.sh

@@ -14,11 +14,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ENV := source scripts/env.sh &&
 
-.PHONY: help setup engine lint unit proxmoxve test-playbooks test-images test-e2e test-wire wire test-controller test bench \
+.PHONY: help setup engine lint unit proxmoxve test-provider test-playbooks test-images test-e2e test-wire wire test-controller test bench \
         preview up down drift drift-infra drift-config image catalog-check tools \
         plan apply-plan plan-key fetch-plan blast-radius pr-comment drift-incident publish-image repair record-fixtures \
         test-pipeline image-compare images-ci real-providers test-faults test-chaos unlock \
-        test-s3 seaweedfs affected-stacks apply-sites dist docs-api test-package
+        test-s3 seaweedfs affected-stacks apply-sites dist docs-api test-package test-provider
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -85,9 +85,11 @@ apply-sites: engine ## Apply each reviewed plan of STACKS="a b ..." in turn; one
 proxmoxve: ## Build (or find) the proxmoxve plugin: bpg v0.112.0 through Pulumi's bridge, cached by version
 	scripts/proxmoxve.sh >/dev/null
 
-test: setup tools engine wire seaweedfs ## Everything CI runs, every tier
-	$(ENV) scripts/lint.sh
-	$(ENV) pytest tests/unit tests/pipeline tests/playbooks tests/images tests/package tests/e2e tests/controller tests/faults tests/chaos tests/wire tests/s3
+test-provider: setup proxmoxve ## Provider tier: the bridged plugin's GetSchema against the pulumi_proxmoxve SDK (tokens, properties, nested types)
+	$(ENV) pytest -q tests/provider
+
+test: ## Everything CI runs, every tier (scripts/test.sh: the cold Go builds overlap the tiers that need no engine)
+	scripts/test.sh
 
 # The distribution (issue 23): the wheel, the samakia.fabric collection, the API reference.
 dist: setup ## Build the wheel and the samakia.fabric collection into dist/

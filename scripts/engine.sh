@@ -11,7 +11,7 @@
 #   engine/<hostkey>/    the language host callers use: scripts/engine/langhost plus scripts/langhost/
 #                        (RunPlugin, for policy packs), and a hard link to the CLI; its bin/ is the
 #                        bin dir printed and put on PATH
-#   pulumi-home/         PULUMI_HOME: the resource providers registered with `pulumi plugin install`
+#   pulumi-home-bridged/ PULUMI_HOME: the resource providers registered with `pulumi plugin install`
 # <key> (computed by scripts/env.sh) encodes the CLI, SDK, command and proxmoxve versions, the Go
 # version and a hash of scripts/engine/, so a change to any of them builds afresh (10-60 minutes).
 # <hostkey> encodes the SDK, CLI and Go versions and a hash of the host's sources (scripts/engine/

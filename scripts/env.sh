@@ -62,7 +62,10 @@ esac
 export PATH SAMAKIA_ROOT SAMAKIA_CACHE SAMAKIA_ENGINE_KEY SAMAKIA_ENGINE_DIR SAMAKIA_ENGINE_BIN
 export SAMAKIA_LANGHOST_KEY SAMAKIA_LANGHOST_DIR
 export SAMAKIA_PULUMI_CLI_VERSION SAMAKIA_PULUMI_SDK_VERSION SAMAKIA_COMMAND_VERSION SAMAKIA_PROXMOXVE_VERSION
-export PULUMI_HOME="$SAMAKIA_CACHE/pulumi-home"
+# Which plugins a checkout registers depends on its code (the bridged proxmoxve plugin since it
+# replaced the stand-in), and checkouts of different code share this machine's cache: each such
+# generation gets its own PULUMI_HOME, so one never registers its plugins over another's.
+export PULUMI_HOME="$SAMAKIA_CACHE/pulumi-home-bridged"
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 export PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=true

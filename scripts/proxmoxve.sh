@@ -12,7 +12,8 @@
 # Into ${SAMAKIA_CACHE:-$HOME/.cache/samakia-fabric}/proxmoxve/<key>/, keyed by the bridge and bpg
 # versions (from scripts/proxmoxve/go.mod), the Go version and a hash of scripts/proxmoxve/, under an
 # flock; Go's module and build caches are the default ones the other builds share. The directory also
-# keeps schema.json, which tests/unit/test_bridged_schema.py holds against the Python SDK.
+# keeps schema.json for reading; tests/provider/ holds the running plugin's GetSchema against the
+# Python SDK (make test-provider).
 set -euo pipefail
 
 # shellcheck source=scripts/env.sh
@@ -29,7 +30,7 @@ SRC=$SAMAKIA_ROOT/scripts/proxmoxve
 pin() { sed -n "s|^[[:space:]]*$1 \(v[^ ]*\).*|\1|p" "$SRC/go.mod" | head -n1; }
 BPG_VERSION=$(pin github.com/bpg/terraform-provider-proxmox)
 BRIDGE_VERSION=$(pin github.com/pulumi/pulumi-terraform-bridge/v3)
-[ -n "$BPG_VERSION" ] && [ -n "$BRIDGE_VERSION" ] || die "$SRC/go.mod does not pin bpg and the bridge"
+if [ -z "$BPG_VERSION" ] || [ -z "$BRIDGE_VERSION" ]; then die "$SRC/go.mod does not pin bpg and the bridge"; fi
 srchash=$(cd "$SRC" && find . -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) | LC_ALL=C sort |
     xargs sha256sum | sha256sum | cut -c1-10)
 KEY="proxmoxve$SAMAKIA_PROXMOXVE_VERSION-bpg$BPG_VERSION-bridge$BRIDGE_VERSION-$("$GO" env GOVERSION)-$srchash"

@@ -21,18 +21,23 @@ does. What this adds (each difference that remains is listed in docs/engine.md):
   URL (loopback mirrors only), answering filename, size and mimetype as PVE does. (fakepve
   enforces every endpoint's permission check from PVE's own schema.)
 - **Roles and API tokens.** ``grant_role`` gives a user (and so its tokens) a role on a path,
-  with PVE's built-in role privileges; ``issue_token`` issues ``user@realm!id`` with a UUID secret, as PVE does. The fabric's own
-  least-privilege roles for preview (read-only) and apply live here.
+  with PVE's built-in role privileges; ``issue_token`` issues ``user@realm!id`` with a UUID
+  secret, as PVE does. The fabric's own least-privilege roles for preview (read-only) and apply
+  live here.
+- **Mount points in config updates** are kept as PVE prints them back (volume first, options
+  sorted, sizes in PVE's units), whatever form the client sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import urllib.request
 import uuid
 from typing import Any
 
+from fakepve.lxc import format_size, parse_mount, parse_size, print_mount
 from fakepve.model import PveError
 
 #: Privileges of the roles the fabric's tokens use (names as PVE's built-ins where one fits).
@@ -73,6 +78,18 @@ ROLES: dict[str, frozenset[str]] = {
 }
 
 
+MOUNT_VALUE = re.compile(r"^(rootfs|mp\d+)$")
+
+
+def pve_mount(value: str) -> str:
+    """A mount point's value as PVE prints it back (see ``PveFidelity._update_config``)."""
+    mount = parse_mount(value)
+    size = parse_size(mount.get("size", "")) if "size" in mount else None
+    if size is not None:
+        mount["size"] = format_size(size)
+    return str(print_mount(mount)) if "volume" in mount else value
+
+
 class _WithTrailingSlash:
     """A router that registers every route under its path and under the path with a trailing ``/``."""
 
@@ -109,6 +126,17 @@ class PveFidelity:
         secret = str(uuid.uuid4())
         self.apitokens[tokenid] = secret  # type: ignore[attr-defined]
         return secret
+
+    # ------------------------------------------------------------------ mount points in config updates
+
+    async def _update_config(self, ct: Any, user: str, values: Any, deletes: Any, reverts: Any) -> None:
+        """A ``rootfs``/``mpN`` value is kept as PVE writes it back: the volume first, the options
+        sorted, the size in PVE's units. Upstream sends its resized rootfs with the size in bytes
+        and every option (``acl=0,size=6442450944,...,volume=...``: bpg proxmox/nodes/containers/
+        containers_types.go, ``CustomRootFS.EncodeValues``), and PVE prints property strings back
+        with ``disk-size`` values formatted (pve-common ``JSONSchema::print_property_string``)."""
+        values = {k: (pve_mount(v) if MOUNT_VALUE.match(k) else v) for k, v in values.items()}
+        await super()._update_config(ct, user, values, deletes, reverts)  # type: ignore[misc]
 
     # ------------------------------------------------------------------ HA resources
 

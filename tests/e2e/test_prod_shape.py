@@ -1,8 +1,8 @@
 """The production shape end to end: least-privilege tokens, protection, HA, a pool, two nodes.
 
-The real engine drives the stand-in providers (whose diffs follow bpg's schema, see
-tests/unit/test_conformance.py) against the local Proxmox, which refuses what PVE refuses: a
-protected container, a container under HA, a token without the privilege. Tests run in file order
+The real engine drives upstream's provider code (bpg's, bridged: scripts/proxmoxve/) with tokens
+in PVE's format against the local Proxmox, which refuses what PVE refuses: a protected container,
+a container under HA, a token without the privilege. Tests run in file order
 on one stack, as an operator's day would. Its containers are real LXC containers on a network of
 its own (10.81.LANE.0/24), torn down at the end, also on failure. Configuration (Ansible) is off
 for this stack (see tests/e2e/stacks/prod-shape.yaml); the `e2e` stack covers it.

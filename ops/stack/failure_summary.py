@@ -32,6 +32,7 @@ KINDS = {
     "command:local:Command": "policy run",
     "proxmoxve:download/file:File": "image download",
     "proxmoxve:index/haresource:Haresource": "HA resource",
+    "pulumi:providers:proxmoxve": "provider",
 }
 """What a person calls a resource of each type (by the end of its type token when not listed)."""
 
@@ -45,6 +46,10 @@ _PATTERNS = (
     re.compile(r'"message":\s*"(?P<m>(?:[^"\\]|\\.)*)"'),  # a PVE error body, as the stand-in quotes it
     re.compile(r"(?P<m>No route to host|connection reset by peer|connection refused|unexpected EOF)", re.I),
 )
+
+
+CANCELLED = "cancelled"
+"""The source of a failure that only followed another's (its operation's context was cancelled)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,9 @@ def failure_of(urn: str, message: str) -> Failure | None:
     text = message.strip()
     if not text or _ENGINE_NOISE.match(text) or text.startswith("Traceback"):
         return None
+    if "context canceled" in text:
+        # The engine stopped this resource's operation because another failed: a consequence.
+        return Failure(kind, name, CANCELLED, "stopped when the run stopped")
     if kind == "policy run":
         said = ansible_message(text)
         if said:
@@ -183,9 +191,13 @@ def render(action: str, stack: str, found: list[Failure], command: str) -> str:
             f"{action} of stack {stack} failed; no resource reported an error (the engine's output above says why).\n"
             f"  next: fix the cause, then run `{command}` again"
         )
-    lines = [f"{action} of stack {stack} failed: {len(found)} resource(s)"]
-    lines += [f"  - {f.line()}" for f in found]
-    steps = list(dict.fromkeys(next_step(f, command) for f in found))
+    causes = [f for f in found if f.source != CANCELLED] or found
+    followed = [f for f in found if f.source == CANCELLED and f not in causes]
+    lines = [f"{action} of stack {stack} failed: {len(causes)} resource(s)"]
+    lines += [f"  - {f.line()}" for f in causes]
+    if followed:
+        lines.append(f"  (stopped with the run: {', '.join(f'{f.kind} {f.name}' for f in followed)})")
+    steps = list(dict.fromkeys(next_step(f, command) for f in causes))
     lines += [f"  next: {step}" for step in steps]
     return "\n".join(lines)
 

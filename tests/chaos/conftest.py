@@ -255,7 +255,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for r in ROWS.values():  # what each seed injected, and how its first run ended
         for n, o in enumerate(r.outcomes, 1):
             faults = "; ".join(f"{i.kind} {i.what} {i.message}".strip() for i in o.injected)
-            first = "converged" if o.first_ok else (o.first_error.splitlines() or ["failed"])[-2:]
+            said = [line.strip() for line in o.first_error.splitlines() if line.startswith("  - ")]
+            first = "converged" if o.first_ok else " | ".join(said or o.first_error.splitlines()[:1])
             terminalreporter.write_line(f"  {r.fault} #{n}: {o.seconds:.1f} s; injected: {faults}; first run: {first}")
     if os.environ.get("SAMAKIA_WRITE_CHAOS_TABLE") == "1":
         doc = ROOT / "docs" / "reliability.md"

@@ -118,3 +118,17 @@ def test_the_engines_interrupt_ends_the_program_without_a_traceback_unless_debug
     assert "Traceback" in err and "KeyboardInterrupt" in err
     # Under mocks (a test process, not the language host's) Ctrl-C stays the caller's.
     assert quiet_when_stopped({}, argv0="/usr/bin/pytest") is False
+
+
+def test_an_operation_cancelled_because_another_failed_is_not_reported_as_a_cause() -> None:
+    container = f"{FLEET}$proxmoxve:index/containerLegacy:ContainerLegacy"
+    events = [
+        diag(f"{container}::app-1", "received an HTTP 500 response - Reason: got timeout"),
+        diag(f"{container}::db-1", "failed to run remediation: context canceled"),
+    ]
+    summary = render("up", "s", failures(events), "make up STACK=s")
+    assert summary.splitlines()[:3] == [
+        "up of stack s failed: 1 resource(s)",
+        "  - container app-1: Proxmox: got timeout",
+        "  (stopped with the run: container db-1)",
+    ]

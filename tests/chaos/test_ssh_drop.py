@@ -4,7 +4,9 @@ The lxc fabric (``e2e-chaos-ssh``): dns-1 and dns-2, each configured over SSH by
 Each seed changes a policy variable, so both policies run again, and kills the SSH session of one
 member's run on the container's side (its ``sshd: user@...`` process, as a dropped link or an sshd
 restart ends it) as soon as the session exists. The policy run of that container fails, and only
-it: the other member's run is not reported failed. The next ``make up`` applies the policy again.
+it: the other member's run is not reported failed (the engine starts no new step after the first
+failure, so it may not have run yet). The next ``make up`` applies the policy again: unbound is
+active on the dropped member after it.
 """
 
 from __future__ import annotations

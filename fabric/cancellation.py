@@ -26,6 +26,7 @@ from pathlib import Path
 from types import FrameType
 
 DEBUG_ENV = "SAMAKIA_DEBUG"
+"""``1``: show the program's own tracebacks (the stack runner's ``--debug`` sets it)."""
 EXEC_SCRIPT = "pulumi-language-python-exec"
 """The script the language host runs the program in (``sys.argv[0]`` of the program's process)."""
 EXIT_INTERRUPTED = 130

@@ -12,11 +12,13 @@ operator trying ``make up`` under chaos, through ``SAMAKIA_PVE_CHAOS``) names it
 - ``slow_rate``/``slow_seconds``: tasks that keep running for that long after the API accepted them;
 - ``failed_rate``/``failed_types``: tasks that end ``TASK ERROR: ...`` after the API accepted them.
 
-Every decision is a pure function of the seed and the call's identity (method, path and how many
-times that same call was made before; a task's type, id and occurrence), never of the order in
-which concurrent calls arrive, so the same seed disturbs the same calls on a loaded machine as on
-a quiet one. ``limit`` caps how many faults of each kind one schedule injects: a transient fault
-is one that ends.
+The transient, slow and failed decisions are a pure function of the seed and the call's identity
+(method, path and how many times that same call was made before; a task's type, id and
+occurrence), never of the order in which concurrent calls arrive, so the same seed disturbs the
+same calls on a loaded machine as on a quiet one. The unreachable window is a stretch of time, so
+it counts calls in arrival order: it opens at the same point of a run, but which of the calls the
+engine makes concurrently fall into it can differ from run to run. ``limit`` caps how many faults
+of each kind one schedule injects: a transient fault is one that ends.
 """
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ def test_backup_lock_shorter_than_the_wait(records: ChaosFabric, seed: int, kind
     row("a backup holds a container's lock for 5 s (the runner waits up to 60 s)").outcomes.append(outcome)
 
 
-@pytest.mark.parametrize(("seed", "kind"), [(1, "bump")])
+@pytest.mark.parametrize(("seed", "kind"), [(1, "create"), (2, "bump")])
 def test_slow_tasks(records: ChaosFabric, seed: int, kind: str) -> None:
     change = change_for(kind)
     schedule = ChaosSchedule(seed=seed, slow_rate=1.0, slow_seconds=4, limit=2)
@@ -152,7 +152,7 @@ def _group_status(f: ChaosFabric) -> dict[str, bool]:
     return {"dns-1": 1101 in running, "dns-2": 1102 in running}
 
 
-@pytest.mark.parametrize("seed", [1])
+@pytest.mark.parametrize("seed", [1, 2])
 def test_backup_lock_longer_than_the_wait(records: ChaosFabric, seed: int) -> None:
     """The bump would roll the dns group; a backup holds one member longer than the runner waits."""
     locked = (1101, 1102)[seed - 1]

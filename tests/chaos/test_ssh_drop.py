@@ -70,7 +70,7 @@ def drop_the_session(f: ChaosFabric, vmid: int, stop: threading.Event, dropped: 
         time.sleep(0.2)
 
 
-@pytest.mark.parametrize(("seed", "member"), [(1, "dns-1")])
+@pytest.mark.parametrize(("seed", "member"), [(1, "dns-1"), (2, "dns-2")])
 def test_a_dropped_ssh_session_fails_that_containers_policy_run_only(
     lxc_fabric: ChaosFabric, seed: int, member: str
 ) -> None:

@@ -53,7 +53,7 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 """The package version (semantic versioning; CHANGELOG.md). A change to a component's args or
 outputs is a major version; the collection ``samakia.fabric`` carries the same version."""
 

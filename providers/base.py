@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import threading
 import time
@@ -357,8 +358,37 @@ def init_failed(rid: str, state: Props, reason: str) -> grpc.Status:
     return _Status(grpc.StatusCode.UNKNOWN, reason, (("grpc-status-details-bin", status.SerializeToString()),))
 
 
+def exit_with_engine(every_s: float = 1.0) -> None:
+    """End this provider, and the commands it runs, within ``every_s`` of its engine's death.
+
+    Nothing tells a plugin that the engine was SIGKILLed: the stand-ins kept serving, parented to
+    init, for good. Upstream's Go plugins find out through a health check every 5 minutes (read:
+    pulumi/pulumi sdk/v3 v3.272.0, go/pulumi/provider/main.go, which starts
+    go/common/util/rpcutil/health.go ``Healthcheck`` with ``5*time.Minute``). The engine is our
+    parent, so we watch that: when it dies we are re-parented and ``getppid`` changes. Not
+    PR_SET_PDEATHSIG: it fires when the parent's forking *thread* ends, which the Go runtime of the
+    CLI may do at any time.
+
+    The engine starts every plugin as the leader of a process group of its own
+    (go/common/util/cmdutil/child_unix.go, ``RegisterProcessGroup``) and a command stays in it, so
+    killing the group ends a running command too: its result has nobody to go to, and the next
+    apply runs it again. A provider that leads no group (started by hand) only exits.
+    """
+    engine = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == engine:
+            time.sleep(every_s)
+        if os.getpgrp() == os.getpid():
+            os.killpg(os.getpgrp(), signal.SIGKILL)  # this process included
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-engine", daemon=True).start()
+
+
 def serve(provider: Provider) -> None:
-    """Serve on a loopback port and print it, as the engine expects of a plugin."""
+    """Serve on a loopback port and print it, as the engine expects of a plugin; exit with the engine."""
+    exit_with_engine()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=8), options=[("grpc.max_receive_message_length", 256 * 1024 * 1024)]
     )

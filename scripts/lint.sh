@@ -8,6 +8,13 @@ ruff check .
 ruff format --check .
 echo "lint: mypy"
 mypy
+echo "lint: gofmt (the project's Go: the bridged plugin, the language host, the wrapper modules)"
+gofmt_bin=$(command -v gofmt 2>/dev/null || echo /usr/local/go/bin/gofmt)
+unformatted=$("$gofmt_bin" -l scripts)
+if [ -n "$unformatted" ]; then
+    printf 'gofmt would reformat:\n%s\n' "$unformatted"
+    exit 1
+fi
 echo "lint: stack files validate"
 python -m ops.stack.validate Pulumi.prod.yaml
 scripts/lint-playbooks.sh

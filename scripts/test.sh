@@ -19,15 +19,12 @@ scripts/setup.sh
 scripts/tools.sh >/dev/null
 
 log=$(mktemp -t samakia-builds.XXXXXX)
-(
-    scripts/engine.sh >/dev/null
-    scripts/seaweedfs.sh >/dev/null
-    scripts/wire.sh >/dev/null
-) >"$log" 2>&1 &
+# In a session of its own, so that a failed or interrupted run stops the whole build tree (each
+# build writes its product last, so the flock'd caches stay whole).
+setsid bash -c 'scripts/engine.sh >/dev/null && scripts/seaweedfs.sh >/dev/null && scripts/wire.sh >/dev/null' \
+    >"$log" 2>&1 &
 builds=$!
-# A failed or interrupted run never leaves a build running behind it (the flock'd caches stay whole:
-# each build writes its product last).
-trap 'kill -- "$builds" 2>/dev/null || true; pkill -P "$builds" 2>/dev/null || true; rm -f "$log"' EXIT
+trap 'kill -- -"$builds" 2>/dev/null || true; rm -f "$log"' EXIT
 
 # shellcheck source=scripts/env.sh
 . scripts/env.sh

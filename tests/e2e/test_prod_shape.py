@@ -186,8 +186,11 @@ def test_disk_grow_of_a_protected_container_succeeds_in_place_with_protection_re
     assert "size=6G" in cfg["rootfs"] and macs(prod)["db-1"] == before
     assert_guarded(prod)
     prod.pulumi("preview", "--expect-no-changes", "--refresh")
-    # A second up with nothing changed leaves protection alone (the window opens only for a grow).
-    prod.pulumi("up", "--yes", "--skip-preview", "--expect-no-changes")
+    # Upstream read the container back inside the window (protection off), so the state learns of the
+    # restored protection at the next refresh, which every runner apply does; then nothing changes,
+    # and the window stays shut (it opens only for a grow).
+    prod.pulumi("up", "--yes", "--skip-preview", "--refresh", "--expect-no-changes")
+    assert_guarded(prod)
 
 
 def test_ha_pool_and_protection_changed_outside_pulumi_are_named_by_drift(prod: ProdShape, capsys: Any) -> None:

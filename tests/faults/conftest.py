@@ -4,8 +4,10 @@ The stack is the local stack cut down to what the faults need, on a network of i
 (10.83.LANE.0/24, its own loopback address and LXC tag, so it runs beside the engine tier):
 ``dns-1`` on pve2 (configured over SSH by its policy: the "configuration runs" phase) and
 ``db-1`` on pve1 with a data volume (no policy: its data is a row written on the volume, and an
-image bump replaces it). Engine runs are killed with SIGKILL to their whole process group (the
-engine, its language host and providers, Ansible), as a lost CI runner would be; the phase is
+image bump replaces it). Engine runs are killed with SIGKILL to the CLI's process group (the
+engine and what shares its group), as a lost CI runner would be; the language host and each plugin
+run in groups of their own and exit by themselves within a second of their engine's death
+(``test_processes.py`` kills the CLI alone and proves it); the phase is
 made exact by a tripwire on the local PVE (``ops.localpve.tripwire``) or by the policy runner's
 process appearing, never by a sleep.
 

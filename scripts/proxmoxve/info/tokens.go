@@ -6,7 +6,7 @@ import (
 )
 
 // The naming rule pulumi-proxmoxve 8.x publishes bpg's resources under, derived from the tokens its
-// Python SDK (pulumi_proxmoxve 8.6.0) registers; tests/unit/test_bridged_schema.py holds every token
+// Python SDK (pulumi_proxmoxve 8.6.0) registers; tests/provider/test_schema.py holds every token
 // of that SDK against this rule. bpg has two families of names:
 //
 //	proxmox_sdn_zone_vlan                     -> sdn/zone/vlan:Vlan             (current)

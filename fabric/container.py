@@ -60,8 +60,7 @@ class ReleaseTarget:
 
 
 RELEASE = "python3 -m fabric.runtime.release"
-GROW_LIFT = "python3 -m fabric.runtime.grow_window lift"
-GROW_RESTORE = "python3 -m fabric.runtime.grow_window restore"
+GROW_WINDOW = "python3 -m fabric.runtime.grow_window"
 
 
 @dataclass(frozen=True)
@@ -214,24 +213,8 @@ class LxcContainer(pulumi.ComponentResource):
         )
         # A protected container's root disk grows in place only with protection lifted around the
         # update (fabric/runtime/grow_window.py says why); both commands re-run when the size changes.
-        guarded = args.release is not None and args.protection
-        grow_env = (
-            {**args.release.environment(args.node, args.vmid), "SAMAKIA_GROW_DISK_GB": str(args.disk_gb)}
-            if guarded and args.release is not None
-            else {}
-        )
-        self.grow_lift = (
-            local.Command(
-                f"{name}-grow-lift",
-                create=GROW_LIFT,
-                environment=grow_env,
-                triggers=[args.disk_gb],
-                add_previous_output_in_env=False,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            if guarded
-            else None
-        )
+        release = args.release if args.protection else None
+        self.grow_lift = self._grow_window(name, "lift", release, args) if release else None
         """Lifts protection before a root disk grow (None unless protected with ``release``)."""
         self.container = proxmoxve.ContainerLegacy(
             name,
@@ -301,18 +284,7 @@ class LxcContainer(pulumi.ComponentResource):
             else None
         )
         """The release step that lifts protection and HA before a replace or destroy (None without ``release``)."""
-        self.grow_restore = (
-            local.Command(
-                f"{name}-grow-restore",
-                create=GROW_RESTORE,
-                environment=grow_env,
-                triggers=[args.disk_gb],
-                add_previous_output_in_env=False,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.container]),
-            )
-            if guarded
-            else None
-        )
+        self.grow_restore = self._grow_window(name, "restore", release, args, after=self.container) if release else None
         """Restores protection after a root disk grow (None unless protected with ``release``)."""
         after = [r for r in (self.container, self.release) if r is not None]
         self.pool_membership = (
@@ -359,6 +331,27 @@ class LxcContainer(pulumi.ComponentResource):
                 "imageIdentity": self.image_identity,
                 "instance": self.instance,
             }
+        )
+
+    def _grow_window(
+        self,
+        name: str,
+        action: str,
+        release: ReleaseTarget,
+        args: LxcContainerArgs,
+        after: pulumi.Resource | None = None,
+    ) -> local.Command:
+        """One half of the grow window (``lift`` before the container, ``restore`` after it)."""
+        return local.Command(
+            f"{name}-grow-{action}",
+            create=f"{GROW_WINDOW} {action}",
+            environment={
+                **release.environment(args.node, args.vmid),
+                "SAMAKIA_GROW_DISK_GB": str(args.disk_gb),
+            },
+            triggers=[args.disk_gb],  # re-run exactly when the size changes
+            add_previous_output_in_env=False,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[after] if after else None),
         )
 
 

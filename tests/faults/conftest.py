@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -90,6 +90,20 @@ class FaultFabric(LocalFabric):
         wire: Tripwire = self.pve.call(lambda: self.pve.pve.arm(method, suffix, after=after))
         return wire
 
+    def start_up(self, out: IO[str]) -> subprocess.Popen[str]:
+        """``pulumi up`` as the stack runner starts it (refreshed, with the policy pack), in a session of
+        its own, its output into ``out``."""
+        return subprocess.Popen(
+            self.ws.argv("up", "--yes", "--skip-preview", "--refresh", *policy_args(self.ws)),
+            cwd=self.project,
+            env=self.ws.env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+
     def killed_up(self, phase: Callable[[subprocess.Popen[str]], bool], timeout: float = 600) -> str:
         """Start ``pulumi up`` as the runner does, SIGKILL its process group once ``phase`` says so.
 
@@ -97,16 +111,7 @@ class FaultFabric(LocalFabric):
         """
         log = self.project / f"killed-{len(ROWS)}.log"
         with log.open("w") as out:
-            proc = subprocess.Popen(
-                self.ws.argv("up", "--yes", "--skip-preview", "--refresh", *policy_args(self.ws)),
-                cwd=self.project,
-                env=self.ws.env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                text=True,
-                start_new_session=True,
-            )
+            proc = self.start_up(out)
             try:
                 give_up = time.monotonic() + timeout
                 while not phase(proc):

@@ -16,13 +16,11 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 from fabric.runtime.ansible_run import RUN_MARKER
 from fabric.runtime.controller_client import SOCKET_ENV
-from ops.stack.reviewed import policy_args
 from tests.processes import Proc, Tracked, environ, processes
 
 from .conftest import CONTAINERS, ROW, ROWS, FaultFabric, FaultRow
@@ -61,16 +59,7 @@ def test_killing_the_cli_alone_leaves_nothing_it_started_running(faults: FaultFa
     faults.set_config("policies.dns.vars.fault_round", "cli-alone")  # the dns policy runs again
     log = faults.project / "killed-cli-alone.log"
     with log.open("w") as out:
-        proc = subprocess.Popen(
-            faults.ws.argv("up", "--yes", "--skip-preview", "--refresh", *policy_args(faults.ws)),
-            cwd=faults.project,
-            env=faults.ws.env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+        proc = faults.start_up(out)
         engine = Tracked(proc.pid)
         try:
             give_up = time.monotonic() + 600

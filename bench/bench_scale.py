@@ -233,12 +233,17 @@ def lever_steps(lever: str | None) -> tuple[tuple[tuple[str, tuple[str, ...]], .
     return steps, env
 
 
-def variants(program: str, levers: list[str]) -> list[str | None]:
-    """The runs of one program: as today (None), then with each lever (the Pulumi programs only)."""
-    return [None] if program == "tofu" else [None, *levers]
+def variants(program: str, levers: list[str], plain: bool = True) -> list[str | None]:
+    """The runs of one program: as today (None, unless not ``plain``), then with each lever (the
+    Pulumi programs only)."""
+    if program == "tofu":
+        return [None] if plain else []
+    return [None, *levers] if plain else [*levers]
 
 
-def run(sizes: list[int], backends: list[str], results: Path, programs: list[str], levers: list[str]) -> None:
+def run(
+    sizes: list[int], backends: list[str], results: Path, programs: list[str], *, levers: list[str], plain: bool = True
+) -> None:
     with tempfile.TemporaryDirectory(prefix="samakia-scale-") as tmp:
         base = Path(tmp)
         stores: dict[str, S3Store | None] = {}
@@ -249,7 +254,7 @@ def run(sizes: list[int], backends: list[str], results: Path, programs: list[str
             for n in sizes:
                 for name in backends:
                     for program in programs:
-                        for lever in variants(program, levers):
+                        for lever in variants(program, levers, plain):
                             run_one(base / name, n, stores[name], program, lever=lever, results=results)
 
 
@@ -500,6 +505,9 @@ def main() -> None:
         default=[],
         help="also run the Pulumi programs with each of these levers (rows named program+lever)",
     )
+    ap.add_argument(
+        "--levers-only", action="store_true", help="only the lever runs (their plain rows from another run: marked)"
+    )
     ap.add_argument("--render", action="store_true", help="only render the results file")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = ap.parse_args()
@@ -510,7 +518,7 @@ def main() -> None:
         subprocess.run(["bash", str(ROOT / "scripts" / "engine.sh")], check=True, capture_output=True)
         if not args.append:
             args.results.unlink(missing_ok=True)
-        run(args.sizes, args.backends, args.results, args.programs, args.levers)
+        run(args.sizes, args.backends, args.results, args.programs, levers=args.levers, plain=not args.levers_only)
     table = render(json.loads(args.results.read_text()) if args.results.exists() else [])
     print(table)
     if not args.no_write:

@@ -526,13 +526,20 @@ def main() -> None:
 
 
 NOTE = (
-    "Run: `bench/bench_scale.py` (part of `make bench`). Real engine, stand-in providers, the local Proxmox "
-    "with time scale 0 and containers as API records, infrastructure only; containers in intent files. "
-    "up = `pulumi up --skip-preview` on the empty stack; noop = a preview expecting no changes; destroy. "
-    "file = the DIY file backend; s3 = the DIY backend on a SeaweedFS bucket on loopback. CPU = the CLI, "
-    "language host, program and providers together, plus the S3 server's own CPU on s3; peak = the engine's "
-    "process tree's resident memory (the server's not counted). Exponent = "
-    "log(CPU ratio) / log(size ratio) between neighbouring sizes: 1 linear, 2 quadratic."
+    "Run: `bench/bench_scale.py` (part of `make bench`). Real engine and the project's bridged build of bpg's provider "
+    "v0.112.0 (scripts/proxmoxve.sh); OpenTofu v1.12.6 with bpg's own v0.112.0 plugin (scripts/wire.sh); the local "
+    "Proxmox with time scale 0 and containers as API records, infrastructure only; the Pulumi programs' containers "
+    "in intent files, OpenTofu's in `main.tf.json` derived from the same files (`bench/tofu_scale.py`). "
+    "up = `pulumi up --skip-preview` on the empty stack / `tofu apply -auto-approve`; noop = a preview expecting no "
+    "changes / `tofu plan -detailed-exitcode` (which refreshes every container first; the preview reads nothing); "
+    "destroy = `pulumi destroy` / `tofu destroy` (which refreshes first). Each tool's default parallelism (Pulumi 8 "
+    "here: 4 x GOMAXPROCS; OpenTofu 10). file = the DIY file backend / OpenTofu's local state file; s3 = the DIY "
+    "backend / OpenTofu's `s3` backend with `use_lockfile`, on one SeaweedFS bucket on loopback. CPU = every process "
+    "of the tool (Pulumi: CLI, language host, program, providers; OpenTofu: CLI and provider plugins), plus the S3 "
+    "server's own CPU on s3; the local Proxmox's CPU (its event-loop thread in the benchmark's process) is shown "
+    "apart. peak = the tool's process tree's resident memory (the servers' not counted). Exponent = "
+    "log(ratio) / log(size ratio) between neighbouring sizes: 1 linear, 2 quadratic. Every run niced (19) on a "
+    "machine shared with other engineers' tests: read CPU first, wall with the load beside it."
 )
 
 

@@ -346,8 +346,10 @@ def fit_lines(by: dict[tuple[Any, ...], dict[str, Any]], sizes: list[int]) -> li
             five = 5 * at_1000
             one = a * 5000 + b * 5000**2
             measured = "" if any(n == 1000 for n, _ in points) else " (fit)"
+            # A negative linear term (the points curve faster than the model) has no crossing size.
+            crossing = f"{a / b:.0f}" if a > 0 else "-"
             out.append(
-                f"| {name} | {program} | {a:.4f} | {b:.2e} | {a / b:.0f} | {five:.0f}{measured} | {one:.0f} "
+                f"| {name} | {program} | {a:.4f} | {b:.2e} | {crossing} | {five:.0f}{measured} | {one:.0f} "
                 f"| {one / five:.1f} |"
             )
     return out

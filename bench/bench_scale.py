@@ -1,10 +1,14 @@
 """Benchmark: the ceiling of one stack. ``pulumi up``, a no-change preview and ``destroy`` at 100, 500
-and 1000 containers, on the file backend and on an S3 bucket (SeaweedFS on loopback), fabric
-against raw in the same run.
+and 1000 containers, on the file backend and on an S3 bucket (SeaweedFS on loopback): the fabric,
+a raw Pulumi program and OpenTofu with bpg's own provider (``bench/tofu_scale.py``) in the same run.
 
-    python bench/bench_scale.py                          # 100 500 1000, both backends
+    python bench/bench_scale.py                          # 100 500 1000, both backends, all three
     python bench/bench_scale.py --sizes 100 --backends s3 --no-write
+    python bench/bench_scale.py --sizes 100 500 --programs fabric --levers skip-checkpoints gzip
     python bench/bench_scale.py --render                 # the table again from the results file
+
+``--levers`` also runs the Pulumi programs with each named lever (``LEVERS``: an environment
+variable or an ``up``/``destroy`` argument), as rows named ``program+lever``.
 
 Each (size, backend, program) runs in a scratch project on its own local Proxmox (time scale 0,
 containers as API records: ``local_services(containers=False)``), with the containers in intent

@@ -122,18 +122,23 @@ def run_steps(
     p: Path,
     steps: tuple[tuple[str, tuple[str, ...]], ...],
     env: dict[str, str] | None = None,
+    *,
     backend_env: dict[str, str] | None = None,
     on_step: Callable[[str, Measured], None] | None = None,
+    on_start: Callable[[Any], None] | None = None,
 ) -> dict[str, Measured]:
     """Each step's measure (``env`` over the environment the stack runner gives the step;
     ``backend_env`` for another state backend than the project's file one; ``on_step`` sees each
-    measure as it is taken); stops with the engine's own words when one fails."""
+    measure as it is taken; ``on_start`` the running local Proxmox before the first step); stops
+    with the engine's own words when one fails."""
     out = {}
     # API records only (containers=False): the point is the engine's cost at scale, not booting
     # a thousand containers; the e2e tier and bench_lxc.py run real ones.
     with local_fabric(
         p, STACK, pve_host=PVE_HOST, mirror_port=MIRROR_PORT, containers=False, backend_env=backend_env
-    ) as (ws, _):
+    ) as (ws, pve):
+        if on_start is not None:
+            on_start(pve)
         for label, args in steps:
             m = run_measured(ws.argv(*args), cwd=p, env={**ws.env_for(*args), **(env or {})})
             if m.result.returncode != 0:

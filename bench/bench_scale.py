@@ -1,10 +1,14 @@
 """Benchmark: the ceiling of one stack. ``pulumi up``, a no-change preview and ``destroy`` at 100, 500
-and 1000 containers, on the file backend and on an S3 bucket (SeaweedFS on loopback), fabric
-against raw in the same run.
+and 1000 containers, on the file backend and on an S3 bucket (SeaweedFS on loopback): the fabric,
+a raw Pulumi program and OpenTofu with bpg's own provider (``bench/tofu_scale.py``) in the same run.
 
-    python bench/bench_scale.py                          # 100 500 1000, both backends
+    python bench/bench_scale.py                          # 100 500 1000, both backends, all three
     python bench/bench_scale.py --sizes 100 --backends s3 --no-write
+    python bench/bench_scale.py --sizes 100 500 --programs fabric --levers skip-checkpoints gzip
     python bench/bench_scale.py --render                 # the table again from the results file
+
+``--levers`` also runs the Pulumi programs with each named lever (``LEVERS``: an environment
+variable or an ``up``/``destroy`` argument), as rows named ``program+lever``.
 
 Each (size, backend, program) runs in a scratch project on its own local Proxmox (time scale 0,
 containers as API records: ``local_services(containers=False)``), with the containers in intent
@@ -27,9 +31,10 @@ import json
 import math
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,15 +44,28 @@ sys.path.insert(0, str(ROOT))
 
 from bench import bench_engine  # noqa: E402
 from bench.bench_engine import STEPS, project, run_steps  # noqa: E402
-from bench.proctree import ENGINE, Measured  # noqa: E402
+from bench.proctree import ENGINE, TOFU, Measured, run_measured  # noqa: E402
 from bench.report import write_section  # noqa: E402
+from bench.tofu_scale import STEPS as TOFU_STEPS  # noqa: E402
+from bench.tofu_scale import s3_backend, tofu_config, tofu_env  # noqa: E402
 from fabric.paths import cache_root  # noqa: E402
 from ops.localpve.lane import loopback, port  # noqa: E402
-from ops.localpve.s3_server import S3Store, seaweedfs  # noqa: E402
+from ops.localpve.s3_server import REGION, S3Store, seaweedfs  # noqa: E402
+from ops.localpve.services import local_services  # noqa: E402
 
 SIZES = (100, 500, 1000)
 BACKENDS = ("file", "s3")
-PROGRAMS = ("raw", "fabric")
+PROGRAMS = ("raw", "fabric", "tofu")
+"""The raw Pulumi program, the fabric, and OpenTofu with bpg's own provider (``bench/tofu_scale.py``)."""
+LEVERS: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
+    # Each: the environment and the extra ``up``/``destroy`` arguments of one lever (docs/benchmarks.md
+    # says what each does in the engine and what it was measured to do).
+    "no-backups": ({"PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS": "true"}, ()),
+    "gzip": ({"PULUMI_DIY_BACKEND_GZIP": "true"}, ()),
+    "skip-checkpoints": ({"PULUMI_SKIP_CHECKPOINTS": "true"}, ()),
+    "parallel-2": ({}, ("--parallel", "2")),
+    "parallel-32": ({}, ("--parallel", "32")),
+}
 APPLY_STEPS = STEPS[1:]  # up, noop (a no-change preview), destroy
 TITLE = "Scale: one stack's ceiling, file and S3 backends"
 
@@ -72,33 +90,44 @@ def record(path: Path, row: dict[str, Any]) -> None:
     path.write_text(json.dumps(rows, indent=1))
 
 
-def row_of(n: int, backend: str, program: str, step: str, m: Measured) -> dict[str, Any]:
+def row_of(key: tuple[int, str, str], step: str, m: Measured, tool_role: str = ENGINE) -> dict[str, Any]:
+    n, backend_name, program = key
     return {
         "n": n,
-        "backend": backend,
+        "backend": backend_name,
         "program": program,
         "step": step,
         "wall": round(m.seconds, 2),
         "cpu": round(m.cpu, 2),
-        "engine_cpu": round(m.cpu_by_role.get(ENGINE, 0.0), 2),
+        "engine_cpu": round(m.cpu_by_role.get(tool_role, 0.0), 2),
+        "roles": {role: round(cpu, 2) for role, cpu in sorted(m.cpu_by_role.items())},
         "peak_mib": round(m.peak / 2**20),
         "load": round(os.getloadavg()[0], 1),
         "run": RUN,
     }
 
 
-class ServerCpu:
-    """CPU seconds the S3 server used since the previous reading: the backend's side of each step,
-    which the process-tree measure of the engine does not see (the server is not its child)."""
+class StatCpu:
+    """CPU seconds a process or thread outside the measured tree used since the previous reading:
+    the S3 server (the backend's side of each step) and the local Proxmox's event-loop thread (the
+    API's side; it runs in this process), which the process-tree measure does not see."""
 
-    def __init__(self, pid: int | None) -> None:
-        self.pid = pid
+    def __init__(self, stat: Path | None) -> None:
+        self.stat = stat
         self.last = self.read()
 
+    @classmethod
+    def of_process(cls, pid: int | None) -> StatCpu:
+        return cls(Path(f"/proc/{pid}/stat") if pid is not None else None)
+
+    @classmethod
+    def of_thread(cls, tid: int | None) -> StatCpu:
+        return cls(Path(f"/proc/self/task/{tid}/stat") if tid is not None else None)
+
     def read(self) -> float:
-        if self.pid is None:
+        if self.stat is None:
             return 0.0
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = self.stat.read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def since_last(self) -> float:
@@ -107,17 +136,25 @@ class ServerCpu:
         return used
 
 
-def recorder(results: Path, server: ServerCpu, key: tuple[int, str, str]) -> Callable[[str, Measured], None]:
-    """What ``run_steps`` calls after each step: the row, with the S3 server's CPU, appended to ``results``."""
+class Recorder:
+    """What each step calls with its measure: the row, with the S3 server's and the local Proxmox's
+    CPU, appended to ``results`` and printed."""
 
-    def on_step(step: str, m: Measured) -> None:
-        row = row_of(*key, step, m)
-        row["server_cpu"] = round(server.since_last(), 2)
-        record(results, row)
-        if row["server_cpu"]:
-            print(f"  (S3 server CPU {row['server_cpu']:.1f} s)", flush=True)
+    def __init__(self, results: Path, server: StatCpu, key: tuple[int, str, str], tool_role: str = ENGINE) -> None:
+        self.results, self.server, self.key, self.tool_role = results, server, key, tool_role
+        self.pve = StatCpu(None)
 
-    return on_step
+    def start(self, running: Any) -> None:
+        """The local Proxmox is up: read its loop thread's CPU from here on."""
+        self.pve = StatCpu.of_thread(running.thread.native_id)
+        self.server.since_last()  # what the server did while the services started is no step's
+
+    def __call__(self, step: str, m: Measured) -> None:
+        row = row_of(self.key, step, m, self.tool_role)
+        row["server_cpu"] = round(self.server.since_last(), 2)
+        row["pve_cpu"] = round(self.pve.since_last(), 2)
+        record(self.results, row)
+        print(f"  (S3 server CPU {row['server_cpu']:.1f} s, local Proxmox CPU {row['pve_cpu']:.1f} s)", flush=True)
 
 
 @contextlib.contextmanager
@@ -137,7 +174,80 @@ def backend(name: str, tmp: Path, keep_log: Path) -> Iterator[S3Store | None]:
             raise
 
 
-def run(sizes: list[int], backends: list[str], results: Path, programs: list[str]) -> None:
+def wire_bin() -> Path:
+    """OpenTofu's and bpg's bin dir (``scripts/wire.sh``: built once, cached by version)."""
+    out = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "wire.sh")],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"scripts/wire.sh failed:\n{out.stderr[-3000:]}")
+    return Path(out.stdout.strip())
+
+
+def _tofu(bin_dir: Path, workdir: Path, env: dict[str, str], *args: str) -> Measured:
+    return run_measured([str(bin_dir / "tofu"), *args, "-no-color"], cwd=workdir, env=env)
+
+
+def run_tofu(p: Path, store: S3Store | None, prefix: str, on_step: Recorder) -> None:
+    """OpenTofu's apply, no-change plan and destroy of project ``p``'s containers on the same local
+    Proxmox set-up as the Pulumi programs (``tofu init`` first, not measured, as Pulumi's stack init)."""
+    bin_dir = wire_bin()
+    work = p / "tofu"
+    work.mkdir()
+    stack_file = p / f"Pulumi.{bench_engine.STACK}.yaml"
+    s3 = s3_backend(store.bucket, f"http://{store.endpoint}", REGION, prefix) if store is not None else None
+    (work / "main.tf.json").write_text(json.dumps(tofu_config(p, stack_file, s3), indent=1))
+    with local_services(
+        p,
+        p / ".state",
+        bench_engine.PVE_HOST,
+        bench_engine.MIRROR_PORT,
+        stack=bench_engine.STACK,
+        containers=False,
+    ) as (services_env, running):
+        creds = {k: v for k, v in (store.env() if store is not None else {}).items() if k.startswith("AWS_")}
+        env = tofu_env(bin_dir, work, {**services_env, **creds})
+        init = _tofu(bin_dir, work, env, "init", "-input=false")
+        if init.result.returncode != 0:
+            raise SystemExit(f"tofu init failed:\n{(init.result.stdout + init.result.stderr)[-3000:]}")
+        on_step.start(running)
+        for label, args in TOFU_STEPS:
+            m = _tofu(bin_dir, work, env, *args)
+            # plan -detailed-exitcode: 2 would be a change where none is expected.
+            if m.result.returncode != 0:
+                raise SystemExit(f"tofu {' '.join(args)} failed:\n{(m.result.stdout + m.result.stderr)[-3000:]}")
+            on_step(label, m)
+            roles = ", ".join(f"{role} {cpu:.1f}" for role, cpu in sorted(m.cpu_by_role.items()))
+            print(
+                f"  tofu-{p.name:9s} {label:8s} {m.seconds:8.1f} s {m.cpu:8.1f} s CPU "
+                f"{m.peak / 2**20:7.0f} MiB ({roles})"
+            )
+
+
+def lever_steps(lever: str | None) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], dict[str, str]]:
+    """The Pulumi steps and environment with ``lever`` applied (its arguments go to ``up`` and ``destroy``)."""
+    if lever is None:
+        return APPLY_STEPS, {}
+    env, extra = LEVERS[lever]
+    steps = tuple((label, (*args, *extra) if label != "noop" else args) for label, args in APPLY_STEPS)
+    return steps, env
+
+
+def variants(program: str, levers: list[str], plain: bool = True) -> list[str | None]:
+    """The runs of one program: as today (None, unless not ``plain``), then with each lever (the
+    Pulumi programs only)."""
+    if program == "tofu":
+        return [None] if plain else []
+    return [None, *levers] if plain else [*levers]
+
+
+def run(
+    sizes: list[int], backends: list[str], results: Path, programs: list[str], *, levers: list[str], plain: bool = True
+) -> None:
     with tempfile.TemporaryDirectory(prefix="samakia-scale-") as tmp:
         base = Path(tmp)
         stores: dict[str, S3Store | None] = {}
@@ -148,14 +258,26 @@ def run(sizes: list[int], backends: list[str], results: Path, programs: list[str
             for n in sizes:
                 for name in backends:
                     for program in programs:
-                        p = project(base / name, n, baseline=program == "raw")
-                        store = stores[name]
-                        env = store.env(prefix=f"{program}-{n}") if store is not None else None
-                        print(f"{n} containers, {name} backend, {program}:", flush=True)
-                        on_step = recorder(
-                            results, ServerCpu(store.pid if store is not None else None), (n, name, program)
-                        )
-                        run_steps(p, APPLY_STEPS, backend_env=env, on_step=on_step)
+                        for lever in variants(program, levers, plain):
+                            run_one(base / name, n, stores[name], program, lever=lever, results=results)
+
+
+def run_one(where: Path, n: int, store: S3Store | None, program: str, *, lever: str | None, results: Path) -> None:
+    """One program (with ``lever``, if any) at ``n`` containers on one backend: up, no-change, destroy."""
+    label = f"{program}+{lever}" if lever else program
+    (where / label).mkdir(parents=True, exist_ok=True)
+    p = project(where / label, n, baseline=program != "fabric")
+    prefix = f"{label}-{n}"
+    backend_name = "s3" if store is not None else "file"
+    print(f"{n} containers, {backend_name} backend, {label}:", flush=True)
+    server = StatCpu.of_process(store.pid if store is not None else None)
+    on_step = Recorder(results, server, (n, backend_name, label), TOFU if program == "tofu" else ENGINE)
+    if program == "tofu":
+        run_tofu(p, store, prefix, on_step)
+        return
+    steps, lever_env = lever_steps(lever)
+    env = store.env(prefix=prefix) if store is not None else None
+    run_steps(p, steps, lever_env, backend_env=env, on_step=on_step, on_start=on_step.start)
 
 
 def exponent(c1: float, c2: float, n1: int, n2: int) -> float:
@@ -228,27 +350,34 @@ def fit_lines(by: dict[tuple[Any, ...], dict[str, Any]], sizes: list[int]) -> li
             five = 5 * at_1000
             one = a * 5000 + b * 5000**2
             measured = "" if any(n == 1000 for n, _ in points) else " (fit)"
+            # A negative linear term (the points curve faster than the model) has no crossing size.
+            crossing = f"{a / b:.0f}" if a > 0 else "-"
             out.append(
-                f"| {name} | {program} | {a:.4f} | {b:.2e} | {a / b:.0f} | {five:.0f}{measured} | {one:.0f} "
+                f"| {name} | {program} | {a:.4f} | {b:.2e} | {crossing} | {five:.0f}{measured} | {one:.0f} "
                 f"| {one / five:.1f} |"
             )
     return out
 
 
-def render(rows: list[dict[str, Any]]) -> str:
-    """Per backend, step and program: each size's wall / CPU / peak, and the growth exponents."""
-    by = {(r["backend"], r["step"], r["program"], r["n"]): r for r in rows}
-    sizes = sorted({r["n"] for r in rows})
+Index = dict[tuple[Any, ...], dict[str, Any]]
+
+
+def _wall(r: dict[str, Any]) -> float:
+    return float(r["wall"])
+
+
+def main_table(by: Index, sizes: list[int], programs: list[str]) -> list[str]:
+    """Per backend, step and program: each size's wall / CPU / peak / load, and the growth exponents."""
     pairs = ", ".join(f"{a}->{b}" for a, b in itertools.pairwise(sizes))
     lines = [
         "| backend | step | program | "
         + " | ".join(f"{n}: wall s / CPU s / peak MiB / load" for n in sizes)
-        + f" | exponent, CPU ({pairs}) | exponent, engine CPU |",
-        "| --- | --- | --- |" + " ---: |" * len(sizes) + " ---: | ---: |",
+        + f" | exponent, CPU ({pairs}) | exponent, wall | exponent, tool CPU |",
+        "| --- | --- | --- |" + " ---: |" * len(sizes) + " ---: | ---: | ---: |",
     ]
     for name in BACKENDS:
         for step, _ in APPLY_STEPS:
-            for program in PROGRAMS:
+            for program in programs:
                 key = (name, step, program)
                 cells = []
                 for n in sizes:
@@ -259,29 +388,105 @@ def render(rows: list[dict[str, Any]]) -> str:
                 lines.append(
                     f"| {name} | {step} | {program} | "
                     + " | ".join(cells)
-                    + f" | {_exponents(by, key, sizes, 'cpu')} | {_exponents(by, key, sizes, 'engine_cpu')} |"
+                    + f" | {_exponents(by, key, sizes, 'cpu')} | {_exponents(by, key, sizes, 'wall')}"
+                    + f" | {_exponents(by, key, sizes, 'engine_cpu')} |"
                 )
-    lines += ["", f"Fabric / raw CPU ratio ({CROSS_RUN}: the two from different runs):", ""]
-    lines += [
-        "| backend | step | " + " | ".join(str(n) for n in sizes) + " |",
+    return lines
+
+
+def ratio_table(by: Index, sizes: list[int], over: str, under: str) -> list[str]:
+    """``over`` / ``under`` per backend, step and size: CPU and wall."""
+    lines = [
+        "",
+        f"{over} / {under}, CPU and wall ({CROSS_RUN}: the two from different runs):",
+        "",
+        "| backend | step | " + " | ".join(f"{n}: CPU / wall" for n in sizes) + " |",
         "| --- | --- |" + " ---: |" * len(sizes),
     ]
     for name in BACKENDS:
         for step, _ in APPLY_STEPS:
             cells = []
             for n in sizes:
-                f, r = by.get((name, step, "fabric", n)), by.get((name, step, "raw", n))
-                cells.append(f"{_cpu(f) / _cpu(r):.2f}{_across(f, r)}" if f and r and _cpu(r) else "-")
+                f, r = by.get((name, step, over, n)), by.get((name, step, under, n))
+                ok = f and r and _cpu(r) and _wall(r)
+                cells.append(
+                    f"{_cpu(f) / _cpu(r):.2f} / {_wall(f) / _wall(r):.2f}{_across(f, r)}" if f and r and ok else "-"
+                )
             if any(c != "-" for c in cells):
                 lines.append(f"| {name} | {step} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def server_table(by: Index, sizes: list[int], programs: list[str]) -> list[str]:
+    """The servers' side of each step: the local Proxmox's loop thread and, on S3, the S3 server."""
+    lines = [
+        "",
+        "The servers' CPU s per step (local Proxmox API / S3 server; the S3 figure is already in the CPU above, "
+        "the Proxmox one is not):",
+        "",
+        "| backend | step | program | " + " | ".join(str(n) for n in sizes) + " |",
+        "| --- | --- | --- |" + " ---: |" * len(sizes),
+    ]
+    for name in BACKENDS:
+        for step, _ in APPLY_STEPS:
+            for program in programs:
+                rows = [by.get((name, step, program, n)) for n in sizes]
+                if not any(rows):
+                    continue
+                cells = [f"{r.get('pve_cpu', 0.0):.1f} / {r.get('server_cpu', 0.0):.1f}" if r else "-" for r in rows]
+                lines.append(f"| {name} | {step} | {program} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def lever_table(by: Index, sizes: list[int], levers: list[str]) -> list[str]:
+    """Each lever's row against the same program's plain row: CPU and wall, and their ratio."""
+    lines = [
+        "",
+        "Levers (program+lever against the program as it runs today; CPU s / wall s, and the ratio of each):",
+        "",
+        "| backend | step | lever | " + " | ".join(f"{n}: CPU / wall (ratio)" for n in sizes) + " |",
+        "| --- | --- | --- |" + " ---: |" * len(sizes),
+    ]
+    for name in BACKENDS:
+        for step, _ in APPLY_STEPS:
+            for label in levers:
+                base = label.split("+")[0]
+                cells = []
+                for n in sizes:
+                    lv, b = by.get((name, step, label, n)), by.get((name, step, base, n))
+                    if lv and b and _cpu(b) and _wall(b):
+                        cells.append(
+                            f"{_cpu(lv):.1f} / {_wall(lv):.1f} ({_cpu(lv) / _cpu(b):.2f} / "
+                            f"{_wall(lv) / _wall(b):.2f}){_across(lv, b)}"
+                        )
+                    else:
+                        cells.append(f"{_cpu(lv):.1f} / {_wall(lv):.1f}" if lv else "-")
+                if any(c != "-" for c in cells):
+                    lines.append(f"| {name} | {step} | {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    """The tables of every program measured, the ratios between them, the levers and the runs."""
+    by: Index = {(r["backend"], r["step"], r["program"], r["n"]): r for r in rows}
+    sizes = sorted({r["n"] for r in rows})
+    measured = {r["program"] for r in rows}
+    programs = [p for p in PROGRAMS if p in measured]
+    lines = main_table(by, sizes, programs)
+    lines += ratio_table(by, sizes, "fabric", "raw")
+    lines += ratio_table(by, sizes, "fabric", "tofu")
+    lines += server_table(by, sizes, programs)
+    levers = sorted(p for p in measured if "+" in p)
+    if levers:
+        lines += lever_table(by, sizes, levers)
     lines += fit_lines(by, sizes)
     lines += ["", "Runs (load = the 1-minute load average at the end of each step, 2 cores):", ""]
     shown = list(by.values())  # a row measured again in a later run is replaced by it above
-    for run in sorted({str(r.get("run", "unrecorded")) for r in shown}):
-        mine = [r for r in shown if str(r.get("run", "unrecorded")) == run]
+    for run_at in sorted({str(r.get("run", "unrecorded")) for r in shown}):
+        mine = [r for r in shown if str(r.get("run", "unrecorded")) == run_at]
         what = [f"{b} {p} {n}" for b, n, p in sorted({(r["backend"], r["n"], r["program"]) for r in mine})]
         loads = [r["load"] for r in mine]
-        lines.append(f"- {run}: load {min(loads)} to {max(loads)}; {', '.join(what)}.")
+        lines.append(f"- {run_at}: load {min(loads)} to {max(loads)}; {', '.join(what)}.")
     return "\n".join(lines)
 
 
@@ -299,15 +504,27 @@ def main() -> None:
         default=0,
         help="1: the lane's second set of addresses, so a second run can go beside the first",
     )
+    ap.add_argument(
+        "--levers",
+        nargs="*",
+        choices=sorted(LEVERS),
+        default=[],
+        help="also run the Pulumi programs with each of these levers (rows named program+lever)",
+    )
+    ap.add_argument(
+        "--levers-only", action="store_true", help="only the lever runs (their plain rows from another run: marked)"
+    )
     ap.add_argument("--render", action="store_true", help="only render the results file")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = ap.parse_args()
     if args.slot:
         use_slot(args.slot)
     if not args.render:
+        # The engine and its bridged provider registered (cached; as bench_engine.py does).
+        subprocess.run(["bash", str(ROOT / "scripts" / "engine.sh")], check=True, capture_output=True)
         if not args.append:
             args.results.unlink(missing_ok=True)
-        run(args.sizes, args.backends, args.results, args.programs)
+        run(args.sizes, args.backends, args.results, args.programs, levers=args.levers, plain=not args.levers_only)
     table = render(json.loads(args.results.read_text()) if args.results.exists() else [])
     print(table)
     if not args.no_write:
@@ -315,13 +532,20 @@ def main() -> None:
 
 
 NOTE = (
-    "Run: `bench/bench_scale.py` (part of `make bench`). Real engine, stand-in providers, the local Proxmox "
-    "with time scale 0 and containers as API records, infrastructure only; containers in intent files. "
-    "up = `pulumi up --skip-preview` on the empty stack; noop = a preview expecting no changes; destroy. "
-    "file = the DIY file backend; s3 = the DIY backend on a SeaweedFS bucket on loopback. CPU = the CLI, "
-    "language host, program and providers together, plus the S3 server's own CPU on s3; peak = the engine's "
-    "process tree's resident memory (the server's not counted). Exponent = "
-    "log(CPU ratio) / log(size ratio) between neighbouring sizes: 1 linear, 2 quadratic."
+    "Run: `bench/bench_scale.py` (part of `make bench`). Real engine and the project's bridged build of bpg's provider "
+    "v0.112.0 (scripts/proxmoxve.sh); OpenTofu v1.12.6 with bpg's own v0.112.0 plugin (scripts/wire.sh); the local "
+    "Proxmox with time scale 0 and containers as API records, infrastructure only; the Pulumi programs' containers "
+    "in intent files, OpenTofu's in `main.tf.json` derived from the same files (`bench/tofu_scale.py`). "
+    "up = `pulumi up --skip-preview` on the empty stack / `tofu apply -auto-approve`; noop = a preview expecting no "
+    "changes / `tofu plan -detailed-exitcode` (which refreshes every container first; the preview reads nothing); "
+    "destroy = `pulumi destroy` / `tofu destroy` (which refreshes first). Each tool's default parallelism (Pulumi 8 "
+    "here: 4 x GOMAXPROCS; OpenTofu 10). file = the DIY file backend / OpenTofu's local state file; s3 = the DIY "
+    "backend / OpenTofu's `s3` backend with `use_lockfile`, on one SeaweedFS bucket on loopback. CPU = every process "
+    "of the tool (Pulumi: CLI, language host, program, providers; OpenTofu: CLI and provider plugins), plus the S3 "
+    "server's own CPU on s3; the local Proxmox's CPU (its event-loop thread in the benchmark's process) is shown "
+    "apart. peak = the tool's process tree's resident memory (the servers' not counted). Exponent = "
+    "log(ratio) / log(size ratio) between neighbouring sizes: 1 linear, 2 quadratic. Every run niced (19) on a "
+    "machine shared with other engineers' tests: read CPU first, wall with the load beside it."
 )
 
 

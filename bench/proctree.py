@@ -21,7 +21,12 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 TICK = os.sysconf("SC_CLK_TCK")
 ENGINE = "engine (CLI)"
 PROGRAM = "program (Python)"
+TOFU = "tofu (CLI)"
 ROLES = (
+    # OpenTofu's side of the scale benchmark: bpg's own provider plugin, then the CLI (its binary
+    # lives in scripts/wire.sh's cache, whose directory name also holds "tofu", so the plugin first).
+    ("terraform-provider-proxmox", "provider bpg (OpenTofu)"),
+    ("bin/tofu", TOFU),
     ("providers.proxmoxve", "provider proxmoxve"),  # the stand-ins (scripts/engine.sh runs them with -m)
     ("providers.command", "provider command"),
     ("pulumi-resource-proxmoxve", "provider proxmoxve"),

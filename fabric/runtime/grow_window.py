@@ -25,7 +25,7 @@ import sys
 
 import requests
 
-from fabric.runtime.release import PveSession, ReleaseError, required
+from fabric.runtime.release import PveSession, ReleaseError, is_protected, required, target
 
 _SIZE = re.compile(r"(?:^|,)size=(\d+(?:\.\d+)?)([KMGT]?)")
 _GIB = {"K": 1 / (1024 * 1024), "M": 1 / 1024, "G": 1.0, "T": 1024.0, "": 1 / (1024**3)}
@@ -38,7 +38,7 @@ def rootfs_gib(rootfs: str) -> float | None:
 
 
 def lift(env: dict[str, str]) -> str:
-    node, vmid = required(env, "SAMAKIA_RELEASE_NODE"), int(required(env, "SAMAKIA_RELEASE_VMID"))
+    node, vmid = target(env)
     wanted = float(required(env, "SAMAKIA_GROW_DISK_GB"))
     pve = PveSession(env)
     config = pve.config(node, vmid)
@@ -47,19 +47,19 @@ def lift(env: dict[str, str]) -> str:
     size = rootfs_gib(str(config.get("rootfs", "")))
     if size is not None and size >= wanted:
         return f"CT {vmid}'s root disk is {size:g} GiB already: protection stays"
-    if str(config.get("protection", "0")) not in ("1", "true"):
+    if not is_protected(config):
         return f"CT {vmid} is not protected"
     pve.call("PUT", f"/nodes/{node}/lxc/{vmid}/config", data={"protection": 0})
     return f"lifted protection on CT {vmid} to grow its root disk to {wanted:g} GiB"
 
 
 def restore(env: dict[str, str]) -> str:
-    node, vmid = required(env, "SAMAKIA_RELEASE_NODE"), int(required(env, "SAMAKIA_RELEASE_VMID"))
+    node, vmid = target(env)
     pve = PveSession(env)
     config = pve.config(node, vmid)
     if config is None:
         raise ReleaseError(f"CT {vmid} is gone after its update: protection cannot be restored")
-    if str(config.get("protection", "0")) in ("1", "true"):
+    if is_protected(config):
         return f"CT {vmid} is protected"
     pve.call("PUT", f"/nodes/{node}/lxc/{vmid}/config", data={"protection": 1})
     return f"restored protection on CT {vmid}"

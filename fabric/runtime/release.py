@@ -41,6 +41,16 @@ def required(env: dict[str, str], name: str) -> str:
     return value
 
 
+def target(env: dict[str, str]) -> tuple[str, int]:
+    """The node and VMID of the container the command acts on."""
+    return required(env, "SAMAKIA_RELEASE_NODE"), int(required(env, "SAMAKIA_RELEASE_VMID"))
+
+
+def is_protected(config: dict[str, Any]) -> bool:
+    """Whether PVE's config of a container has ``protection`` set."""
+    return str(config.get("protection", "0")) in ("1", "true")
+
+
 class PveSession:
     """A PVE API session from the release environment (a token by reference, or a ticket login)."""
 
@@ -78,7 +88,7 @@ class PveSession:
 
 def release(env: dict[str, str]) -> list[str]:
     """Clear protection and remove the HA resource of one container; return what was done."""
-    node, vmid = required(env, "SAMAKIA_RELEASE_NODE"), int(required(env, "SAMAKIA_RELEASE_VMID"))
+    node, vmid = target(env)
     pve = PveSession(env)
     done = []
     config = pve.config(node, vmid)
@@ -95,7 +105,7 @@ def release(env: dict[str, str]) -> list[str]:
                 raise ReleaseError(f"{sid} is still an HA resource after 30 s")
             time.sleep(0.2)
         done.append(f"removed HA resource {sid}")
-    if str(config.get("protection", "0")) in ("1", "true"):
+    if is_protected(config):
         pve.call("PUT", f"/nodes/{node}/lxc/{vmid}/config", data={"protection": 0})
         done.append(f"cleared protection on CT {vmid}")
     return done

@@ -34,11 +34,11 @@ from ops.stack.workspace import Workspace
 
 PLAN_FORMAT = 1
 EXIT_REFUSED = 3
+"""``apply-plan`` refused before anything was applied (missing plan, wrong key, dirty tree, plan check)."""
 #: How the engine words a step its plan does not allow (pulumi/pulumi pkg/v3 v3.274.1
 #: resource/deploy/step_generator.go, validateSteps: "<op> is not allowed by the plan: ...", raised
 #: before the step runs; step_executor.go and GenerateSteps: "resource ... violates plan: ...").
 PLAN_VIOLATIONS = ("violates plan", "is not allowed by the plan")
-"""``apply-plan`` refused before anything was applied (missing plan, wrong key, dirty tree, plan check)."""
 
 
 class PlanRefused(RuntimeError):
@@ -196,9 +196,10 @@ def apply_plan(ws: Workspace, plan: Path, extra_args: tuple[str, ...] = ()) -> i
         )
         for failure in moved:
             print(f"  - {failure.line()}")
-        for line in failed.output.splitlines():
-            if any(sign in line for sign in PLAN_VIOLATIONS) and not moved:
-                print(f"  {line.strip()}")
+        if not moved:  # the summary found no resource: the engine's own lines say which
+            for line in failed.output.splitlines():
+                if any(sign in line for sign in PLAN_VIOLATIONS):
+                    print(f"  {line.strip()}")
         print(f"  next: investigate the change, then re-run the PR check (`make plan STACK={ws.stack}`) for a new plan")
         return EXIT_REFUSED
     print(result.stdout[-8000:])

@@ -84,7 +84,7 @@ MOUNT_VALUE = re.compile(r"^(rootfs|mp\d+)$")
 def pve_mount(value: str) -> str:
     """A mount point's value as PVE prints it back (see ``PveFidelity._update_config``)."""
     mount = parse_mount(value)
-    size = parse_size(mount.get("size", "")) if "size" in mount else None
+    size = parse_size(mount.get("size", ""))  # None without a size
     if size is not None:
         mount["size"] = format_size(size)
     return str(print_mount(mount)) if "volume" in mount else value

@@ -38,6 +38,7 @@ from ops.localpve.chaos_schedule import ChaosSchedule, Injected
 from ops.stack.cli import run_action
 from ops.stack.failure_summary import RunFailed
 from ops.stack.local import local_fabric
+from tests.doc_tables import markdown_table, write_between
 from tests.e2e.conftest import ROOT, LocalFabric, make_project, root_api, stack_body
 from tests.lane import loopback, lxc_tag, port, subnet
 
@@ -242,9 +243,7 @@ def records(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosFabric]:
 
 def table() -> str:
     head = ["fault", "seeds", "converged on the first run", "on the second", "lost", "orphans", "longest to converge"]
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    lines += ["| " + " | ".join(r.cells()) + " |" for r in ROWS.values()]
-    return "\n".join(lines)
+    return markdown_table(head, (r.cells() for r in ROWS.values()))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -259,8 +258,4 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             first = "converged" if o.first_ok else " | ".join(said or o.first_error.splitlines()[:1])
             terminalreporter.write_line(f"  {r.fault} #{n}: {o.seconds:.1f} s; injected: {faults}; first run: {first}")
     if os.environ.get("SAMAKIA_WRITE_CHAOS_TABLE") == "1":
-        doc = ROOT / "docs" / "reliability.md"
-        text = doc.read_text()
-        head, rest = text.split(TABLE_START, 1)
-        _, tail = rest.split(TABLE_END, 1)
-        doc.write_text(f"{head}{TABLE_START}\n{table()}\n{TABLE_END}{tail}")
+        write_between(ROOT / "docs" / "reliability.md", TABLE_START, TABLE_END, table())

@@ -32,6 +32,7 @@ import pytest
 from ops.localpve.tripwire import Tripwire
 from ops.stack.cli import run_action
 from ops.stack.reviewed import policy_args
+from tests.doc_tables import markdown_table, write_between
 from tests.e2e.conftest import ROOT, LocalFabric, lane_fabric, make_project, stack_body
 from tests.lane import loopback, port, subnet
 from tests.processes import reap_session
@@ -184,13 +185,9 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultFabric]:
 
 
 def table() -> str:
-    lines = [
-        "| fault | phase | next apply converged | lost | time to converge |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for r in ROWS:
-        lines.append(f"| {r.fault} | {r.phase} | {'yes' if r.converged else 'NO'} | {r.lost} | {r.seconds:.1f} s |")
-    return "\n".join(lines)
+    head = ["fault", "phase", "next apply converged", "lost", "time to converge"]
+    rows = ([r.fault, r.phase, "yes" if r.converged else "NO", r.lost, f"{r.seconds:.1f} s"] for r in ROWS)
+    return markdown_table(head, rows)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -199,8 +196,4 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.section("fault table")
     terminalreporter.write_line(table())
     if os.environ.get("SAMAKIA_WRITE_FAULT_TABLE") == "1":
-        doc = ROOT / "docs" / "reliability.md"
-        text = doc.read_text()
-        head, rest = text.split(TABLE_START, 1)
-        _, tail = rest.split(TABLE_END, 1)
-        doc.write_text(f"{head}{TABLE_START}\n{table()}\n{TABLE_END}{tail}")
+        write_between(ROOT / "docs" / "reliability.md", TABLE_START, TABLE_END, table())

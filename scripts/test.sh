@@ -22,7 +22,7 @@ log=$(mktemp -t samakia-builds.XXXXXX)
 # In a session of its own, so that a failed or interrupted run stops the whole build tree (each
 # build writes its product last, so the flock'd caches stay whole).
 setsid bash -c 'scripts/engine.sh >/dev/null && scripts/seaweedfs.sh >/dev/null && scripts/wire.sh >/dev/null' \
-    >"$log" 2>&1 &
+    </dev/null >"$log" 2>&1 &
 builds=$!
 trap 'kill -- -"$builds" 2>/dev/null || true; rm -f "$log"' EXIT
 

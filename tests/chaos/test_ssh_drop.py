@@ -3,7 +3,7 @@
 The lxc fabric (``e2e-chaos-ssh``): dns-1 and dns-2, each configured over SSH by the dns policy.
 Each seed changes a policy variable, so both policies run again, and kills the SSH session of one
 member's run on the container's side (its ``sshd: user@...`` process, as a dropped link or an sshd
-restart ends it) as soon as the session exists. The policy run of that container fails, and only
+restart ends it) as soon as Ansible's Python runs in it. The policy run of that container fails, and only
 it: the other member's run is not reported failed (the engine starts no new step after the first
 failure, so it may not have run yet). The next ``make up`` applies the policy again: unbound is
 active on the dropped member after it.
@@ -31,6 +31,10 @@ SUBNET = subnet(91)
 MEMBERS = {"dns-1": 1101, "dns-2": 1102}
 SESSION = "sshd: [a-z_]+@"
 """An OpenSSH session's privilege-separated process (``sshd: admin@notty``)."""
+ANSIBLE = "[(]mitogen:"
+"""The Python that Mitogen's bootstrap execs for Ansible's connection (``python3(mitogen:admin@...)``,
+``mitogen/parent.py``). The runner's own ``ssh ... true`` login probe opens a session too, but it runs
+no Python: dropping that one after it answered would fail nothing, so the fault waits for this."""
 
 
 def ssh_body() -> dict[str, Any]:
@@ -60,10 +64,10 @@ def no_traceback(capfd: pytest.CaptureFixture[str]) -> Iterator[None]:
 
 
 def drop_the_session(f: ChaosFabric, vmid: int, stop: threading.Event, dropped: list[str]) -> None:
-    """Kill the container's SSH session as soon as one exists (bounded by ``stop``)."""
+    """Kill the container's SSH sessions as soon as Ansible's runs in one (bounded by ``stop``)."""
     while not stop.is_set():
         found = f.attach(vmid, "pgrep", "-f", SESSION, check=False)
-        if found.returncode == 0:
+        if found.returncode == 0 and f.attach(vmid, "pgrep", "-f", ANSIBLE, check=False).returncode == 0:
             f.attach(vmid, "pkill", "-KILL", "-f", SESSION, check=False)
             dropped.append(found.stdout.split()[0])
             return

@@ -39,7 +39,7 @@ from bench.report import write_section  # noqa: E402
 from ops.localpve.lane import loopback, port  # noqa: E402
 from ops.localpve.services import ensure_local_images  # noqa: E402
 from ops.stack.local import local_fabric  # noqa: E402
-from ops.stack.workspace import PREVIEW_ENV  # noqa: E402
+from ops.stack.workspace import FAST_ENV  # noqa: E402
 
 SIZES = (10, 100, 1000)
 PREVIEW_ONLY = (5000,)
@@ -171,7 +171,7 @@ def main() -> None:
         type=int,
         nargs="+",
         metavar="N",
-        help="instead: previews of N containers with the engine's per-step checkpoints and without (PREVIEW_ENV)",
+        help="instead: previews of N containers with the engine's per-step checkpoints and without (FAST_ENV)",
     )
     args = ap.parse_args()
     subprocess.run(["bash", str(ROOT / "scripts" / "engine.sh")], check=True, capture_output=True)
@@ -198,9 +198,9 @@ def main() -> None:
 
 def checkpoints(sizes: list[int], write: bool) -> None:
     """Preview each program at each size as Pulumi runs it by default (a snapshot serialized after
-    every step, then discarded) and as the stack runner runs it (``PREVIEW_ENV``: serialized once
+    every step, then discarded) and as the stack runner runs it (``FAST_ENV``: serialized once
     at the end), on the same project, one after the other."""
-    every_step = {name: "false" for name in PREVIEW_ENV}
+    every_step = {name: "false" for name in FAST_ENV}
     rows = []
     with tempfile.TemporaryDirectory(prefix="samakia-bench-") as tmp:
         for n in sizes:
@@ -287,8 +287,8 @@ CHECKPOINTS_NOTE = (
     "Run: `bench/bench_engine.py --checkpoints N...`, under the shared heavy lock. Each cell is "
     "Pulumi's default / the stack runner's preview of the same project on the empty stack, one after "
     "the other: the default serializes the whole snapshot after every step and discards it (a preview "
-    "persists nothing); the stack runner sets `PULUMI_SKIP_CHECKPOINTS` for previews only "
-    "(`ops/stack/workspace.py`, `PREVIEW_ENV`, which cites the engine source), so the engine serializes "
+    "persists nothing); the stack runner sets `PULUMI_SKIP_CHECKPOINTS` for every engine run "
+    "(`ops/stack/workspace.py`, `FAST_ENV`, which cites the engine source), so the engine serializes "
     "it once. Ratio = after / before. CPU of the CLI (engine), the program and the providers; peak = "
     "their resident memory together."
 )

@@ -35,6 +35,7 @@ from fabric.protection import is_protected
 from fabric.stack_file import read_stack_file
 from ops.localpve.services import ensure_local_images
 from ops.stack import s3_state  # noqa: F401 - registers the s3:// lock finder with ops.stack.locks
+from ops.stack.adoption import adopt_reviewed, preview_adopting
 from ops.stack.drift import (
     add_target_arguments,
     config_drift_check,
@@ -47,7 +48,7 @@ from ops.stack.failure_summary import RunFailed, logged_run
 from ops.stack.local import local_fabric
 from ops.stack.local_stacks import LOCAL_STACKS
 from ops.stack.plan_summary import LOST_KEY
-from ops.stack.prepare import prepare_apply, preview_workspace, unlock
+from ops.stack.prepare import clear_stale_lock, prepare_apply, preview_workspace, pve_api, unlock
 from ops.stack.reviewed import EXIT_REFUSED, PlanRefused, apply_plan, check_plan, plan_dir, policy_args, save_plan
 from ops.stack.workspace import Workspace
 
@@ -81,10 +82,21 @@ def _up(ws: Workspace, _: argparse.Namespace) -> int:
     # retried instead of being taken from stale state.
     # First, whatever a killed or disturbed last run left (a stale lock, pending creates, a lost
     # data volume) is resolved or named (ops/stack/prepare.py).
+    # Then the preview, which also finds what a killed apply created and the state lacks
+    # (ops/stack/adoption.py): it is adopted, and the preview runs again.
     prepare_apply(ws)
-    logged_run(ws, "up", "preview", "--diff", "--refresh", *policy_args(ws))
+    preview_adopting(ws, pve_api(ws), "--diff", "--refresh", *policy_args(ws))
     logged_run(ws, "up", "up", "--yes", "--skip-preview", "--refresh", *policy_args(ws))
     return _print_outputs(ws)
+
+
+def _down(ws: Workspace, _: argparse.Namespace) -> int:
+    # A killed destroy leaves its lock, cleared when provably stale, and a state that believes in
+    # containers it deleted (the engine writes the snapshot once, at the end: ops/stack/workspace.py):
+    # refreshed first, since upstream's delete of a container PVE no longer holds fails on reading
+    # its status (bpg proxmoxtf/resource/container/container.go, containerDelete).
+    clear_stale_lock(ws)
+    return ws.pulumi("destroy", "--yes", "--skip-preview", "--refresh", check=False).returncode
 
 
 def _preview(ws: Workspace, _: argparse.Namespace) -> int:
@@ -113,6 +125,13 @@ def _apply_plan(ws: Workspace, args: argparse.Namespace) -> int:
         print(f"apply-plan refused: {err}")
         return EXIT_REFUSED
     prepare_apply(ws)
+    adopted = adopt_reviewed(ws, Path(args.plan), pve_api(ws), policy_args(ws))
+    if adopted:
+        print(
+            f"apply-plan refused: {adopted} resource(s) the reviewed plan creates were created by a killed apply "
+            f"and are now adopted (above); nothing else was applied. Plan again (`make plan STACK={ws.stack}`)"
+        )
+        return EXIT_REFUSED
     code = apply_plan(ws, Path(args.plan))
     return _print_outputs(ws) if code == 0 else code
 
@@ -122,7 +141,7 @@ ACTIONS: dict[str, Callable[[Workspace, argparse.Namespace], int]] = {
     "up": _up,
     "plan": _plan,
     "apply-plan": _apply_plan,
-    "down": lambda ws, _: ws.pulumi("destroy", "--yes", check=False).returncode,
+    "down": _down,
     "drift": lambda ws, _: drift_check(ws),
     "drift-config": lambda ws, args: config_drift_check(ws, as_json=args.json),
     "repair": lambda ws, _: repair_config_drift(ws, policy_args(ws)),

@@ -221,12 +221,19 @@ def next_command(action: str, stack: str) -> str:
     return f"make {action} STACK={stack}"
 
 
-def logged_run(ws: Workspace, action: str, *args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
-    """``pulumi *args`` with the engine's event log; a failure raises ``RunFailed`` with the summary."""
+def logged_run(
+    ws: Workspace, action: str, *args: str, capture: bool = False, events: list[dict[str, object]] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``pulumi *args`` with the engine's event log; a failure raises ``RunFailed`` with the summary.
+
+    ``events``, when given, receives the run's events (ops.stack.adoption reads a preview's creates).
+    """
     with tempfile.TemporaryDirectory(prefix="samakia-events-") as scratch:
         event_log = Path(scratch) / "events.jsonl"
         env = {**ws.env, "PULUMI_DEBUG_COMMANDS": "true"}
         result = replace(ws, env=env).pulumi(*args, "--event-log", str(event_log), check=False, capture=capture)
+        if events is not None:
+            events.extend(read_events(event_log))
         if result.returncode == 0:
             return result
         found = failures(read_events(event_log))

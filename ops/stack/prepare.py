@@ -73,7 +73,8 @@ def _state(ws: Workspace) -> dict[str, Any]:
     return dict(json.loads(ws.pulumi("stack", "export", capture=True).stdout or "{}"))
 
 
-def _api(ws: Workspace) -> Callable[[], PveApi]:
+def pve_api(ws: Workspace) -> Callable[[], PveApi]:
+    """The stack's PVE API, made on first use and kept."""
     return functools.cache(lambda: stack_api(stack_file_of(ws), ws.env))
 
 
@@ -119,7 +120,7 @@ def reallocate(ws: Workspace, volumes: list[StateVolume], log: Callable[[str], N
 def prepare_apply(ws: Workspace, log: Callable[[str], None] = print) -> None:
     """Lock, lost nodes, pending operations, data volumes, locked containers, in that order."""
     clear_stale_lock(ws, log)
-    api = _api(ws)
+    api = pve_api(ws)
     state = _state(ws)
     lost = _lost(ws, state, api)
     if lost:
@@ -150,7 +151,7 @@ class PreviewPlace:
 def preview_workspace(ws: Workspace, log: Callable[[str], None] = print) -> Iterator[PreviewPlace]:
     """The workspace a pull request's preview runs in: the stack itself, or, when containers are lost
     with their node, a scratch copy with them forgotten as the apply will. Nothing is changed."""
-    api = _api(ws)
+    api = pve_api(ws)
     state = _state(ws)
     lost = _lost(ws, state, api)
     _missing_accepted(ws, state, api, log)  # a gone volume not accepted empty stops the PR check too

@@ -97,18 +97,18 @@ def _container_is_ours(inputs: dict[str, Any], node: str, cfg: dict[str, Any]) -
 def resolve(state: dict[str, Any], api: Callable[[], PveApi]) -> Resolution:
     """Decide, from the state and what PVE holds, what to do with every pending operation."""
     res = Resolution()
-    pve: PveApi | None = None
+    held: PveHoldings | None = None
     for op in pending_operations(state):
         resource = op.get("resource") or {}
         urn, typ, inputs = str(resource.get("urn")), resource.get("type"), resource.get("inputs") or {}
         if op.get("type") != "creating":
             res.others.append(f"{op.get('type')} of {urn.rsplit('::', 1)[-1]}")
             continue
-        if typ not in (CONTAINER, HA, FILE):
+        if typ not in ADOPTABLE:
             res.cleared.append(urn)
             continue
-        pve = pve or api()
-        found = _existing_id(pve, typ, inputs, urn)
+        held = held or PveHoldings(api())
+        found = held.existing_id(typ, inputs, urn)
         if found is None:
             res.cleared.append(urn)
         else:
@@ -116,31 +116,66 @@ def resolve(state: dict[str, Any], api: Callable[[], PveApi]) -> Resolution:
     return res
 
 
-def _existing_id(pve: PveApi, typ: Any, inputs: dict[str, Any], urn: str) -> str | None:
-    """The provider id of what a pending create of ``typ`` would have made, if PVE holds it."""
-    if typ == HA:
-        sid = str(inputs.get("resourceId"))
-        return sid if any(e.get("sid") == sid for e in pve.get("/cluster/ha/resources") or []) else None
-    if typ == FILE:
-        node, store = inputs.get("nodeName"), inputs.get("datastoreId")
-        volid = f"{store}:{inputs.get('contentType')}/{inputs.get('fileName')}"
-        content = pve.get(f"/nodes/{node}/storage/{quote(str(store), safe='')}/content") or []
-        return volid if any(c.get("volid") == volid for c in content) else None
-    vmid = int(inputs.get("vmId", 0))
-    where = [r for r in pve.get("/cluster/resources", type="vm") or [] if int(r.get("vmid", -1)) == vmid]
-    if not where:
-        return None
-    node = str(where[0].get("node"))
-    cfg = _settled_config(pve, node, vmid)
-    differs = _container_is_ours(inputs, node, cfg)
-    if differs:
-        raise InputError(
-            f"{urn.rsplit('::', 1)[-1]}: a killed apply was creating VMID {vmid}, and PVE holds a VMID {vmid} "
-            f"that is not this stack's container: {'; '.join(differs)}. The fabric deletes nothing it did not "
-            "create: free the VMID (or change the stack file) after checking what that container is, then apply "
-            "again (docs/runbooks/interrupted-apply.md)"
-        )
-    return str(vmid)
+ADOPTABLE = (CONTAINER, HA, FILE)
+"""What PVE holds under an id the program fixes in advance (VMID, HA sid, volume id), so that a
+create the state does not record can be found again. Everything else the fabric creates is a
+command that is safe to run again, or a pool membership, whose create is an idempotent update of
+the pool (bpg fwprovider/pools/pool_membership.go, ``Create``: ``allow-move``)."""
+
+
+class PveHoldings:
+    """What PVE holds, read once per kind: a recovery checks hundreds of creates with a few calls."""
+
+    def __init__(self, pve: PveApi) -> None:
+        self.pve = pve
+        self._vms: dict[int, str] | None = None
+        self._ha: set[str] | None = None
+        self._content: dict[tuple[str, str], set[str]] = {}
+
+    def vm_nodes(self) -> dict[int, str]:
+        """VMID -> node, for every guest of the cluster."""
+        if self._vms is None:
+            listed = self.pve.get("/cluster/resources", type="vm") or []
+            self._vms = {int(r["vmid"]): str(r.get("node")) for r in listed if r.get("vmid") is not None}
+        return self._vms
+
+    def ha_sids(self) -> set[str]:
+        if self._ha is None:
+            self._ha = {str(e.get("sid")) for e in self.pve.get("/cluster/ha/resources") or []}
+        return self._ha
+
+    def volids(self, node: str, store: str) -> set[str]:
+        if (node, store) not in self._content:
+            content = self.pve.get(f"/nodes/{node}/storage/{quote(store, safe='')}/content") or []
+            self._content[(node, store)] = {str(c.get("volid")) for c in content}
+        return self._content[(node, store)]
+
+    def existing_id(self, typ: Any, inputs: dict[str, Any], urn: str) -> str | None:
+        """The provider id of what a create of ``typ`` with ``inputs`` makes, if PVE already holds it.
+
+        A container PVE holds under that VMID counts only when it is provably this stack's (node,
+        hostname, tags and address as ``inputs`` say); any other stops the run, naming it.
+        """
+        if typ == HA:
+            sid = str(inputs.get("resourceId"))
+            return sid if sid in self.ha_sids() else None
+        if typ == FILE:
+            node, store = str(inputs.get("nodeName")), str(inputs.get("datastoreId"))
+            volid = f"{store}:{inputs.get('contentType')}/{inputs.get('fileName')}"
+            return volid if volid in self.volids(node, store) else None
+        vmid = int(inputs.get("vmId", 0))
+        if vmid not in self.vm_nodes():
+            return None
+        node = self.vm_nodes()[vmid]
+        differs = _container_is_ours(inputs, node, _settled_config(self.pve, node, vmid))
+        if differs:
+            raise InputError(
+                f"{urn.rsplit('::', 1)[-1]}: this stack creates VMID {vmid}, and PVE holds a VMID {vmid} "
+                f"that is not this stack's container: {'; '.join(differs)}. The fabric deletes nothing it did not "
+                "create: free the VMID (or change the stack file) after checking what that container is, then apply "
+                "again (docs/runbooks/interrupted-apply.md)"
+            )
+        return str(vmid)
 
 
 def _settled_config(pve: PveApi, node: str, vmid: int, timeout_s: float = 300) -> dict[str, Any]:
@@ -198,21 +233,33 @@ def complete_creates(ws: Workspace, state: dict[str, Any], imports: list[tuple[s
     for urn, rid in imports:
         op = next(o for o in ops if o.get("type") == "creating" and (o.get("resource") or {}).get("urn") == urn)
         ops.remove(op)
-        resource = {**op["resource"], "id": rid, "outputs": dict(op["resource"].get("inputs") or {})}
-        # A delete-before-replace keeps the deleted old resource, marked pendingReplacement, until
-        # its replacement is created (resource/deploy/step.go, DeleteStep): the adopted replacement
-        # takes its place, as the finished create would have.
-        resources = [r for r in resources if not (r.get("urn") == urn and r.get("pendingReplacement"))]
-        needs = {resource.get("parent"), *(resource.get("dependencies") or [])}
-        provider = str(resource.get("provider", ""))
-        after = [
-            i
-            for i, r in enumerate(resources)
-            if r.get("urn") in needs or (provider and provider == f"{r.get('urn')}::{r.get('id')}")
-        ]
-        resources.insert(max(after, default=-1) + 1, resource)
+        resources = insert_resource(resources, {**op["resource"], "id": rid})
     deployment["resources"], deployment["pending_operations"] = resources, ops
     import_checkpoint(ws, {**state, "deployment": deployment})
+
+
+def insert_resource(resources: list[dict[str, Any]], resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """``resources`` with ``resource`` recorded as a finished create, placed after everything it needs.
+
+    A resource with an id (a custom one) has its inputs stand in for its outputs until the refresh
+    that follows reads the real ones from the provider.
+    """
+    if resource.get("id"):
+        resource = {**resource, "outputs": dict(resource.get("inputs") or {})}
+    urn = resource.get("urn")
+    # A delete-before-replace keeps the deleted old resource, marked pendingReplacement, until
+    # its replacement is created (resource/deploy/step.go, DeleteStep): the adopted replacement
+    # takes its place, as the finished create would have.
+    kept = [r for r in resources if not (r.get("urn") == urn and r.get("pendingReplacement"))]
+    needs = {resource.get("parent"), *(resource.get("dependencies") or [])}
+    provider = str(resource.get("provider", ""))
+    after = [
+        i
+        for i, r in enumerate(kept)
+        if r.get("urn") in needs or (provider and provider == f"{r.get('urn')}::{r.get('id')}")
+    ]
+    kept.insert(max(after, default=-1) + 1, resource)
+    return kept
 
 
 def import_checkpoint(ws: Workspace, state: Mapping[str, Any]) -> None:

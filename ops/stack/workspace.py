@@ -15,21 +15,24 @@ import yaml
 
 from fabric.runtime.controller_client import STACK_ENV
 
-PREVIEW_ENV = {"PULUMI_SKIP_CHECKPOINTS": "true"}
-"""What every ``pulumi preview`` gets (the caller's environment wins if it sets the same name).
+FAST_ENV = {"PULUMI_SKIP_CHECKPOINTS": "true"}
+"""What every engine run of the stack runner gets (the caller's environment wins if it sets it).
 
-A preview never persists state: both backends hand its snapshot manager a discarding
-persister (pulumi/pkg v3.274.1: backend/diy/backend.go, ``apply``, and
-backend/httpstate/backend.go, ``runEngineAction``: ``backend.DiscardPersister{}`` for a
-``PreviewUpdate``). The manager's default service loop still serializes the whole snapshot after
-every step (backend/snapshot.go, ``defaultServiceLoop`` -> ``saveSnapshot`` ->
-``SerializeDeploymentWithMetadata``) only to throw it away: work in proportion to the resources
-so far, per resource, so a preview's engine CPU grows with the square of the stack's size.
-``PULUMI_SKIP_CHECKPOINTS`` selects ``unsafeServiceLoop``, which serializes (and checks the
-snapshot's integrity) once, when the preview ends. For a preview that loses nothing; for ``up``
-and ``destroy`` it would give up the state written after each step, so only previews get it.
-Measured in docs/benchmarks.md ("Engine preview: per-step checkpoints").
+The engine's snapshot manager serializes the whole snapshot after every step by default
+(pulumi/pkg v3.274.1 backend/snapshot.go, ``defaultServiceLoop`` -> ``saveSnapshot`` ->
+``SerializeDeploymentWithMetadata``) and the DIY backends write it out each time: work in
+proportion to the resources so far, per resource, so a run's engine CPU grows with the square of
+the stack's size. ``PULUMI_SKIP_CHECKPOINTS`` selects ``unsafeServiceLoop``, which applies each
+step to the snapshot in memory and serializes (and checks) it once, when the run ends, also when
+it fails or is cancelled. A preview persists nothing anyway (``backend.DiscardPersister``). An
+apply killed outright writes nothing: what it created is found again in PVE by the next run's
+adoption (ops/stack/adoption.py); docs/engine.md, "The fast path and what a killed run leaves",
+argues the trade and docs/benchmarks.md measures it. ``PULUMI_SKIP_CHECKPOINTS=false`` in the
+caller's environment restores the per-step checkpoint.
 """
+
+FAST_COMMANDS = ("preview", "up", "destroy", "refresh")
+"""The engine runs that get ``FAST_ENV``."""
 
 
 @dataclass
@@ -55,8 +58,8 @@ class Workspace:
         return cmd
 
     def env_for(self, *args: str) -> dict[str, str]:
-        """The environment for ``pulumi *args``: a preview also gets ``PREVIEW_ENV``."""
-        return {**PREVIEW_ENV, **self.env} if args and args[0] == "preview" else self.env
+        """The environment for ``pulumi *args``: an engine run also gets ``FAST_ENV``."""
+        return {**FAST_ENV, **self.env} if args and args[0] in FAST_COMMANDS else self.env
 
     def pulumi(self, *args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess[str]:
         cmd = self.argv(*args)

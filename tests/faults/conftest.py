@@ -91,13 +91,14 @@ class FaultFabric(LocalFabric):
         wire: Tripwire = self.pve.call(lambda: self.pve.pve.arm(method, suffix, after=after))
         return wire
 
-    def start_up(self, out: IO[str]) -> subprocess.Popen[str]:
-        """``pulumi up`` as the stack runner starts it (refreshed, with the policy pack), in a session of
-        its own, its output into ``out``."""
+    def start_up(self, out: IO[str], args: tuple[str, ...] = ()) -> subprocess.Popen[str]:
+        """``pulumi up`` as the stack runner starts it (refreshed, with the policy pack), or ``pulumi
+        *args``, in a session of its own, its output into ``out``."""
+        args = args or ("up", "--yes", "--skip-preview", "--refresh", *policy_args(self.ws))
         return subprocess.Popen(
-            self.ws.argv("up", "--yes", "--skip-preview", "--refresh", *policy_args(self.ws)),
+            self.ws.argv(*args),
             cwd=self.project,
-            env=self.ws.env,
+            env=self.ws.env_for(*args),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -105,14 +106,17 @@ class FaultFabric(LocalFabric):
             start_new_session=True,
         )
 
-    def killed_up(self, phase: Callable[[subprocess.Popen[str]], bool], timeout: float = 600) -> str:
-        """Start ``pulumi up`` as the runner does, SIGKILL its process group once ``phase`` says so.
+    def killed_up(
+        self, phase: Callable[[subprocess.Popen[str]], bool], timeout: float = 600, args: tuple[str, ...] = ()
+    ) -> str:
+        """Start ``pulumi up`` as the runner does (or ``pulumi *args``), SIGKILL its process group once
+        ``phase`` says so.
 
         Returns the killed run's output. Fails if the run ends before the phase is reached.
         """
         log = self.project / f"killed-{len(ROWS)}.log"
         with log.open("w") as out:
-            proc = self.start_up(out)
+            proc = self.start_up(out, args)
             try:
                 give_up = time.monotonic() + timeout
                 while not phase(proc):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ops.localpve.lane import lane_from, loopback, port
-from ops.stack.workspace import PREVIEW_ENV, Workspace
+from ops.stack.workspace import FAST_ENV, Workspace
 
 
 def _fake_pulumi(tmp_path: Path) -> dict[str, str]:
@@ -23,20 +23,22 @@ def _fake_pulumi(tmp_path: Path) -> dict[str, str]:
     return {**env, "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"}
 
 
-def test_previews_skip_the_per_step_checkpoints_and_nothing_else_does(tmp_path: Path) -> None:
+def test_engine_runs_skip_the_per_step_checkpoints_and_other_commands_are_left_alone(tmp_path: Path) -> None:
     ws = Workspace(project_dir=tmp_path, stack="dev", env=_fake_pulumi(tmp_path))
     said = {cmd: ws.pulumi(cmd, capture=True).stdout.split() for cmd in ("preview", "up", "destroy", "refresh")}
-    assert said["preview"] == ["preview", "true"]
-    for cmd in ("up", "destroy", "refresh"):  # these persist state: each step's checkpoint stays
-        assert said[cmd] == [cmd, "unset"]
+    for cmd in ("preview", "up", "destroy", "refresh"):  # the snapshot is written once, at the end
+        assert said[cmd] == [cmd, "true"]
+    for cmd in ("stack", "cancel", "config"):
+        assert ws.pulumi(cmd, capture=True).stdout.split() == [cmd, "unset"]
 
 
 def test_the_callers_own_checkpoint_setting_wins(tmp_path: Path) -> None:
     env = {**_fake_pulumi(tmp_path), "PULUMI_SKIP_CHECKPOINTS": "false"}
     ws = Workspace(project_dir=tmp_path, stack="dev", env=env)
     assert ws.pulumi("preview", capture=True).stdout.split() == ["preview", "false"]
-    assert set(PREVIEW_ENV) == {"PULUMI_SKIP_CHECKPOINTS"}
-    assert ws.env_for("preview") == env and ws.env_for("up") is env
+    assert ws.pulumi("up", capture=True).stdout.split() == ["up", "false"]
+    assert set(FAST_ENV) == {"PULUMI_SKIP_CHECKPOINTS"}
+    assert ws.env_for("preview") == env and ws.env_for("stack") is env
 
 
 def test_lanes_move_addresses_and_ports_and_lane_zero_keeps_them() -> None:

@@ -64,31 +64,26 @@ def _record(new: Mapping[str, Any]) -> dict[str, Any]:
     return {k: new[k] for k in _STATE_KEYS if new.get(k) not in (None, "", [], {})}
 
 
-def planned_creates(events: Iterable[Mapping[str, Any]]) -> Planned:
-    """From a preview's event log: each ``resourcePreEvent`` (apitype.StepEventMetadata) of a create."""
+def _planned(steps: Iterable[tuple[Any, Any]]) -> Planned:
     creates, named = [], {}
-    for event in events:
-        meta = (event.get("resourcePreEvent") or {}).get("metadata") or {}
-        new = meta.get("new")
+    for op, new in steps:
         if not isinstance(new, dict) or not new.get("urn"):
             continue
         named[str(new["urn"])] = _record(new)
-        if meta.get("op") == "create":
+        if op == "create":
             creates.append(_record(new))
     return Planned(creates, named)
+
+
+def planned_creates(events: Iterable[Mapping[str, Any]]) -> Planned:
+    """From a preview's event log: each ``resourcePreEvent`` (apitype.StepEventMetadata) of a create."""
+    metas = [(event.get("resourcePreEvent") or {}).get("metadata") or {} for event in events]
+    return _planned((meta.get("op"), meta.get("new")) for meta in metas)
 
 
 def reviewed_creates(document: Mapping[str, Any]) -> Planned:
     """From a reviewed plan's ``pulumi preview --json`` document: each step's ``newState``."""
-    creates, named = [], {}
-    for step in document.get("steps") or []:
-        new = step.get("newState")
-        if not isinstance(new, dict) or not new.get("urn"):
-            continue
-        named[str(new["urn"])] = _record(new)
-        if step.get("op") == "create":
-            creates.append(_record(new))
-    return Planned(creates, named)
+    return _planned((step.get("op"), step.get("newState")) for step in document.get("steps") or [])
 
 
 def _holds(value: Any, test: Callable[[Any], bool]) -> bool:

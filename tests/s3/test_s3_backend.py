@@ -66,7 +66,7 @@ def start_up(f: S3Fabric) -> subprocess.Popen[str]:
     return subprocess.Popen(
         argv,
         cwd=f.project,
-        env=f.ws.env,
+        env=f.ws.env_for("up"),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

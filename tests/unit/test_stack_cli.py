@@ -73,3 +73,30 @@ def test_plans_are_keyed_by_tree_and_refuse_uncommitted_changes(tmp_path: Path) 
     (tmp_path / "Pulumi.prod.yaml").write_text("config: {changed: 1}\n")
     with pytest.raises(PlanRefused, match=r"uncommitted changes \(Pulumi.prod.yaml\)"):
         checkout_key(tmp_path, "prod")
+
+
+def test_a_reviewed_plan_is_refused_after_an_adoption_and_applied_when_there_is_none(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any
+) -> None:
+    # The plan's checks and the recovery steps are proven elsewhere; here: what follows an adoption.
+    monkeypatch.setattr(cli, "check_plan", lambda *_: tmp_path / "plan.json")
+    monkeypatch.setattr(cli, "prepare_apply", lambda ws: None)
+    monkeypatch.setattr(cli, "apply_plan", lambda ws, plan: 0)
+    adopted = {"n": 2}
+    monkeypatch.setattr(cli, "adopt_reviewed", lambda ws, plan, api, policy: adopted["n"])
+    ws = _ws()
+    assert cli.run_action(ws, "apply-plan", _args(plan=str(tmp_path))) == EXIT_REFUSED
+    said = capsys.readouterr().out
+    assert "2 resource(s) the reviewed plan creates were created by a killed apply" in said
+    assert "make plan STACK=prod" in said and ws.calls == []  # nothing applied
+    adopted["n"] = 0
+    assert cli.run_action(ws, "apply-plan", _args(plan=str(tmp_path))) == 0
+
+
+def test_down_clears_a_stale_lock_and_destroys_from_refreshed_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    cleared: list[str] = []
+    monkeypatch.setattr(cli, "clear_stale_lock", lambda ws: cleared.append(ws.stack))
+    ws = _ws()
+    assert cli.run_action(ws, "down", _args()) == 0
+    assert cleared == ["prod"]
+    assert ws.calls == [("destroy", "--yes", "--skip-preview", "--refresh")]

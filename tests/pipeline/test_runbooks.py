@@ -37,6 +37,8 @@ EXERCISED = {
         "tests/faults/test_faults.py",
         "test_a_lock_left_on_another_host_is_reported_then_cleared_without_losing_state",
     ),
+    # The runner's `down` after a killed destroy, on the real engine.
+    "down": ("tests/faults/test_teardown.py", "test_a_killed_down_is_finished_by_the_next_down"),
 }
 # Other commands the runbooks name, and the test that exercises them.
 OTHER = {

@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +53,12 @@ _STATE_KEYS = ("urn", "custom", "type", "parent", "provider", "inputs", "protect
 """What a planned create says of the resource that the state records too (ids and outputs come later)."""
 
 
+@dataclass
 class Planned:
     """The creates a preview plans, and every resource state it names (ancestors are found there)."""
 
-    def __init__(self, creates: list[dict[str, Any]], named: Mapping[str, dict[str, Any]]) -> None:
-        self.creates = creates
-        self.named = dict(named)
+    creates: list[dict[str, Any]]
+    named: dict[str, dict[str, Any]]
 
 
 def _record(new: Mapping[str, Any]) -> dict[str, Any]:
@@ -65,7 +66,8 @@ def _record(new: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _planned(steps: Iterable[tuple[Any, Any]]) -> Planned:
-    creates, named = [], {}
+    creates: list[dict[str, Any]] = []
+    named: dict[str, dict[str, Any]] = {}
     for op, new in steps:
         if not isinstance(new, dict) or not new.get("urn"):
             continue
@@ -163,6 +165,8 @@ def adoptions(state: Mapping[str, Any], planned: Planned, held: Callable[[], Pve
 
 def adopt(ws: Workspace, planned: Planned, api: Callable[[], PveApi], log: Callable[[str], None] = print) -> int:
     """Record what PVE holds of the planned creates; how many resources PVE held (0: nothing changed)."""
+    if not any(c.get("type") in ADOPTABLE for c in planned.creates):
+        return 0  # the usual apply: nothing to look up, and no export of the state for it
     state = json.loads(ws.pulumi("stack", "export", capture=True).stdout or "{}")
     cache: list[PveHoldings] = []
 

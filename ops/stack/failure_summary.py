@@ -232,10 +232,13 @@ def logged_run(
         event_log = Path(scratch) / "events.jsonl"
         env = {**ws.env, "PULUMI_DEBUG_COMMANDS": "true"}
         result = replace(ws, env=env).pulumi(*args, "--event-log", str(event_log), check=False, capture=capture)
+        if events is None and result.returncode == 0:
+            return result
+        logged = read_events(event_log)
         if events is not None:
-            events.extend(read_events(event_log))
+            events.extend(logged)
         if result.returncode == 0:
             return result
-        found = failures(read_events(event_log))
+        found = failures(logged)
     summary = render(action, ws.stack, found, next_command(action, ws.stack))
     raise RunFailed(summary, result.returncode, found, (result.stdout or "") + (result.stderr or ""))

@@ -171,3 +171,12 @@ def test_adopt_imports_the_checkpoint_once_and_counts_only_what_pve_held(tmp_pat
     )  # until the refresh reads the real ones
     assert written["deployment"]["manifest"] == {} and written["version"] == 3
     assert any("adopting db-1 (id 3201)" in line for line in said)
+
+
+def test_a_preview_without_an_adoptable_create_costs_no_export_and_no_pve_call() -> None:
+    class Untouched:
+        def pulumi(self, *args: str, **_: Any) -> Any:
+            raise AssertionError(f"pulumi {args} was run")
+
+    commands_only = [e for e in first_run() if e["resourcePreEvent"]["metadata"]["type"] not in (FILE, CONTAINER)]
+    assert adopt(Untouched(), planned_creates(commands_only), lambda: pytest.fail("PVE was asked")) == 0  # type: ignore[arg-type]
